@@ -1,0 +1,458 @@
+"""Typed, validated experiment configs and dotted overrides.
+
+Every setting lives in a frozen dataclass field with a default taken from the paper (see
+``docs`` in the README) and a one-line help string. Configs validate themselves at construction
+and raise :class:`ConfigError` naming the bad key and the allowed values, so bad input fails before
+any work starts. ``ExperimentConfig.with_overrides(["optim.lr=0.01"])`` maps ``--set`` strings onto
+the fields; unknown keys get the closest known key suggested.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+
+class ConfigError(ValueError):
+    """A user-caused configuration error; its message is one line meant for the user."""
+
+
+def hp(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help string (shown by ``grok keys``)."""
+    return field(default=default, metadata={"help": help})
+
+
+def _closest(name: str, options: typing.Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def choice(key: str, value: str, options: typing.Iterable[str]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``options``, suggesting the closest."""
+    options = list(options)
+    if value not in options:
+        raise ConfigError(
+            f"{key}: unknown value {value!r}{_closest(str(value), options)}; "
+            f"choose one of {', '.join(options)}"
+        )
+
+
+def is_prime(n: int) -> bool:
+    """True if n is a prime number."""
+    if n < 2:
+        return False
+    return all(n % d for d in range(2, math.isqrt(n) + 1))
+
+
+# --- names known to the registries (kept here so configs validate without importing torch) ---
+OPERATIONS = ("add", "sub", "mul", "div", "x2_plus_y2", "x2_xy_y2", "x3_xy", "random")
+PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
+PAIR_MODES = ("gt", "ge", "all")
+TASKS = ("modular",)
+MODELS = ("mlp", "transformer")
+RECIPES = ("dense", "ticket")
+PRUNE_METHODS = ("magnitude",)
+PRUNE_SCOPES = ("global", "layer")
+LOSS_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Which dataset: modular arithmetic c = op(a, b) mod p over pairs of residues."""
+
+    name: str = hp("modular", "task family; only 'modular' (arithmetic mod p) for now")
+    op: str = hp("add", f"operation: {', '.join(OPERATIONS)} ('random' is a seeded random table)")
+    p: int = hp(67, "modulus; also vocabulary and output size")
+    pairs: str = hp("gt", "which (a, b) pairs: 'gt' a>b (paper, 2211 for p=67), 'ge' a>=b "
+                          "(authors' code), 'all' every ordered pair")
+    train_fraction: float = hp(0.4, "fraction of the shuffled pairs used for training")
+    split_seed: int = hp(0, "seed of the train/test shuffle (separate from the model seed)")
+    table_seed: int = hp(0, "seed of the random table (op=random only)")
+
+    def __post_init__(self) -> None:
+        choice("task.name", self.name, TASKS)
+        choice("task.op", self.op, OPERATIONS)
+        choice("task.pairs", self.pairs, PAIR_MODES)
+        if self.p < 3:
+            raise ConfigError(f"task.p: must be at least 3, got {self.p}")
+        if self.op in PRIME_OPERATIONS and not is_prime(self.p):
+            raise ConfigError(f"task.p: op={self.op!r} needs a prime p, got {self.p}")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ConfigError(f"task.train_fraction: must be in (0, 1), got {self.train_fraction}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network. Sizes left at None take the model's paper default."""
+
+    name: str = hp("mlp", "model: 'mlp' (eq. 1) or 'transformer' (one layer, one head)")
+    d_emb: Optional[int] = hp(None, "embedding / residual width (default: mlp 500, transformer 128)")
+    d_hidden: Optional[int] = hp(None, "hidden ReLU width (default: mlp 48, transformer d_mlp 128)")
+    init_scale: float = hp(1.0, "kappa: weights ~ N(0, (kappa/sqrt(fan_in))^2)")
+    pos_embed: bool = hp(True, "transformer only: learned positional embedding W_pos (paper)")
+    biases: bool = hp(True, "transformer only: MLP biases b_in, b_out (paper)")
+
+    def __post_init__(self) -> None:
+        choice("model.name", self.name, MODELS)
+        for key in ("d_emb", "d_hidden"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"model.{key}: must be positive, got {value}")
+        if self.init_scale <= 0:
+            raise ConfigError(f"model.init_scale: must be positive, got {self.init_scale}")
+        if self.name != "transformer" and not (self.pos_embed and self.biases):
+            raise ConfigError("model.pos_embed / model.biases: apply to model.name=transformer only")
+
+    @property
+    def emb_width(self) -> int:
+        """Resolved embedding width."""
+        return self.d_emb or (500 if self.name == "mlp" else 128)
+
+    @property
+    def hidden_width(self) -> int:
+        """Resolved hidden width."""
+        return self.d_hidden or (48 if self.name == "mlp" else 128)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with decoupled weight decay (paper: lr 1e-3, betas 0.9/0.98, wd 1)."""
+
+    lr: float = hp(1e-3, "learning rate")
+    weight_decay: float = hp(1.0, "decoupled weight decay alpha")
+    beta1: float = hp(0.9, "Adam beta1")
+    beta2: float = hp(0.98, "Adam beta2")
+    eps: float = hp(1e-8, "Adam epsilon")
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"optim.lr: must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay: must be >= 0, got {self.weight_decay}")
+        for key in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"optim.{key}: must be in [0, 1), got {getattr(self, key)}")
+        if not self.eps > 0:
+            raise ConfigError(f"optim.eps: must be positive, got {self.eps}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: full batch, one step = one epoch."""
+
+    steps: int = hp(30_000, "optimisation steps (full batch)")
+    eval_every: int = hp(10, "test evaluation and curve row every N steps (train accuracy is "
+                             "tracked every step, so t_mem is exact to the step)")
+    checkpoint_every: int = hp(2_000, "keep theta_t every N steps (and at step 0 and the end)")
+    threshold: float = hp(0.95, "accuracy P that defines t_mem and t_gen")
+    stop_margin: Optional[int] = hp(None, "stop once every member has held test accuracy >= "
+                                          "threshold for this many steps (None: never)")
+    loss_dtype: str = hp("float32", "dtype of the log-softmax ('float64' as the authors' code)")
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "eval_every", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key}: must be at least 1, got {getattr(self, key)}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"train.threshold: must be in (0, 1], got {self.threshold}")
+        if self.stop_margin is not None and self.stop_margin < 0:
+            raise ConfigError(f"train.stop_margin: must be >= 0, got {self.stop_margin}")
+        choice("train.loss_dtype", self.loss_dtype, LOSS_DTYPES)
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps at which theta_t is kept: 0, every checkpoint_every, and the final step."""
+        steps = list(range(0, self.steps, self.checkpoint_every))
+        return steps + [self.steps]
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """How a ticket's mask is made: magnitude of theta_t of the dense run, rewound to theta_0."""
+
+    method: str = hp("magnitude", "scoring: 'magnitude' |theta_t|")
+    rate: float = hp(0.6, "pruning rate k: fraction of prunable weights removed (0.6 keeps 40%)")
+    step: Union[int, str] = hp("final", "dense step t whose weights give the mask: an integer "
+                                        "checkpoint step or 'final'")
+    scope: str = hp("global", "'global' one threshold over all prunable tensors, 'layer' per tensor")
+
+    def __post_init__(self) -> None:
+        choice("prune.method", self.method, PRUNE_METHODS)
+        choice("prune.scope", self.scope, PRUNE_SCOPES)
+        check_pruning_rate(self.rate, "prune.rate")
+        if isinstance(self.step, str):
+            if self.step != "final":
+                raise ConfigError(f"prune.step: must be an integer or 'final', got {self.step!r}")
+        elif self.step < 0:
+            raise ConfigError(f"prune.step: must be >= 0, got {self.step}")
+
+
+def check_pruning_rate(rate: float, key: str = "pruning rate") -> None:
+    """Raise ConfigError unless 0 <= rate < 1."""
+    if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+        raise ConfigError(f"{key}: must be in [0, 1), got {rate}")
+
+
+SECTIONS: dict[str, type] = {
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+    "prune": PruneConfig,
+}
+# The dense run behind a ticket may differ from the ticket in these sections only: the mask must
+# fit the same architecture and data.
+BASE_SECTIONS = ("optim", "train")
+DENSE_SECTIONS = ("task", "model", "optim", "train")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Convert a CLI string (or a JSON value) to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in options:
+                return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(key, value, option)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        names = " or ".join("None" if o is type(None) else o.__name__ for o in options)
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return number
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+
+
+def _build_section(section: str, values: Mapping[str, Any]) -> Any:
+    cls = SECTIONS[section]
+    hints = _field_types(cls)
+    kwargs = {}
+    for name, value in values.items():
+        if name not in hints:
+            raise ConfigError(f"unknown key {section}.{name}{_closest(section + '.' + name, all_keys())}")
+        kwargs[name] = _coerce(f"{section}.{name}", value, hints[name])
+    return cls(**kwargs)
+
+
+def all_keys() -> list[str]:
+    """Every dotted key a user can set, e.g. 'optim.lr'."""
+    keys = ["recipe"]
+    for section, cls in SECTIONS.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    keys += [f"base.{k}" for k in keys if k.split(".")[0] in BASE_SECTIONS]
+    return keys
+
+
+def key_help() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every settable key."""
+    rows = [("recipe", "dense", f"experiment recipe: {', '.join(RECIPES)}")]
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            rows.append((f"{section}.{f.name}", f.default, f.metadata.get("help", "")))
+    rows.append(("base.<optim|train>.*", "(same as ticket)",
+                 "settings of the dense run behind a ticket, when they differ from the ticket's"))
+    return rows
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split 'key=value' into its parts; ConfigError on malformed input."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or "." not in key and key != "recipe":
+        raise ConfigError(f"malformed override {text!r}: expected key=value, e.g. optim.lr=0.01")
+    return key, value.strip()
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"conflicting override for {key}")
+        node[parts[-1]] = value
+    return nested
+
+
+def _flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: recipe plus task, model, optimiser, training and pruning settings.
+
+    ``base`` holds dotted overrides (under ``optim`` / ``train``) for the dense run a ticket is
+    taken from; by default that run has the ticket's own settings.
+    """
+
+    recipe: str = "dense"
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    base: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        choice("recipe", self.recipe, RECIPES)
+        if self.base and self.recipe == "dense":
+            raise ConfigError("base.*: only a ticket has a dense base run; drop the base.* keys")
+        for key in self.base:
+            if key.split(".")[0] not in BASE_SECTIONS:
+                raise ConfigError(
+                    f"base.{key}: a ticket's dense run may differ only in "
+                    f"{' / '.join(BASE_SECTIONS)} settings (same task and model)")
+        if self.recipe == "ticket":
+            base = self.dense_base()
+            step = self.prune.step
+            if step != "final" and step not in base.train.checkpoint_steps():
+                raise ConfigError(
+                    f"prune.step: {step} is not a checkpoint of the dense run (steps 0..."
+                    f"{base.train.steps}, every {base.train.checkpoint_every}, or 'final')")
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
+        """Build from a nested dict (or one with dotted keys), validating every field."""
+        nested = _nest(_flatten(data))
+        unknown = set(nested) - set(SECTIONS) - {"recipe", "base"}
+        for name in sorted(unknown):
+            raise ConfigError(f"unknown key {name}{_closest(name, all_keys())}")
+        sections = {}
+        for section in SECTIONS:
+            values = nested.get(section, {})
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{section}: expected a group of keys like {section}.<name>=...")
+            sections[section] = _build_section(section, values)
+        base_flat = _flatten(nested.get("base", {}))
+        base = {}
+        for key, value in sorted(base_flat.items()):
+            section, _, name = key.partition(".")
+            if section not in BASE_SECTIONS:
+                raise ConfigError(
+                    f"base.{key}: a ticket's dense run may differ only in "
+                    f"{' / '.join(BASE_SECTIONS)} settings (same task and model)")
+            hints = _field_types(SECTIONS[section])
+            if name not in hints:
+                raise ConfigError(f"unknown key base.{key}{_closest('base.' + key, all_keys())}")
+            base[key] = _coerce(f"base.{key}", value, hints[name])
+        recipe = nested.get("recipe", "dense")
+        if not isinstance(recipe, str):
+            raise ConfigError(f"recipe: expected a string, got {recipe!r}")
+        return cls(recipe=recipe, base=base, **sections)
+
+    def with_overrides(self, overrides: typing.Iterable[str]) -> "ExperimentConfig":
+        """Apply 'key=value' strings (``--set``) and validate the result."""
+        flat = self.to_flat()
+        for text in overrides:
+            key, value = parse_override(text)
+            flat[key] = value
+        return ExperimentConfig.from_dict(flat)
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        """Copy with dotted-key changes, e.g. ``replace(**{"prune.rate": 0.7})``."""
+        flat = self.to_flat()
+        flat.update(changes)
+        return ExperimentConfig.from_dict(flat)
+
+    # --- views ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (JSON-serialisable)."""
+        out: dict[str, Any] = {"recipe": self.recipe}
+        for section in SECTIONS:
+            out[section] = dataclasses.asdict(getattr(self, section))
+        out["base"] = _nest(dict(self.base)) if self.base else {}
+        return out
+
+    def to_flat(self) -> dict[str, Any]:
+        """Dotted-key dict of every field."""
+        flat = _flatten({k: v for k, v in self.to_dict().items() if k != "base"})
+        flat.update({f"base.{k}": v for k, v in self.base.items()})
+        return flat
+
+    def dense_base(self) -> "ExperimentConfig":
+        """The dense run a ticket is taken from: same task and model, base.* overrides applied."""
+        flat = {k: v for k, v in self.to_flat().items()
+                if k.split(".")[0] in DENSE_SECTIONS}
+        flat.update(self.base)
+        flat["recipe"] = "dense"
+        return ExperimentConfig.from_dict(flat)
+
+    def non_default(self, sections: typing.Iterable[str] = DENSE_SECTIONS) -> dict[str, Any]:
+        """Dotted keys of ``sections`` whose value differs from the default."""
+        defaults = ExperimentConfig().to_flat()
+        flat = self.to_flat()
+        return {k: v for k, v in sorted(flat.items())
+                if k.split(".")[0] in sections and defaults.get(k) != v}
+
+    def dense_key(self) -> str:
+        """Content key of this config's dense training run (seed excluded).
+
+        A hash of the non-default task / model / optim / train fields only, so adding a field
+        with a default never changes existing keys.
+        """
+        if self.recipe != "dense":
+            return self.dense_base().dense_key()
+        canonical = json.dumps(self.non_default(DENSE_SECTIONS), sort_keys=True)
+        return "dense-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,185 @@
+"""Stacked ("cohort") models: every parameter has a leading member dimension K.
+
+A model here is a pure function of a parameter dict, so K independent networks that share an
+architecture train as one: each ``logits`` call is a handful of batched matmuls instead of K
+small models. Member k's slice ``params[name][k]`` is exactly the network a solo run of that
+member would have. Models declare which tensors are prunable; masks multiply those tensors in
+the forward pass (see ``apply_masks``), so pruned weights get zero gradient.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+
+from .config import ModelConfig
+
+Params = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Shape of one member's tensor, its fan-in for N(0, (kappa/sqrt(fan_in))^2) init
+    (fan_in None: initialised to zero), and whether pruning may remove its entries."""
+
+    shape: tuple[int, ...]
+    fan_in: int | None
+    prunable: bool
+
+
+class CohortModel:
+    """Base class: parameter specs, seeded per-member init, and a stacked forward."""
+
+    specs: dict[str, ParamSpec]
+
+    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
+        self.config = config
+        self.vocab = vocab
+        self.classes = classes
+
+    @property
+    def prunable(self) -> tuple[str, ...]:
+        """Names of the tensors a pruning method may mask."""
+        return tuple(name for name, spec in self.specs.items() if spec.prunable)
+
+    def init_member(self, seed: int) -> Params:
+        """theta_0 of one member: a generator seeded with ``seed`` draws each tensor in order."""
+        generator = torch.Generator().manual_seed(int(seed))
+        params = {}
+        for name, spec in self.specs.items():
+            if spec.fan_in is None:
+                params[name] = torch.zeros(spec.shape)
+            else:
+                std = self.config.init_scale / math.sqrt(spec.fan_in)
+                params[name] = torch.randn(spec.shape, generator=generator) * std
+        return params
+
+    def init_cohort(self, seeds: Sequence[int]) -> Params:
+        """Stacked theta_0 for members with the given seeds."""
+        return stack_members([self.init_member(seed) for seed in seeds])
+
+    def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """[K, N, classes] logits for ``inputs`` [N, 2] of token ids (params already masked)."""
+        raise NotImplementedError
+
+
+class MLP(CohortModel):
+    """Eq. (1): softmax(ReLU((E_a + E_b) W_in) W_out W_unemb), no biases.
+
+    Forward uses an exact reassociation: (E_a + E_b) W_in = (W_emb W_in)[a] + (W_emb W_in)[b],
+    and W_out W_unemb is one [hidden, classes] matrix. The product of two small matrices per
+    step replaces the [N, d_emb] activations of the naive form (see ``naive_logits``).
+    """
+
+    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
+        super().__init__(config, vocab, classes)
+        d, h = config.emb_width, config.hidden_width
+        self.specs = {
+            "W_emb": ParamSpec((vocab, d), vocab, True),
+            "W_in": ParamSpec((d, h), d, True),
+            "W_out": ParamSpec((h, d), h, True),
+            "W_unemb": ParamSpec((d, classes), d, True),
+        }
+
+    def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        token_hidden = torch.bmm(params["W_emb"], params["W_in"])  # [K, vocab, h]
+        hidden_logits = torch.bmm(params["W_out"], params["W_unemb"])  # [K, h, classes]
+        pre = token_hidden[:, inputs[:, 0]] + token_hidden[:, inputs[:, 1]]
+        return torch.bmm(torch.relu(pre), hidden_logits)
+
+    def effective_input_weights(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """[K, hidden, vocab]: what token x adds to each hidden neuron's input (W_emb W_in)^T."""
+        return torch.bmm(params["W_emb"], params["W_in"]).transpose(1, 2)
+
+    @staticmethod
+    def naive_logits(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                     vocab: int) -> torch.Tensor:
+        """Eq. (1) written the straightforward way (one-hot matmuls); for tests and benchmarks."""
+        dtype = params["W_emb"].dtype
+        one_hot_a = torch.nn.functional.one_hot(inputs[:, 0], vocab).to(dtype)
+        one_hot_b = torch.nn.functional.one_hot(inputs[:, 1], vocab).to(dtype)
+        emb = one_hot_a @ params["W_emb"] + one_hot_b @ params["W_emb"]  # [K, N, d]
+        hidden = torch.relu(emb @ params["W_in"])
+        return hidden @ params["W_out"] @ params["W_unemb"]
+
+
+class Transformer(CohortModel):
+    """One layer, one head, no LayerNorm; logits from the last of the two positions.
+
+    x1 = W_E[x] + W_pos; attention (causal, scaled by 1/sqrt(d_head)); x2 = x1 + W_O attn;
+    x3 = x2 + W_out ReLU(W_in x2 + b_in) + b_out; logits = W_U x3 (App. B.2). W_pos and the MLP
+    biases follow the paper and can be dropped (model.pos_embed / model.biases) to match the
+    authors' code. Only the last position's residual is computed: nothing else reaches it.
+    """
+
+    n_ctx = 2
+
+    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
+        super().__init__(config, vocab, classes)
+        d, m = config.emb_width, config.hidden_width
+        specs = {"W_E": ParamSpec((vocab, d), vocab, True)}
+        if config.pos_embed:
+            specs["W_pos"] = ParamSpec((self.n_ctx, d), d, False)
+        specs.update({
+            "W_Q": ParamSpec((d, d), d, True),
+            "W_K": ParamSpec((d, d), d, True),
+            "W_V": ParamSpec((d, d), d, True),
+            "W_O": ParamSpec((d, d), d, True),
+            "W_in": ParamSpec((d, m), d, True),
+            "W_out": ParamSpec((m, d), m, True),
+            "W_U": ParamSpec((d, classes), d, True),
+        })
+        if config.biases:
+            specs["b_in"] = ParamSpec((m,), None, False)
+            specs["b_out"] = ParamSpec((d,), None, False)
+        self.specs = specs
+
+    def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        x = params["W_E"][:, inputs]  # [K, N, 2, d]
+        if "W_pos" in params:
+            x = x + params["W_pos"][:, None]
+        k_count, n, _, d = x.shape
+        flat = x.reshape(k_count, n * self.n_ctx, d)
+        keys = torch.bmm(flat, params["W_K"]).view(k_count, n, self.n_ctx, d)
+        values = torch.bmm(flat, params["W_V"]).view(k_count, n, self.n_ctx, d)
+        last = x[:, :, -1]  # [K, N, d]
+        query = torch.bmm(last, params["W_Q"])
+        scores = (keys * query[:, :, None]).sum(-1) / math.sqrt(d)  # last position sees both
+        attended = (torch.softmax(scores, dim=-1)[..., None] * values).sum(2)
+        resid = last + torch.bmm(attended, params["W_O"])
+        pre = torch.bmm(resid, params["W_in"])
+        if "b_in" in params:
+            pre = pre + params["b_in"][:, None]
+        mlp_out = torch.bmm(torch.relu(pre), params["W_out"])
+        if "b_out" in params:
+            mlp_out = mlp_out + params["b_out"][:, None]
+        return torch.bmm(resid + mlp_out, params["W_U"])
+
+
+MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": MLP, "transformer": Transformer}
+
+
+def build_model(config: ModelConfig, vocab: int, classes: int) -> CohortModel:
+    """The registered model named ``config.name``."""
+    return MODEL_REGISTRY[config.name](config, vocab, classes)
+
+
+def stack_members(members: Sequence[Mapping[str, torch.Tensor]]) -> Params:
+    """Stack per-member dicts into one dict of [K, ...] tensors."""
+    return {name: torch.stack([m[name] for m in members]) for name in members[0]}
+
+
+def member_slice(params: Mapping[str, torch.Tensor], k: int) -> Params:
+    """Member k's own tensors (copies, detached)."""
+    return {name: tensor[k].detach().clone() for name, tensor in params.items()}
+
+
+def apply_masks(params: Mapping[str, torch.Tensor],
+                masks: Mapping[str, torch.Tensor] | None) -> Mapping[str, torch.Tensor]:
+    """Effective weights W * m for masked tensors; unmasked tensors pass through."""
+    if not masks:
+        return params
+    return {name: params[name] * masks[name] if name in masks else params[name]
+            for name in params}

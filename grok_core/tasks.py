@@ -1,0 +1,94 @@
+"""Modular-arithmetic datasets: c = op(a, b) mod p over a set of (a, b) pairs.
+
+Pairs are enumerated deterministically, shuffled with the task's split seed (not the model
+seed), and the first ``train_fraction`` of them form the training split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import ConfigError, TaskConfig
+
+
+def _inverse_table(p: int) -> np.ndarray:
+    return np.array([pow(int(b), -1, p) if b else 0 for b in range(p)], dtype=np.int64)
+
+
+def _operation(op: str, p: int, table_seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    if op == "add":
+        return lambda a, b: (a + b) % p
+    if op == "sub":
+        return lambda a, b: (a - b) % p
+    if op == "mul":
+        return lambda a, b: (a * b) % p
+    if op == "div":
+        inverse = _inverse_table(p)
+        return lambda a, b: (a * inverse[b]) % p
+    if op == "x2_plus_y2":
+        return lambda a, b: (a * a + b * b) % p
+    if op == "x2_xy_y2":
+        return lambda a, b: (a * a + a * b + b * b) % p
+    if op == "x3_xy":
+        return lambda a, b: (a ** 3 + a * b) % p
+    if op == "random":
+        table = np.random.default_rng(table_seed).integers(0, p, size=(p, p))
+        return lambda a, b: table[a, b]
+    raise KeyError(op)  # configs validate op names; reaching here is a programming error
+
+
+def enumerate_pairs(p: int, pairs: str, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """All (a, b) of the pair mode in lexicographic order; b = 0 is dropped for division."""
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    keep = {"gt": a > b, "ge": a >= b, "all": np.ones_like(a, dtype=bool)}[pairs]
+    if op == "div":
+        keep &= b != 0
+    return a[keep], b[keep]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Token ids and labels of one split; ``inputs`` is [n, 2] (a, b)."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device | str) -> "Split":
+        """Copy of the split on ``device``."""
+        return Split(self.inputs.to(device), self.labels.to(device))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits of one task, plus its vocabulary / number of classes."""
+
+    train: Split
+    test: Split
+    vocab: int
+    classes: int
+
+
+def build_dataset(task: TaskConfig) -> Dataset:
+    """Generate the task's pairs, labels and train/test split (no I/O, no network)."""
+    a, b = enumerate_pairs(task.p, task.pairs, task.op)
+    labels = _operation(task.op, task.p, task.table_seed)(a, b)
+    order = np.random.default_rng(task.split_seed).permutation(len(a))
+    n_train = int(task.train_fraction * len(a))
+    if n_train < 1 or n_train >= len(a):
+        raise ConfigError(
+            f"task.train_fraction: {task.train_fraction} of {len(a)} pairs leaves an empty split")
+    inputs = torch.from_numpy(np.stack([a, b], axis=1)[order])
+    targets = torch.from_numpy(np.asarray(labels)[order])
+    return Dataset(
+        train=Split(inputs[:n_train].contiguous(), targets[:n_train].contiguous()),
+        test=Split(inputs[n_train:].contiguous(), targets[n_train:].contiguous()),
+        vocab=task.p,
+        classes=task.p,
+    )

@@ -1,0 +1,236 @@
+"""The one training loop: a cohort of K members trained as one stacked model, full batch.
+
+Every step does one forward on the training split (its accuracy is recorded for every step, so
+t_mem is exact to the step), one backward of the summed member losses, and one AdamW update.
+Every ``train.eval_every`` steps the test split is evaluated and a curve row is kept per member
+(so t_gen is exact to the evaluation interval). ``theta_t`` is handed to ``on_checkpoint`` at the
+checkpoint cadence. Members never interact: member k's numbers equal a solo run of member k.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .config import ExperimentConfig
+from .metrics import first_reached, grokking_ratio
+from .models import CohortModel, Params, apply_masks, build_model, stack_members
+from .optim import CohortAdamW
+from .tasks import Dataset, Split, build_dataset
+
+CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
+
+
+@dataclass
+class MemberSpec:
+    """What sets one member apart: its seed (init and nothing else), and optionally its own
+    initial weights (a rewound or rescaled theta_0), keep-masks, lr and weight decay."""
+
+    seed: int
+    init: Optional[Params] = None
+    mask: Optional[Mapping[str, torch.Tensor]] = None
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    labels: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CohortResult:
+    """Per-member summaries, curves (one row per member per evaluated step), final weights."""
+
+    summaries: list[dict[str, Any]]
+    curves: pd.DataFrame
+    final_params: Params
+    steps_run: int
+
+
+class Callbacks:
+    """Hooks of the loop; override what you need (all default to doing nothing)."""
+
+    def on_checkpoint(self, step: int, params: Params) -> None:
+        """theta_t (masked, stacked [K, ...], detached) at a checkpoint step."""
+
+    def on_eval(self, step: int, rows: Mapping[str, np.ndarray]) -> None:
+        """Curve values of every member (arrays of length K) at an evaluated step."""
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' / None picks CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
+                      loss_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean cross-entropy and accuracy of [K, N, C] logits."""
+    k_count, n, classes = logits.shape
+    nll = F.cross_entropy(logits.reshape(k_count * n, classes).to(loss_dtype),
+                          labels.repeat(k_count), reduction="none")
+    loss = nll.view(k_count, n).mean(1)
+    accuracy = (logits.detach().argmax(-1) == labels).to(torch.float32).mean(1)
+    return loss, accuracy
+
+
+def weight_norms(params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member L1 and L2 norms over all (effective) parameters."""
+    l1 = sum(t.detach().abs().flatten(1).sum(1) for t in params.values())
+    l2 = sum(t.detach().pow(2).flatten(1).sum(1) for t in params.values()).sqrt()
+    return l1, l2
+
+
+class _Progress:
+    """A tqdm bar on stderr when asked for, nothing otherwise."""
+
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5)
+
+    def update(self, step: int, test_acc: torch.Tensor, threshold: float) -> None:
+        if self.bar is not None:
+            done = int((test_acc >= threshold).sum())
+            self.bar.set_postfix_str(f"test_acc max {float(test_acc.max()):.3f} "
+                                     f"generalised {done}/{len(test_acc)}", refresh=False)
+            self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: torch.device
+                   ) -> tuple[Params, Optional[Params]]:
+    params = stack_members([m.init if m.init is not None else model.init_member(m.seed)
+                            for m in members])
+    masks = None
+    if any(m.mask is not None for m in members):
+        masks = {}
+        for name in model.prunable:
+            masks[name] = torch.stack([
+                (m.mask[name] if m.mask is not None else torch.ones(model.specs[name].shape))
+                .to(torch.float32) for m in members]).to(device)
+    params = {n: t.to(device=device, dtype=torch.float32) for n, t in params.items()}
+    # Pruned weights start at zero, so decay and Adam (zero moments) keep them exactly zero.
+    params = {n: t.detach().clone().requires_grad_(True) for n, t in
+              apply_masks(params, masks).items()}
+    return params, masks
+
+
+def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
+                 device: str | torch.device | None = "cpu", progress: bool = False,
+                 callbacks: Callbacks | None = None, dataset: Dataset | None = None,
+                 desc: str = "train") -> CohortResult:
+    """Train ``members`` (same task, model and step count) together; see module docstring."""
+    device = resolve_device(device)
+    callbacks = callbacks or Callbacks()
+    dataset = dataset or build_dataset(config.task)
+    model = build_model(config.model, dataset.vocab, dataset.classes)
+    train, test = dataset.train.to(device), dataset.test.to(device)
+    params, masks = _initial_state(model, members, device)
+    optim = config.optim
+    optimizer = CohortAdamW(
+        params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
+        weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
+                      for m in members],
+        betas=(optim.beta1, optim.beta2), eps=optim.eps)
+    loss_dtype = getattr(torch, config.train.loss_dtype)
+    run = config.train
+    checkpoint_steps = set(run.checkpoint_steps())
+    k_count = len(members)
+    train_acc_per_step = torch.zeros(run.steps + 1, k_count, device=device)
+    rows: list[torch.Tensor] = []
+    generalised_since = [None] * k_count
+    bar = _Progress(progress, run.steps, desc)
+
+    def evaluate(step: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
+                 effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            test_loss, test_acc = loss_and_accuracy(
+                model.logits(effective, test.inputs), test.labels, loss_dtype)
+            l1, l2 = weight_norms(effective)
+            row = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
+                               train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
+        rows.append(row)
+        callbacks.on_eval(step, {c: row[:, i].cpu().numpy() for i, c in enumerate(CURVE_COLUMNS)})
+        return test_acc
+
+    step = 0
+    try:
+        for step in range(run.steps):
+            effective = apply_masks(params, masks)
+            logits = model.logits(effective, train.inputs)
+            loss, accuracy = loss_and_accuracy(logits, train.labels, loss_dtype)
+            train_acc_per_step[step] = accuracy
+            grads = torch.autograd.grad(loss.sum(), list(params.values()))
+            if step in checkpoint_steps:
+                callbacks.on_checkpoint(step, _detached(effective))
+            if step % run.eval_every == 0:
+                test_acc = evaluate(step, loss, accuracy, effective)
+                if step % (run.eval_every * 20) == 0:
+                    bar.update(step, test_acc, run.threshold)
+                if run.stop_margin is not None and _held(generalised_since, step, test_acc,
+                                                        run.threshold, run.stop_margin):
+                    break
+            optimizer.step(dict(zip(params, grads)))
+        else:
+            step = run.steps
+        with torch.no_grad():
+            effective = apply_masks(params, masks)
+            loss, accuracy = loss_and_accuracy(
+                model.logits(effective, train.inputs), train.labels, loss_dtype)
+            train_acc_per_step[step] = accuracy
+            if not rows or rows[-1][0, 0].item() != step:
+                evaluate(step, loss, accuracy, effective)
+            callbacks.on_checkpoint(step, _detached(effective))
+    finally:
+        bar.update(step, rows[-1][:, 4] if rows else torch.zeros(1), run.threshold)
+        bar.close()
+
+    curve = torch.stack(rows).cpu().numpy()  # [evals, K, columns]
+    per_step = train_acc_per_step[: step + 1].cpu().numpy()
+    summaries, frames = [], []
+    for k, member in enumerate(members):
+        frame = pd.DataFrame(curve[:, k, :], columns=list(CURVE_COLUMNS))
+        frame["step"] = frame["step"].astype(np.int64)
+        frame.insert(0, "member", k)
+        frames.append(frame)
+        summaries.append(_summarise(k, member, frame, per_step[:, k], run.threshold, step))
+    return CohortResult(summaries=summaries, curves=pd.concat(frames, ignore_index=True),
+                        final_params=_detached(apply_masks(params, masks)), steps_run=step)
+
+
+def _detached(params: Mapping[str, torch.Tensor]) -> Params:
+    return {name: tensor.detach().clone() for name, tensor in params.items()}
+
+
+def _held(since: list, step: int, test_acc: torch.Tensor, threshold: float, margin: int) -> bool:
+    """Update when each member first held test accuracy; True once all held it ``margin`` steps."""
+    for k, value in enumerate(test_acc.tolist()):
+        if value >= threshold:
+            since[k] = step if since[k] is None else since[k]
+        else:
+            since[k] = None
+    return all(s is not None and step - s >= margin for s in since)
+
+
+def _summarise(k: int, member: MemberSpec, frame: pd.DataFrame, train_acc_per_step: np.ndarray,
+               threshold: float, steps_run: int) -> dict[str, Any]:
+    t_mem = first_reached(range(len(train_acc_per_step)), train_acc_per_step, threshold)
+    t_gen = first_reached(frame["step"], frame["test_acc"], threshold)
+    last = frame.iloc[-1]
+    return {
+        "member": k, "seed": member.seed, **member.labels,
+        "t_mem": t_mem, "t_gen": t_gen, "tau_grok": grokking_ratio(t_mem, t_gen),
+        "final_train_acc": float(last["train_acc"]), "final_test_acc": float(last["test_acc"]),
+        "final_train_loss": float(last["train_loss"]), "final_test_loss": float(last["test_loss"]),
+        "final_l1_norm": float(last["l1_norm"]), "final_l2_norm": float(last["l2_norm"]),
+        "steps_run": steps_run,
+    }
