@@ -64,6 +64,28 @@ class CohortModel:
         """[K, N, classes] logits for ``inputs`` [N, 2] of token ids (params already masked)."""
         raise NotImplementedError
 
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor],
+                       masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
+                       with_grads: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
+        """Per-member mean cross-entropy [K], accuracy [K] and, if asked, the gradients of the
+        summed member losses with respect to the raw (unmasked) ``params``.
+
+        Generic version: autograd through ``logits``. Models may override it with an exact
+        hand-written backward (the MLP does; a test compares the two).
+        """
+        if not with_grads:
+            with torch.no_grad():
+                loss, acc = cross_entropy_and_accuracy(
+                    self.logits(apply_masks(params, masks), inputs), labels, loss_dtype)
+            return loss, acc, None
+        leaves = {n: t.detach().requires_grad_(True) for n, t in params.items()}
+        loss, acc = cross_entropy_and_accuracy(
+            self.logits(apply_masks(leaves, masks), inputs), labels, loss_dtype)
+        grads = torch.autograd.grad(loss.sum(), list(leaves.values()))
+        return loss.detach(), acc, dict(zip(leaves, grads))
+
 
 class MLP(CohortModel):
     """Eq. (1): softmax(ReLU((E_a + E_b) W_in) W_out W_unemb), no biases.
@@ -88,6 +110,51 @@ class MLP(CohortModel):
         hidden_logits = torch.bmm(params["W_out"], params["W_unemb"])  # [K, h, classes]
         pre = token_hidden[:, inputs[:, 0]] + token_hidden[:, inputs[:, 1]]
         return torch.bmm(torch.relu(pre), hidden_logits)
+
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor],
+                       masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
+                       with_grads: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
+        """Exact hand-written forward and backward of eq. (1) (no autograd graph).
+
+        Logits are formed transposed, [K, classes, N], so the softmax reductions run along
+        contiguous memory; gradients of masked tensors are multiplied by their masks.
+        """
+        eff = apply_masks(params, masks)
+        w_emb, w_in, w_out, w_unemb = eff["W_emb"], eff["W_in"], eff["W_out"], eff["W_unemb"]
+        token_hidden = torch.bmm(w_emb, w_in)  # [K, vocab, h]
+        hidden_logits = torch.bmm(w_out, w_unemb)  # [K, h, classes]
+        a, b = inputs[:, 0], inputs[:, 1]
+        pre = token_hidden.index_select(1, a) + token_hidden.index_select(1, b)  # [K, N, h]
+        hidden = torch.relu(pre)
+        logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
+        loss, acc, d_logits_t = _transposed_cross_entropy(logits_t, labels, loss_dtype,
+                                                          with_grads)
+        if not with_grads:
+            return loss, acc, None
+        d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits_t.transpose(1, 2))
+        d_pre = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
+        d_pre = torch.ops.aten.threshold_backward(d_pre, hidden, 0)  # ReLU'; fast on CPU
+        # Scatter-add into a [K * vocab, h] view: far faster on CPU than index_add_ along dim 1.
+        k_count, vocab, width = token_hidden.shape
+        offsets = torch.arange(k_count, device=inputs.device)[:, None] * vocab
+        d_flat = d_pre.reshape(-1, width)
+        d_token_hidden = torch.zeros(k_count * vocab, width, dtype=d_pre.dtype,
+                                     device=d_pre.device)
+        d_token_hidden.index_add_(0, (a + offsets).reshape(-1), d_flat)
+        d_token_hidden.index_add_(0, (b + offsets).reshape(-1), d_flat)
+        d_token_hidden = d_token_hidden.view(k_count, vocab, width)
+        grads = {
+            "W_emb": torch.bmm(d_token_hidden, w_in.transpose(1, 2)),
+            "W_in": torch.bmm(w_emb.transpose(1, 2), d_token_hidden),
+            "W_out": torch.bmm(d_hidden_logits, w_unemb.transpose(1, 2)),
+            "W_unemb": torch.bmm(w_out.transpose(1, 2), d_hidden_logits),
+        }
+        if masks:
+            for name, mask in masks.items():
+                grads[name].mul_(mask)
+        return loss, acc, grads
 
     def effective_input_weights(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """[K, hidden, vocab]: what token x adds to each hidden neuron's input (W_emb W_in)^T."""
@@ -156,6 +223,43 @@ class Transformer(CohortModel):
         if "b_out" in params:
             mlp_out = mlp_out + params["b_out"][:, None]
         return torch.bmm(resid + mlp_out, params["W_U"])
+
+
+def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
+                               loss_dtype: torch.dtype = torch.float32
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean cross-entropy and accuracy of [K, N, C] logits.
+
+    A prediction counts as correct when the label's logit is the largest (ties included).
+    """
+    k_count, n, classes = logits.shape
+    logp = torch.log_softmax(logits.to(loss_dtype), dim=-1)
+    label_logp = logp.gather(-1, labels.view(1, n, 1).expand(k_count, n, 1)).squeeze(-1)
+    loss = -label_logp.mean(1).to(torch.float32)
+    label_logit = logits.detach().gather(-1, labels.view(1, n, 1).expand(k_count, n, 1))
+    acc = (label_logit.squeeze(-1) >= logits.detach().amax(-1)).to(torch.float32).mean(1)
+    return loss, acc
+
+
+def _transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor,
+                              loss_dtype: torch.dtype, with_grads: bool
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Mean cross-entropy [K], accuracy [K] and d(sum of member losses)/d logits for
+    [K, C, N] logits; same definitions as ``cross_entropy_and_accuracy``."""
+    k_count, _, n = logits_t.shape
+    z = logits_t.to(loss_dtype)
+    index = labels.view(1, 1, n).expand(k_count, 1, n)
+    z_max = z.amax(1, keepdim=True)
+    exp = (z - z_max).exp_()
+    total = exp.sum(1, keepdim=True)
+    label_z = z.gather(1, index)
+    loss = (z_max + total.log() - label_z).mean(-1).squeeze(1).to(torch.float32)
+    acc = (label_z >= z_max).to(torch.float32).mean(-1).squeeze(1)
+    if not with_grads:
+        return loss, acc, None
+    d_logits = exp.div_(total)
+    d_logits.scatter_add_(1, index, torch.full_like(label_z, -1.0))
+    return loss, acc, d_logits.div_(n).to(logits_t.dtype)
 
 
 MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": MLP, "transformer": Transformer}

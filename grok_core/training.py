@@ -15,12 +15,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .config import ExperimentConfig
 from .metrics import first_reached, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
-from .optim import CohortAdamW
+from .optim import CohortAdamW, flat_views
 from .tasks import Dataset, Split, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
@@ -66,17 +65,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
-                      loss_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member mean cross-entropy and accuracy of [K, N, C] logits."""
-    k_count, n, classes = logits.shape
-    nll = F.cross_entropy(logits.reshape(k_count * n, classes).to(loss_dtype),
-                          labels.repeat(k_count), reduction="none")
-    loss = nll.view(k_count, n).mean(1)
-    accuracy = (logits.detach().argmax(-1) == labels).to(torch.float32).mean(1)
-    return loss, accuracy
-
-
 def weight_norms(params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-member L1 and L2 norms over all (effective) parameters."""
     l1 = sum(t.detach().abs().flatten(1).sum(1) for t in params.values())
@@ -107,7 +95,7 @@ class _Progress:
 
 
 def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: torch.device
-                   ) -> tuple[Params, Optional[Params]]:
+                   ) -> tuple[torch.Tensor, Params, Optional[Params]]:
     params = stack_members([m.init if m.init is not None else model.init_member(m.seed)
                             for m in members])
     masks = None
@@ -119,9 +107,8 @@ def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: to
                 .to(torch.float32) for m in members]).to(device)
     params = {n: t.to(device=device, dtype=torch.float32) for n, t in params.items()}
     # Pruned weights start at zero, so decay and Adam (zero moments) keep them exactly zero.
-    params = {n: t.detach().clone().requires_grad_(True) for n, t in
-              apply_masks(params, masks).items()}
-    return params, masks
+    flat, params = flat_views(apply_masks(params, masks))
+    return flat, params, masks
 
 
 def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
@@ -134,10 +121,10 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     dataset = dataset or build_dataset(config.task)
     model = build_model(config.model, dataset.vocab, dataset.classes)
     train, test = dataset.train.to(device), dataset.test.to(device)
-    params, masks = _initial_state(model, members, device)
+    flat, params, masks = _initial_state(model, members, device)
     optim = config.optim
     optimizer = CohortAdamW(
-        params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
+        flat, params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
         weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
                       for m in members],
         betas=(optim.beta1, optim.beta2), eps=optim.eps)
@@ -153,8 +140,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     def evaluate(step: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
                  effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
-            test_loss, test_acc = loss_and_accuracy(
-                model.logits(effective, test.inputs), test.labels, loss_dtype)
+            test_loss, test_acc, _ = model.loss_and_grads(
+                effective, None, test.inputs, test.labels, loss_dtype, with_grads=False)
             l1, l2 = weight_norms(effective)
             row = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
                                train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
@@ -165,27 +152,25 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     step = 0
     try:
         for step in range(run.steps):
-            effective = apply_masks(params, masks)
-            logits = model.logits(effective, train.inputs)
-            loss, accuracy = loss_and_accuracy(logits, train.labels, loss_dtype)
+            loss, accuracy, grads = model.loss_and_grads(
+                params, masks, train.inputs, train.labels, loss_dtype)
             train_acc_per_step[step] = accuracy
-            grads = torch.autograd.grad(loss.sum(), list(params.values()))
             if step in checkpoint_steps:
-                callbacks.on_checkpoint(step, _detached(effective))
+                callbacks.on_checkpoint(step, _detached(apply_masks(params, masks)))
             if step % run.eval_every == 0:
-                test_acc = evaluate(step, loss, accuracy, effective)
+                test_acc = evaluate(step, loss, accuracy, apply_masks(params, masks))
                 if step % (run.eval_every * 20) == 0:
                     bar.update(step, test_acc, run.threshold)
                 if run.stop_margin is not None and _held(generalised_since, step, test_acc,
                                                         run.threshold, run.stop_margin):
                     break
-            optimizer.step(dict(zip(params, grads)))
+            optimizer.step(grads)
         else:
             step = run.steps
         with torch.no_grad():
             effective = apply_masks(params, masks)
-            loss, accuracy = loss_and_accuracy(
-                model.logits(effective, train.inputs), train.labels, loss_dtype)
+            loss, accuracy, _ = model.loss_and_grads(
+                effective, None, train.inputs, train.labels, loss_dtype, with_grads=False)
             train_acc_per_step[step] = accuracy
             if not rows or rows[-1][0, 0].item() != step:
                 evaluate(step, loss, accuracy, effective)
