@@ -42,8 +42,9 @@ def jaccard_distance(mask_a: torch.Tensor | Mapping[str, torch.Tensor],
     Accepts two boolean tensors or two dicts of them (then counted over all tensors).
     """
     if isinstance(mask_a, Mapping):
-        mask_a = torch.cat([mask_a[k].reshape(-1).bool() for k in mask_a])
-        mask_b = torch.cat([mask_b[k].reshape(-1).bool() for k in mask_a])  # same key order
+        names = list(mask_a)
+        mask_a = torch.cat([mask_a[k].reshape(-1).bool() for k in names])
+        mask_b = torch.cat([mask_b[k].reshape(-1).bool() for k in names])
     a, b = mask_a.bool(), mask_b.bool()
     if a.shape != b.shape:
         raise ValueError(f"masks differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")

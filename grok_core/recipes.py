@@ -1,0 +1,172 @@
+"""Experiment recipes: what to train, from which weights, with which masks.
+
+``dense``  trains randomly initialised networks and keeps each run (theta_0, checkpoints, curves,
+           summary) in the artifact store, keyed by config; a finished run is never retrained.
+``ticket`` takes each seed's dense run (trained first only if the store lacks it), builds a
+           magnitude mask from theta_t at ``prune.step`` for every pruning rate, rewinds the kept
+           weights to theta_0, and trains all (seed, rate) members as one cohort.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import pandas as pd
+import torch
+
+from .config import ConfigError, ExperimentConfig, check_pruning_rate
+from .models import CohortModel, Params, build_model, member_slice
+from .pruning import magnitude_mask
+from .store import ArtifactStore
+from .training import Callbacks, MemberSpec, train_cohort
+
+MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
+                  "final_train_acc", "final_test_acc"]
+Log = Callable[[str], None]
+
+
+@dataclass
+class ExperimentResult:
+    """Outcome of one recipe: a row per member, their curves, and (tickets) the dense runs."""
+
+    recipe: str
+    dense_key: str
+    members: pd.DataFrame
+    curves: pd.DataFrame
+    base_members: Optional[pd.DataFrame] = None
+    notes: list[str] = field(default_factory=list)
+
+
+def model_for(config: ExperimentConfig) -> CohortModel:
+    """The model a config describes (modular tasks: vocabulary and classes are both p)."""
+    return build_model(config.model, config.task.p, config.task.p)
+
+
+class _KeepCheckpoints(Callbacks):
+    """Writes each member's theta_t to the store at every checkpoint step."""
+
+    def __init__(self, store: ArtifactStore, key: str, seeds: Sequence[int]) -> None:
+        self.store, self.key, self.seeds = store, key, list(seeds)
+        self.steps: list[int] = []
+
+    def on_checkpoint(self, step: int, params: Params) -> None:
+        for k, seed in enumerate(self.seeds):
+            self.store.save_checkpoint(self.key, seed, step, member_slice(params, k))
+        self.steps.append(step)
+
+
+def ensure_dense(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
+                 device: Any = "cpu", progress: bool = False, log: Log = lambda _: None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Make sure the store holds the dense run of ``config`` for every seed; train the missing
+    ones as one cohort. Returns (one row per seed, curves), read back from the store."""
+    if config.recipe != "dense":
+        raise ValueError("ensure_dense needs a dense config")
+    key = config.dense_key()
+    missing = [seed for seed in seeds if not store.has_dense(key, seed)]
+    for seed in seeds:
+        if seed not in missing:
+            log(f"dense run {key} seed {seed}: reused from {store.display(*store.run_parts(key, seed))}")
+    if missing:
+        log(f"dense run {key} seeds {','.join(map(str, missing))}: training "
+            f"({config.train.steps} steps) -> {store.display('artifacts', key)}")
+        store.write_json(config.to_dict(), "artifacts", key, "config.json")
+        keeper = _KeepCheckpoints(store, key, missing)
+        result = train_cohort(config, [MemberSpec(seed=s) for s in missing], device=device,
+                              progress=progress, callbacks=keeper,
+                              desc=f"dense seeds {','.join(map(str, missing))}")
+        for k, seed in enumerate(missing):
+            curves = result.curves[result.curves["member"] == k].drop(columns="member")
+            store.write_parquet(curves.reset_index(drop=True), *store.run_parts(key, seed),
+                                "curves.parquet")
+            summary = {**result.summaries[k], "pruning_rate": 0.0, "dense_key": key,
+                       "checkpoint_steps": keeper.steps}
+            summary.pop("member")
+            store.write_json(summary, *store.run_parts(key, seed), "summary.json")  # last
+    rows, curves = [], []
+    for seed in seeds:
+        summary = store.dense_summary(key, seed)
+        rows.append({**{k: v for k, v in summary.items() if k != "checkpoint_steps"},
+                     "recipe": "dense", "trained": seed in missing})
+        curves.append(store.dense_curves(key, seed).assign(seed=seed, pruning_rate=0.0))
+    return _ordered(pd.DataFrame(rows)), pd.concat(curves, ignore_index=True)
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    first = [c for c in MEMBER_COLUMNS if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def run_dense(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
+              device: Any = "cpu", progress: bool = False, log: Log = lambda _: None,
+              rates: Optional[Sequence[float]] = None) -> ExperimentResult:
+    """Dense runs for ``seeds`` (trained if the store lacks them)."""
+    if rates:
+        raise ConfigError("--rates: a dense run has no pruning rate; use the ticket recipe")
+    members, curves = ensure_dense(config, seeds, store, device=device, progress=progress, log=log)
+    return ExperimentResult("dense", config.dense_key(), members, curves)
+
+
+def resolve_prune_step(config: ExperimentConfig, summary: dict[str, Any]) -> int:
+    """The dense step whose weights give the mask; ConfigError if no checkpoint exists there."""
+    step = summary["steps_run"] if config.prune.step == "final" else int(config.prune.step)
+    if step not in summary["checkpoint_steps"]:
+        raise ConfigError(
+            f"prune.step: {step} is beyond or between the dense run's checkpoints "
+            f"(steps {summary['checkpoint_steps'][0]}..{summary['steps_run']}, every "
+            f"{config.dense_base().train.checkpoint_every})")
+    return step
+
+
+def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequence[float],
+                   store: ArtifactStore) -> list[MemberSpec]:
+    """One member per (seed, rate): theta_0 of the seed's dense run, masked by the magnitude
+    of its theta_t (needs the dense runs in the store)."""
+    key = config.dense_key()
+    prunable = model_for(config).prunable
+    members = []
+    for seed in seeds:
+        step = resolve_prune_step(config, store.dense_summary(key, seed))
+        theta_0 = store.load_checkpoint(key, seed, 0)
+        theta_t = store.load_checkpoint(key, seed, step)
+        for rate in rates:
+            mask = magnitude_mask({n: theta_t[n] for n in prunable}, rate, config.prune.scope)
+            members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
+                "pruning_rate": float(rate), "prune_step": step}))
+    return members
+
+
+def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
+               device: Any = "cpu", progress: bool = False, log: Log = lambda _: None,
+               rates: Optional[Sequence[float]] = None) -> ExperimentResult:
+    """Grokking (or non-grokking) tickets of every seed at every pruning rate, one cohort."""
+    rates = list(rates) if rates else [config.prune.rate]
+    for rate in rates:
+        check_pruning_rate(rate, "--rates")
+    base_rows, _ = ensure_dense(config.dense_base(), seeds, store, device=device,
+                                progress=progress, log=log)
+    members = ticket_members(config, seeds, rates, store)
+    log(f"ticket: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
+        f"{','.join(map(str, rates))}), mask from dense step {members[0].labels['prune_step']}")
+    result = train_cohort(config, members, device=device, progress=progress,
+                          desc=f"ticket x{len(members)}")
+    rows = pd.DataFrame([{**s, "recipe": "ticket", "dense_key": config.dense_key()}
+                         for s in result.summaries]).drop(columns="member")
+    labels = pd.DataFrame([{"member": k, "seed": m.seed, **m.labels}
+                           for k, m in enumerate(members)])
+    curves = result.curves.merge(labels, on="member").drop(columns="member")
+    return ExperimentResult("ticket", config.dense_key(), _ordered(rows), curves, base_rows)
+
+
+RECIPE_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {
+    "dense": run_dense,
+    "ticket": run_ticket,
+}
+
+
+def run_experiment(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore,
+                   rates: Optional[Sequence[float]] = None, **kwargs: Any) -> ExperimentResult:
+    """Run ``config.recipe`` for a cohort of seeds (and, for tickets, pruning rates)."""
+    if not seeds:
+        raise ConfigError("--seeds: give at least one seed")
+    return RECIPE_REGISTRY[config.recipe](config, list(seeds), store, rates=rates, **kwargs)

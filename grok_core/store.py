@@ -1,0 +1,170 @@
+"""Artifact store: dense runs kept by content key, read and written through ``pyarrow.fs``.
+
+Layout under a root (a local directory or a URI such as ``s3://bucket/prefix``)::
+
+    <root>/artifacts/<dense key>/config.json            the dense run's settings (for people)
+    <root>/artifacts/<dense key>/seed_<s>/theta_<step>.pt   theta_t at each checkpoint (0 = theta_0)
+    <root>/artifacts/<dense key>/seed_<s>/curves.parquet
+    <root>/artifacts/<dense key>/seed_<s>/summary.json   written last: marks the run complete
+
+Every file is written under a temporary name and then moved into place, so a reader never sees
+half a file; a run without ``summary.json`` is incomplete and is never trusted. Runs are
+deterministic for a seed and device, so two writers racing on one run write the same bytes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import uuid
+from typing import Any, Mapping
+
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import torch
+
+from .config import ConfigError
+
+
+def _is_uri(location: str) -> bool:
+    return "://" in location
+
+
+class Storage:
+    """Atomic reads and writes of bytes, JSON, tensors and parquet under one root."""
+
+    def __init__(self, location: str | os.PathLike) -> None:
+        location = os.fspath(location)
+        if _is_uri(location):
+            try:
+                self.fs, self.root = pafs.FileSystem.from_uri(location)
+            except Exception as exc:  # pyarrow raises several types for bad URIs
+                raise ConfigError(f"cannot open storage {location!r}: {exc}") from None
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(location)
+        self.location = location if _is_uri(location) else self.root
+        self.root = self.root.rstrip("/")
+
+    def path(self, *parts: str) -> str:
+        """Path of ``parts`` under the root (in the filesystem's own terms)."""
+        return "/".join([self.root, *parts])
+
+    def display(self, *parts: str) -> str:
+        """Human-readable location of ``parts`` (a URI stays a URI)."""
+        base = self.location.rstrip("/")
+        return "/".join([base, *parts])
+
+    def check_writable(self) -> None:
+        """Raise ConfigError unless files can be written under the root; leaves nothing behind."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            probe = self.root
+            while not os.path.exists(probe):
+                parent = os.path.dirname(probe)
+                if parent == probe:
+                    break
+                probe = parent
+            if not os.path.isdir(probe):
+                raise ConfigError(f"cannot write to {self.root!r}: {probe!r} is not a directory")
+            try:  # a real attempt: permission bits say nothing for root or read-only mounts
+                os.rmdir(tempfile.mkdtemp(prefix=".grok-write-probe-", dir=probe))
+            except OSError as exc:
+                raise ConfigError(f"cannot write to {self.root!r}: {exc.strerror} ({probe!r})"
+                                  ) from None
+            return
+        marker = self.path(f".write-probe-{uuid.uuid4().hex}")
+        try:
+            self.fs.create_dir(self.root, recursive=True)
+            with self.fs.open_output_stream(marker) as stream:
+                stream.write(b"")
+            self.fs.delete_file(marker)
+        except Exception as exc:
+            raise ConfigError(f"cannot write to {self.location!r}: {exc}") from None
+
+    def exists(self, *parts: str) -> bool:
+        """True if a file exists at ``parts``."""
+        return self.fs.get_file_info(self.path(*parts)).type == pafs.FileType.File
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        """Write atomically: a temporary sibling, then a move onto the final name."""
+        final = self.path(*parts)
+        self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{final}.tmp-{uuid.uuid4().hex}"
+        try:
+            with self.fs.open_output_stream(temporary) as stream:
+                stream.write(data)
+            self.fs.move(temporary, final)
+        except BaseException:
+            try:
+                self.fs.delete_file(temporary)
+            except Exception:
+                pass
+            raise
+
+    def read_bytes(self, *parts: str) -> bytes:
+        """Whole file contents."""
+        with self.fs.open_input_stream(self.path(*parts)) as stream:
+            return stream.read()
+
+    def write_json(self, value: Any, *parts: str) -> None:
+        """Atomic JSON file (sorted keys, so equal values give equal bytes)."""
+        self.write_bytes(json.dumps(value, indent=1, sort_keys=True).encode(), *parts)
+
+    def read_json(self, *parts: str) -> Any:
+        """Parsed JSON file."""
+        return json.loads(self.read_bytes(*parts))
+
+    def write_tensors(self, tensors: Mapping[str, torch.Tensor], *parts: str) -> None:
+        """Atomic ``torch.save`` of a dict of CPU tensors."""
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, buffer)
+        self.write_bytes(buffer.getvalue(), *parts)
+
+    def read_tensors(self, *parts: str) -> dict[str, torch.Tensor]:
+        """A dict of tensors written by ``write_tensors``."""
+        return torch.load(io.BytesIO(self.read_bytes(*parts)), weights_only=True)
+
+    def write_parquet(self, frame: pd.DataFrame, *parts: str) -> None:
+        """Atomic parquet file."""
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        self.write_bytes(buffer.getvalue(), *parts)
+
+    def read_parquet(self, *parts: str) -> pd.DataFrame:
+        """A parquet file as a DataFrame."""
+        return pq.read_table(self.path(*parts), filesystem=self.fs).to_pandas()
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of theta_t at ``step``."""
+    return f"theta_{step:07d}.pt"
+
+
+class ArtifactStore(Storage):
+    """Dense runs by content key and seed (see module docstring)."""
+
+    def run_parts(self, key: str, seed: int) -> tuple[str, ...]:
+        """Path parts of one dense run."""
+        return ("artifacts", key, f"seed_{seed}")
+
+    def has_dense(self, key: str, seed: int) -> bool:
+        """True if the run finished and wrote its summary."""
+        return self.exists(*self.run_parts(key, seed), "summary.json")
+
+    def dense_summary(self, key: str, seed: int) -> dict[str, Any]:
+        """Summary of a finished run (t_mem, t_gen, ..., steps_run, checkpoint_steps)."""
+        return self.read_json(*self.run_parts(key, seed), "summary.json")
+
+    def dense_curves(self, key: str, seed: int) -> pd.DataFrame:
+        """Curve rows of a finished run."""
+        return self.read_parquet(*self.run_parts(key, seed), "curves.parquet")
+
+    def save_checkpoint(self, key: str, seed: int, step: int,
+                        params: Mapping[str, torch.Tensor]) -> None:
+        """Keep theta_t of one member."""
+        self.write_tensors(params, *self.run_parts(key, seed), checkpoint_name(step))
+
+    def load_checkpoint(self, key: str, seed: int, step: int) -> dict[str, torch.Tensor]:
+        """theta_t of one member (step 0 is theta_0)."""
+        return self.read_tensors(*self.run_parts(key, seed), checkpoint_name(step))

@@ -1,0 +1,1 @@
+"""Launching experiments: the ``grok`` command line (and, later, Ray Tune sweeps)."""

@@ -1,0 +1,194 @@
+"""The ``grok`` command.
+
+    grok train RECIPE [--seeds 0,1,2] [--rates 0.5,0.6] [--set key=value ...] [--out DIR]
+                      [--store DIR|URI] [--json] [--device auto|cpu|cuda]
+    grok keys         every settable key with its default and help
+
+User errors (bad key, bad value, unwritable directory ...) print one line and exit with code 2
+before any work starts.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+from typing import Any, Optional, Sequence
+
+from grok_core.config import ConfigError, ExperimentConfig, RECIPES, choice, key_help
+
+DEFAULT_STORE = "grok_store"
+DEFAULT_OUT_ROOT = "grok_out"
+
+
+class UsageError(ConfigError):
+    """Bad command-line usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (exit code 2) instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' or a mix ('0-2,7') -> sorted unique seeds."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if "-" in part[1:]:
+                low, high = part.split("-", 1) if not part.startswith("-") else (part, "")
+                seeds += list(range(int(low), int(high) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise UsageError(f"--seeds: expected integers like 0,1,2 or 0-4, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise UsageError(f"--seeds: expected non-negative integers like 0,1,2, got {text!r}")
+    return sorted(set(seeds))
+
+
+def parse_rates(text: str) -> list[float]:
+    """'0.5,0.6' -> [0.5, 0.6], each in [0, 1)."""
+    try:
+        rates = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"--rates: expected numbers like 0.5,0.6, got {text!r}") from None
+    if not rates:
+        raise UsageError("--rates: give at least one pruning rate")
+    for rate in rates:
+        if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
+            raise UsageError(f"--rates: a pruning rate must be in [0, 1), got {rate}")
+    return list(dict.fromkeys(rates))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``grok`` (built on call, never at import)."""
+    parser = _Parser(prog="grok", description="Grokking-ticket experiments.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = commands.add_parser(
+        "train", help="run one experiment (a cohort of seeds x pruning rates) without Ray")
+    train.add_argument("recipe", help=f"one of: {', '.join(RECIPES)}")
+    train.add_argument("--seeds", default="0", help="model seeds, e.g. 0,1,2 or 0-4 (default 0)")
+    train.add_argument("--rates", default=None,
+                       help="ticket pruning rates, e.g. 0.5,0.6 (default: prune.rate)")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a setting (repeatable); see `grok keys`")
+    train.add_argument("--out", default=None,
+                       help=f"output directory (default {DEFAULT_OUT_ROOT}/<recipe>-<config hash>)")
+    train.add_argument("--store", default=os.environ.get("GROK_STORE", DEFAULT_STORE),
+                       help="artifact store root, a directory or URI (default $GROK_STORE or "
+                            f"./{DEFAULT_STORE})")
+    train.add_argument("--json", action="store_true",
+                       help="print the member rows as a JSON list on stdout (nothing else)")
+    train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    commands.add_parser("keys", help="list every settable key with its default and help")
+    return parser
+
+
+def default_out(config: ExperimentConfig, seeds: Sequence[int],
+                rates: Optional[Sequence[float]]) -> str:
+    """Output directory named by what was run (never by time, so reruns land in one place)."""
+    identity = json.dumps({"config": config.to_dict(), "seeds": list(seeds),
+                           "rates": list(rates or [])}, sort_keys=True)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return os.path.join(DEFAULT_OUT_ROOT, f"{config.recipe}-{digest}")
+
+
+def _resolve_device(name: str) -> str:
+    choice("--device", name, ("auto", "cpu", "cuda"))
+    if name == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here")
+    return name
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return _json_value(value.item())
+    return value
+
+
+def _table(frame, columns: Sequence[str]) -> str:
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``grok train``: validate everything, run, write outputs, print the member table."""
+    from grok_core.recipes import MEMBER_COLUMNS, run_experiment
+    from grok_core.store import ArtifactStore, Storage
+
+    choice("recipe", args.recipe, RECIPES)
+    config = ExperimentConfig().with_overrides([f"recipe={args.recipe}", *args.overrides])
+    seeds = parse_seeds(args.seeds)
+    rates = parse_rates(args.rates) if args.rates is not None else None
+    if rates is not None and config.recipe == "dense":
+        raise UsageError("--rates: a dense run has no pruning rate; use the ticket recipe")
+    device = _resolve_device(args.device)
+    out = Storage(args.out or default_out(config, seeds, rates))
+    store = ArtifactStore(args.store)
+    out.check_writable()
+    store.check_writable()
+
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    import torch
+    result = run_experiment(config, seeds, store, rates=rates, device=device,
+                            progress=not args.no_progress, log=log)
+
+    out.write_json({"config": config.to_dict(), "seeds": seeds, "rates": rates,
+                    "dense_key": result.dense_key, "torch": torch.__version__},
+                   "config.json")
+    out.write_parquet(result.members, "members.parquet")
+    out.write_parquet(result.curves, "curves.parquet")
+    if result.base_members is not None:
+        out.write_parquet(result.base_members, "base_members.parquet")
+    log(f"wrote {out.display('members.parquet')} and curves.parquet")
+
+    if args.json:
+        rows = [{c: _json_value(row[c]) for c in MEMBER_COLUMNS}
+                for row in result.members.to_dict("records")]
+        print(json.dumps(rows))
+        return 0
+    if result.base_members is not None:
+        print("dense runs behind the tickets:")
+        print(_table(result.base_members, MEMBER_COLUMNS))
+        print(f"\n{result.recipe}:")
+    print(_table(result.members, MEMBER_COLUMNS))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``grok keys``: every settable key, its default and its help."""
+    for key, default, text in key_help():
+        print(f"{key:24s} {str(default):12s} {text}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``grok`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"train": cmd_train, "keys": cmd_keys}[args.command]
+        return handler(args)
+    except BrokenPipeError:  # e.g. `grok keys | head`
+        sys.stderr.close()
+        return 0
+    except ConfigError as exc:
+        print(f"grok: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("grok: interrupted; finished artifacts are kept, unfinished ones will be redone",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Typed configs: pinned keys, overrides, validation messages."""
+import pytest
+
+from grok_core.config import ConfigError, ExperimentConfig, all_keys
+
+
+def test_required_keys_exist_under_their_names():
+    for key in ["task.op", "task.p", "task.train_fraction", "model.name", "optim.lr",
+                "optim.weight_decay", "train.steps", "prune.step", "prune.scope", "prune.rate"]:
+        assert key in all_keys()
+
+
+def test_paper_defaults():
+    c = ExperimentConfig()
+    assert (c.task.op, c.task.p, c.task.pairs, c.task.train_fraction) == ("add", 67, "gt", 0.4)
+    assert (c.model.name, c.model.emb_width, c.model.hidden_width) == ("mlp", 500, 48)
+    assert (c.optim.lr, c.optim.weight_decay, c.optim.beta1, c.optim.beta2) == (1e-3, 1.0, 0.9, 0.98)
+    assert (c.train.steps, c.train.checkpoint_every, c.train.threshold) == (30_000, 2_000, 0.95)
+    assert (c.prune.rate, c.prune.step, c.prune.scope) == (0.6, "final", "global")
+
+
+def test_pinned_dense_keys():
+    # Changing these literals means every stored dense run is orphaned: do it only on purpose.
+    assert ExperimentConfig().dense_key() == "dense-44136fa355b3678a"
+    assert (ExperimentConfig().with_overrides(["optim.weight_decay=0"]).dense_key()
+            == "dense-d166a85092054fd0")
+
+
+def test_key_ignores_defaults_pruning_and_recipe():
+    base = ExperimentConfig()
+    same = base.with_overrides(["optim.lr=0.001", "optim.weight_decay=1"])
+    assert same.dense_key() == base.dense_key()
+    ticket = base.with_overrides(["recipe=ticket", "prune.rate=0.8", "prune.scope=layer"])
+    assert ticket.dense_key() == base.dense_key()
+    assert base.with_overrides(["task.p=97"]).dense_key() != base.dense_key()
+
+
+def test_base_overrides_describe_the_dense_run_behind_a_ticket():
+    ticket = ExperimentConfig().with_overrides(
+        ["recipe=ticket", "base.optim.weight_decay=1", "optim.weight_decay=0"])
+    assert ticket.optim.weight_decay == 0.0
+    assert ticket.dense_base().optim.weight_decay == 1.0
+    assert ticket.dense_key() == ExperimentConfig().dense_key()
+    plain = ExperimentConfig().with_overrides(["recipe=ticket", "optim.weight_decay=0"])
+    assert plain.dense_base().optim.weight_decay == 0.0
+
+
+def test_round_trip_through_dict():
+    c = ExperimentConfig().with_overrides(["recipe=ticket", "prune.step=2000", "base.train.steps=40000"])
+    assert ExperimentConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=0.1", "did you mean 'optim.lr'"),
+    ("task.opp=add", "did you mean 'task.op'"),
+    ("task.op=dvi", "did you mean 'div'"),
+    ("model.name=mpl", "did you mean 'mlp'"),
+    ("task.p=seven", "expected an integer"),
+    ("optim.lr=fast", "expected a finite number"),
+    ("train.steps=1.5", "expected an integer"),
+    ("task.p=2", "at least 3"),
+    ("task.train_fraction=1.0", "(0, 1)"),
+    ("task.train_fraction=0", "(0, 1)"),
+    ("prune.rate=1.0", "[0, 1)"),
+    ("prune.rate=-0.1", "[0, 1)"),
+    ("prune.step=soon", "integer or 'final'"),
+    ("prune.scope=local", "global, layer"),
+    ("optim.lr", "malformed override"),
+    ("model.pos_embed=false", "transformer only"),
+])
+def test_bad_values_give_one_clear_line(override, message):
+    with pytest.raises(ConfigError) as info:
+        ExperimentConfig().with_overrides([override])
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_division_needs_a_prime():
+    ExperimentConfig().with_overrides(["task.op=mul", "task.p=66"])  # fine: no inverse needed
+    with pytest.raises(ConfigError, match="prime"):
+        ExperimentConfig().with_overrides(["task.op=div", "task.p=66"])
+
+
+def test_ticket_step_must_be_a_checkpoint_of_the_dense_run():
+    ExperimentConfig().with_overrides(["recipe=ticket", "prune.step=28000"])
+    with pytest.raises(ConfigError, match="not a checkpoint"):
+        ExperimentConfig().with_overrides(["recipe=ticket", "prune.step=32000"])
+    with pytest.raises(ConfigError, match="not a checkpoint"):
+        ExperimentConfig().with_overrides(["recipe=ticket", "prune.step=2001"])
+    ExperimentConfig().with_overrides(
+        ["recipe=ticket", "prune.step=32000", "base.train.steps=40000"])
+
+
+def test_base_keys_only_for_tickets_and_only_optim_or_train():
+    with pytest.raises(ConfigError, match="only a ticket"):
+        ExperimentConfig().with_overrides(["base.optim.lr=0.01"])
+    with pytest.raises(ConfigError, match="optim / train"):
+        ExperimentConfig().with_overrides(["recipe=ticket", "base.task.p=97"])
+    with pytest.raises(ConfigError, match="did you mean"):
+        ExperimentConfig().with_overrides(["recipe=ticket", "base.optim.wd=0"])
