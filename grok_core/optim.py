@@ -52,9 +52,8 @@ class CohortAdamW:
             per_member = lambda values: torch.cat([  # noqa: E731
                 torch.tensor(values, dtype=torch.float64, device=flat.device)
                 .repeat_interleave(t[0].numel()) for t in params.values()])
-            lr_flat = per_member(lr)
-            self.lr_flat = lr_flat.to(flat.dtype)
-            self.decay_flat = (1.0 - lr_flat * per_member(weight_decay)).to(flat.dtype)
+            self.lr_flat = per_member(lr)  # float64, like the Python floats of the uniform path
+            self.decay_flat = (1.0 - self.lr_flat * per_member(weight_decay)).to(flat.dtype)
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
@@ -70,8 +69,11 @@ class CohortAdamW:
             self.flat.mul_(self.decay)
             self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / bias1)
         else:
+            # Same float32 arithmetic as the uniform path, (step * m) / denom, so a member
+            # trains bit for bit as it would alone.
+            step = torch.div(self.lr_flat, -bias1).to(self.flat.dtype)
             self.flat.mul_(self.decay_flat)
-            self.flat.sub_(self.exp_avg.div(denom).mul_(self.lr_flat).div_(bias1))
+            self.flat.addcdiv_(step.mul_(self.exp_avg), denom)
 
     def state_dict(self) -> dict:
         """Moments and step count (for resuming a run)."""

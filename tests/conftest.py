@@ -13,3 +13,15 @@ def small_config() -> ExperimentConfig:
     return ExperimentConfig().with_overrides([
         "task.p=13", "model.d_emb=32", "model.d_hidden=16", "train.steps=200",
         "train.eval_every=5", "train.checkpoint_every=50", "optim.lr=0.01"])
+
+
+GROKKING_OVERRIDES = [
+    "task.p=23", "task.pairs=all", "task.train_fraction=0.5", "model.d_emb=64",
+    "model.d_hidden=32", "optim.lr=0.01", "train.steps=1000", "train.eval_every=10",
+    "train.checkpoint_every=250"]
+
+
+@pytest.fixture
+def grokking_config() -> ExperimentConfig:
+    """(a+b) mod 23 that memorises by step ~35 and generalises by step ~700 (about 1 s)."""
+    return ExperimentConfig().with_overrides(GROKKING_OVERRIDES)

@@ -1,0 +1,156 @@
+"""The training engine: exact shortcut, exact backward, AdamW, cohort == solo, determinism."""
+import pandas as pd
+import pytest
+import torch
+
+from grok_core.config import ExperimentConfig, ModelConfig
+from grok_core.models import MLP, CohortModel, build_model
+from grok_core.optim import CohortAdamW, flat_views
+from grok_core.pruning import magnitude_mask
+from grok_core.training import Callbacks, MemberSpec, train_cohort
+
+
+def _float64(params):
+    return {k: v.double() for k, v in params.items()}
+
+
+def test_mlp_shortcut_equals_naive_form_in_float64():
+    model = MLP(ModelConfig(), 67, 67)
+    params = _float64(model.init_cohort([0, 1]))
+    inputs = torch.cartesian_prod(torch.arange(67), torch.arange(67))
+    shortcut = model.logits(params, inputs)
+    naive = MLP.naive_logits(params, inputs, 67)
+    assert torch.allclose(shortcut, naive, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_mlp_hand_written_backward_equals_autograd(masked):
+    model = MLP(ModelConfig(d_emb=20, d_hidden=8), 11, 11)
+    params = _float64(model.init_cohort([0, 1, 2]))
+    masks = None
+    if masked:
+        masks = {n: torch.stack([magnitude_mask({n: params[n][k]}, 0.6)[n] for k in range(3)])
+                 .double() for n in model.prunable}
+    inputs = torch.randint(0, 11, (40, 2), generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 11, (40,), generator=torch.Generator().manual_seed(1))
+    loss, acc, grads = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
+    ref_loss, ref_acc, ref_grads = CohortModel.loss_and_grads(
+        model, params, masks, inputs, labels, torch.float64)
+    assert torch.allclose(loss.double(), ref_loss.double(), atol=1e-6)
+    assert torch.equal(acc, ref_acc)
+    for name in grads:
+        assert torch.allclose(grads[name], ref_grads[name], rtol=0, atol=1e-12), name
+        if masks:
+            assert (grads[name][masks[name] == 0] == 0).all()
+
+
+def test_cohort_adamw_matches_torch_adamw():
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(2, 5, 3, generator=generator), "v": torch.randn(2, 4, generator=generator)}
+    grads_seq = [{n: torch.randn(t.shape, generator=generator) for n, t in start.items()}
+                 for _ in range(20)]
+    lrs, wds = [1e-2, 3e-3], [1.0, 0.1]
+    for uniform in (True, False):
+        lr, wd = ([lrs[0]] * 2, [wds[0]] * 2) if uniform else (lrs, wds)
+        flat, params = flat_views(start)
+        ours = CohortAdamW(flat, params, lr=lr, weight_decay=wd, betas=(0.9, 0.98))
+        for grads in grads_seq:
+            ours.step(grads)
+        for k in range(2):
+            ref = {n: torch.nn.Parameter(t[k].clone()) for n, t in start.items()}
+            opt = torch.optim.AdamW(ref.values(), lr=lr[k], weight_decay=wd[k], betas=(0.9, 0.98))
+            for grads in grads_seq:
+                for n, p in ref.items():
+                    p.grad = grads[n][k].clone()
+                opt.step()
+            for n in ref:
+                assert torch.allclose(params[n][k], ref[n].detach(), rtol=1e-6, atol=1e-7), (uniform, n)
+
+
+def _member_curves(result, k):
+    return result.curves[result.curves["member"] == k].drop(columns="member").reset_index(drop=True)
+
+
+def _ticket_like_members(config, seeds):
+    """Members with their own masks and (for two of them) their own lr / weight decay."""
+    model = build_model(config.model, config.task.p, config.task.p)
+    members = []
+    for i, seed in enumerate(seeds):
+        theta = model.init_member(seed + 100)
+        mask = magnitude_mask({n: theta[n] for n in model.prunable}, 0.3 + 0.1 * i)
+        members.append(MemberSpec(seed=seed, mask=mask,
+                                  lr=[None, 0.02, None, 0.005][i],
+                                  weight_decay=[None, 0.5, 0.0, None][i]))
+    return members
+
+
+@pytest.mark.parametrize("model_name", ["mlp", "transformer"])
+def test_a_member_of_a_cohort_trains_like_the_same_config_alone(small_config, model_name):
+    config = small_config.with_overrides([f"model.name={model_name}", "train.steps=300"]
+                                         + (["model.d_hidden=16"] if model_name == "mlp" else []))
+    members = _ticket_like_members(config, [0, 1, 2, 3])
+    cohort = train_cohort(config, members)
+    for k, member in enumerate(members):
+        solo = train_cohort(config, [member])
+        mine, alone = _member_curves(cohort, k), _member_curves(solo, 0)
+        # bitwise on the CPUs measured here; the tolerance leaves room for other BLAS kernels
+        pd.testing.assert_frame_equal(mine, alone, rtol=1e-5, atol=1e-6)
+        for key in ("t_mem", "t_gen", "steps_run"):
+            assert cohort.summaries[k][key] == solo.summaries[0][key]
+        for name, tensor in solo.final_params.items():
+            assert torch.allclose(cohort.final_params[name][k], tensor[0], rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_config_identical_results(small_config):
+    first = train_cohort(small_config, [MemberSpec(seed=3), MemberSpec(seed=4)])
+    second = train_cohort(small_config, [MemberSpec(seed=3), MemberSpec(seed=4)])
+    pd.testing.assert_frame_equal(first.curves, second.curves, check_exact=True)
+    other = train_cohort(small_config, [MemberSpec(seed=5), MemberSpec(seed=4)])
+    assert not first.curves[first.curves.member == 0].equals(other.curves[other.curves.member == 0])
+
+
+class _Recorder(Callbacks):
+    def __init__(self):
+        self.checkpoints = {}
+
+    def on_checkpoint(self, step, params):
+        self.checkpoints[step] = params
+
+
+def test_pruned_weights_stay_zero_and_checkpoints_follow_the_cadence(small_config):
+    model = MLP(small_config.model, 13, 13)
+    mask = magnitude_mask({n: model.init_member(9)[n] for n in model.prunable}, 0.7)
+    recorder = _Recorder()
+    result = train_cohort(small_config, [MemberSpec(seed=0, mask=mask)], callbacks=recorder)
+    assert sorted(recorder.checkpoints) == [0, 50, 100, 150, 200]
+    for params in list(recorder.checkpoints.values()) + [result.final_params]:
+        for name, keep in mask.items():
+            assert (params[name][0][~keep] == 0).all()
+            assert (params[name][0][keep] != 0).all()
+    # the curve's norms are those of the masked weights
+    last = result.curves.iloc[-1]
+    l2 = torch.sqrt(sum((t[0].double() ** 2).sum() for t in result.final_params.values()))
+    assert last["l2_norm"] == pytest.approx(l2.item(), rel=1e-5)
+
+
+def test_t_mem_is_exact_to_the_step_and_curves_hold_every_eval(small_config):
+    result = train_cohort(small_config, [MemberSpec(seed=0)])
+    curves = result.curves
+    assert curves["step"].tolist() == list(range(0, 201, 5))
+    assert list(curves.columns) == ["member", "step", "train_loss", "train_acc", "test_loss",
+                                    "test_acc", "l1_norm", "l2_norm"]
+    summary = result.summaries[0]
+    assert summary["t_mem"] is not None
+    # train accuracy is tracked every step: t_mem need not be a multiple of eval_every, and the
+    # evaluated curve cannot have crossed the threshold before it
+    crossed = curves[curves["train_acc"] >= 0.95]["step"]
+    assert crossed.iloc[0] - 5 < summary["t_mem"] <= crossed.iloc[0]
+
+
+def test_early_stop_once_every_member_held_generalisation(grokking_config):
+    config = grokking_config.with_overrides(["train.steps=3000", "train.stop_margin=100"])
+    result = train_cohort(config, [MemberSpec(seed=0), MemberSpec(seed=1)])
+    assert result.steps_run < 3000
+    for summary in result.summaries:
+        assert summary["t_gen"] is not None
+        assert result.steps_run - summary["t_gen"] >= 100
