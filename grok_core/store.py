@@ -18,14 +18,15 @@ import json
 import os
 import tempfile
 import uuid
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import pandas as pd
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-import torch
 
 from .config import ConfigError
+
+if TYPE_CHECKING:  # imported lazily: checking a location must not wait for torch and pandas
+    import pandas as pd
+    import torch
 
 
 def _is_uri(location: str) -> bool:
@@ -115,24 +116,27 @@ class Storage:
         """Parsed JSON file."""
         return json.loads(self.read_bytes(*parts))
 
-    def write_tensors(self, tensors: Mapping[str, torch.Tensor], *parts: str) -> None:
+    def write_tensors(self, tensors: Mapping[str, "torch.Tensor"], *parts: str) -> None:
         """Atomic ``torch.save`` of a dict of CPU tensors."""
+        import torch
         buffer = io.BytesIO()
         torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, buffer)
         self.write_bytes(buffer.getvalue(), *parts)
 
-    def read_tensors(self, *parts: str) -> dict[str, torch.Tensor]:
+    def read_tensors(self, *parts: str) -> dict[str, "torch.Tensor"]:
         """A dict of tensors written by ``write_tensors``."""
+        import torch
         return torch.load(io.BytesIO(self.read_bytes(*parts)), weights_only=True)
 
-    def write_parquet(self, frame: pd.DataFrame, *parts: str) -> None:
+    def write_parquet(self, frame: "pd.DataFrame", *parts: str) -> None:
         """Atomic parquet file."""
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         self.write_bytes(buffer.getvalue(), *parts)
 
-    def read_parquet(self, *parts: str) -> pd.DataFrame:
+    def read_parquet(self, *parts: str) -> "pd.DataFrame":
         """A parquet file as a DataFrame."""
+        import pyarrow.parquet as pq
         return pq.read_table(self.path(*parts), filesystem=self.fs).to_pandas()
 
 
@@ -156,15 +160,15 @@ class ArtifactStore(Storage):
         """Summary of a finished run (t_mem, t_gen, ..., steps_run, checkpoint_steps)."""
         return self.read_json(*self.run_parts(key, seed), "summary.json")
 
-    def dense_curves(self, key: str, seed: int) -> pd.DataFrame:
+    def dense_curves(self, key: str, seed: int) -> "pd.DataFrame":
         """Curve rows of a finished run."""
         return self.read_parquet(*self.run_parts(key, seed), "curves.parquet")
 
     def save_checkpoint(self, key: str, seed: int, step: int,
-                        params: Mapping[str, torch.Tensor]) -> None:
+                        params: Mapping[str, "torch.Tensor"]) -> None:
         """Keep theta_t of one member."""
         self.write_tensors(params, *self.run_parts(key, seed), checkpoint_name(step))
 
-    def load_checkpoint(self, key: str, seed: int, step: int) -> dict[str, torch.Tensor]:
+    def load_checkpoint(self, key: str, seed: int, step: int) -> dict[str, "torch.Tensor"]:
         """theta_t of one member (step 0 is theta_0)."""
         return self.read_tensors(*self.run_parts(key, seed), checkpoint_name(step))

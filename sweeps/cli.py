@@ -123,7 +123,6 @@ def _table(frame, columns: Sequence[str]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``grok train``: validate everything, run, write outputs, print the member table."""
-    from grok_core.recipes import MEMBER_COLUMNS, run_experiment
     from grok_core.store import ArtifactStore, Storage
 
     choice("recipe", args.recipe, RECIPES)
@@ -139,7 +138,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     store.check_writable()
 
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    import torch
+    import torch  # only now: bad input is refused without waiting for torch
+
+    from grok_core.recipes import MEMBER_COLUMNS, run_experiment
     result = run_experiment(config, seeds, store, rates=rates, device=device,
                             progress=not args.no_progress, log=log)
 
