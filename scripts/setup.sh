@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create ./.venv if needed and install the project (editable) with its test extras.
+# Where no torch is installed yet, take torch 2.13.0 first (a CPU build lies on disk on our
+# machines); the project itself only asks for a range, so CUDA builds on GPU clusters work too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+.venv/bin/python -m pip install --quiet -e ".[test]"
