@@ -1,10 +1,13 @@
 """AdamW over stacked cohort parameters, with a learning rate and weight decay per member.
 
-Same update as ``torch.optim.AdamW`` (decoupled decay, bias-corrected moments; a test compares
-them), run over one flat buffer that holds every [K, ...] parameter, so an update is a handful
-of vector operations whatever the number of tensors. Members may have their own lr and weight
-decay. A weight whose gradient is always zero (pruned, masked in the forward pass) and that
-starts at zero stays exactly zero: decay keeps 0 at 0, and its moments stay 0.
+The update is ``torch.optim.AdamW``'s (decoupled decay, bias-corrected moments; a test compares
+them). Each member's slices are updated by PyTorch's fused AdamW kernel (one pass over memory
+instead of eight), one call per member with that member's lr and weight decay, so a member's
+arithmetic is the same whether it trains alone or in a cohort. Where the fused kernel is missing
+(older PyTorch, some devices) the same update runs as plain tensor operations.
+
+A weight whose gradient is always zero (pruned, masked in the forward pass) and that starts at
+zero stays exactly zero: decay keeps 0 at 0, and its moments stay 0.
 """
 from __future__ import annotations
 
@@ -14,74 +17,80 @@ from typing import Mapping, Sequence
 import torch
 
 
-def flat_views(params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Copy ``params`` into one flat buffer; return it and per-name views into it."""
-    flat = torch.cat([t.detach().reshape(-1) for t in params.values()])
-    views, start = {}, 0
-    for name, tensor in params.items():
-        views[name] = flat[start:start + tensor.numel()].view(tensor.shape)
-        start += tensor.numel()
-    return flat, views
+def _fused_available(device: torch.device) -> bool:
+    """True if torch._fused_adamw_ runs on this device (probed once on a tiny tensor)."""
+    if not hasattr(torch, "_fused_adamw_"):
+        return False
+    try:
+        one = torch.zeros(1, device=device)
+        torch._fused_adamw_([one.clone()], [one.clone()], [one.clone()], [one.clone()], [],
+                            [torch.ones((), device=device)], lr=0.1, beta1=0.9, beta2=0.9,
+                            weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+        return True
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False
 
 
 class CohortAdamW:
-    """Decoupled-weight-decay Adam with per-member hyperparameters over a flat buffer.
+    """Decoupled-weight-decay Adam with per-member hyperparameters, updating ``params`` in place."""
 
-    ``params`` must be the views returned by :func:`flat_views` (in the same order), so that
-    updating the buffer updates them in place.
-    """
-
-    def __init__(self, flat: torch.Tensor, params: Mapping[str, torch.Tensor],
-                 lr: Sequence[float], weight_decay: Sequence[float],
-                 betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-8) -> None:
-        self.flat = flat
-        self.names = list(params)
-        k_count = next(iter(params.values())).shape[0]
-        if len(lr) != k_count or len(weight_decay) != k_count:
+    def __init__(self, params: Mapping[str, torch.Tensor], lr: Sequence[float],
+                 weight_decay: Sequence[float], betas: tuple[float, float] = (0.9, 0.98),
+                 eps: float = 1e-8, fused: bool | None = None) -> None:
+        self.params = dict(params)
+        first = next(iter(self.params.values()))
+        self.k_count = first.shape[0]
+        if len(lr) != self.k_count or len(weight_decay) != self.k_count:
             raise ValueError("one lr and one weight_decay per member are needed")
+        self.lr, self.weight_decay = [float(x) for x in lr], [float(x) for x in weight_decay]
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.exp_avg = torch.zeros_like(flat)
-        self.exp_avg_sq = torch.zeros_like(flat)
+        self.exp_avg = {n: torch.zeros_like(p) for n, p in self.params.items()}
+        self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in self.params.items()}
         self.step_count = 0
-        self.uniform = len(set(lr)) == 1 and len(set(weight_decay)) == 1
-        if self.uniform:
-            self.lr, self.decay = float(lr[0]), 1.0 - float(lr[0]) * float(weight_decay[0])
-        else:
-            # Per-element factors: member k's entries of every tensor get member k's values.
-            per_member = lambda values: torch.cat([  # noqa: E731
-                torch.tensor(values, dtype=torch.float64, device=flat.device)
-                .repeat_interleave(t[0].numel()) for t in params.values()])
-            self.lr_flat = per_member(lr)  # float64, like the Python floats of the uniform path
-            self.decay_flat = (1.0 - self.lr_flat * per_member(weight_decay)).to(flat.dtype)
+        self.fused = _fused_available(first.device) if fused is None else fused
+        # the fused kernel reads the step count from a tensor, one per tensor it updates
+        self._steps = [torch.zeros((), device=first.device) for _ in self.params]
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params)."""
-        grad = torch.cat([grads[name].reshape(-1) for name in self.names])
         self.step_count += 1
+        names = list(self.params)
+        for step_tensor in self._steps:
+            step_tensor.fill_(self.step_count)
+        for k in range(self.k_count):
+            params = [self.params[n][k] for n in names]
+            member_grads = [grads[n][k] for n in names]
+            exp_avgs = [self.exp_avg[n][k] for n in names]
+            exp_avg_sqs = [self.exp_avg_sq[n][k] for n in names]
+            if self.fused:
+                torch._fused_adamw_(params, member_grads, exp_avgs, exp_avg_sqs, [], self._steps,
+                                    lr=self.lr[k], beta1=self.beta1, beta2=self.beta2,
+                                    weight_decay=self.weight_decay[k], eps=self.eps,
+                                    amsgrad=False, maximize=False)
+            else:
+                self._plain_step(params, member_grads, exp_avgs, exp_avg_sqs, k)
+
+    def _plain_step(self, params, grads, exp_avgs, exp_avg_sqs, k: int) -> None:
         bias1 = 1.0 - self.beta1 ** self.step_count
         bias2_sqrt = math.sqrt(1.0 - self.beta2 ** self.step_count)
-        self.exp_avg.lerp_(grad, 1.0 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
-        denom = self.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(self.eps)
-        if self.uniform:
-            self.flat.mul_(self.decay)
-            self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / bias1)
-        else:
-            # Same float32 arithmetic as the uniform path, (step * m) / denom, so a member
-            # trains bit for bit as it would alone.
-            step = torch.div(self.lr_flat, -bias1).to(self.flat.dtype)
-            self.flat.mul_(self.decay_flat)
-            self.flat.addcdiv_(step.mul_(self.exp_avg), denom)
+        for param, grad, exp_avg, exp_avg_sq in zip(params, grads, exp_avgs, exp_avg_sqs):
+            param.mul_(1.0 - self.lr[k] * self.weight_decay[k])
+            exp_avg.lerp_(grad, 1.0 - self.beta1)
+            exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
+            denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(self.eps)
+            param.addcdiv_(exp_avg, denom, value=-self.lr[k] / bias1)
 
     def state_dict(self) -> dict:
         """Moments and step count (for resuming a run)."""
-        return {"exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone(),
+        return {"exp_avg": {n: t.clone() for n, t in self.exp_avg.items()},
+                "exp_avg_sq": {n: t.clone() for n, t in self.exp_avg_sq.items()},
                 "step": self.step_count}
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what ``state_dict`` returned."""
-        self.exp_avg.copy_(state["exp_avg"])
-        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        for name in self.params:
+            self.exp_avg[name].copy_(state["exp_avg"][name])
+            self.exp_avg_sq[name].copy_(state["exp_avg_sq"][name])
         self.step_count = int(state["step"])

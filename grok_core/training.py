@@ -19,7 +19,7 @@ import torch
 from .config import ExperimentConfig
 from .metrics import first_reached, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
-from .optim import CohortAdamW, flat_views
+from .optim import CohortAdamW
 from .tasks import Dataset, Split, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
@@ -95,7 +95,7 @@ class _Progress:
 
 
 def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: torch.device
-                   ) -> tuple[torch.Tensor, Params, Optional[Params]]:
+                   ) -> tuple[Params, Optional[Params]]:
     params = stack_members([m.init if m.init is not None else model.init_member(m.seed)
                             for m in members])
     masks = None
@@ -107,8 +107,7 @@ def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: to
                 .to(torch.float32) for m in members]).to(device)
     params = {n: t.to(device=device, dtype=torch.float32) for n, t in params.items()}
     # Pruned weights start at zero, so decay and Adam (zero moments) keep them exactly zero.
-    flat, params = flat_views(apply_masks(params, masks))
-    return flat, params, masks
+    return {n: t.detach().clone() for n, t in apply_masks(params, masks).items()}, masks
 
 
 def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
@@ -121,10 +120,10 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     dataset = dataset or build_dataset(config.task)
     model = build_model(config.model, dataset.vocab, dataset.classes)
     train, test = dataset.train.to(device), dataset.test.to(device)
-    flat, params, masks = _initial_state(model, members, device)
+    params, masks = _initial_state(model, members, device)
     optim = config.optim
     optimizer = CohortAdamW(
-        flat, params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
+        params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
         weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
                       for m in members],
         betas=(optim.beta1, optim.beta2), eps=optim.eps)
