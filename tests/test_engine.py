@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from grok_core.config import ExperimentConfig, ModelConfig
-from grok_core.models import MLP, CohortModel, build_model
+from grok_core.models import MLP, CohortModel, _transposed_cross_entropy, build_model
 from grok_core.optim import CohortAdamW, _fused_available
 from grok_core.pruning import magnitude_mask
 from grok_core.training import Callbacks, MemberSpec, train_cohort
@@ -159,3 +159,29 @@ def test_early_stop_once_every_member_held_generalisation(grokking_config):
     for summary in result.summaries:
         assert summary["t_gen"] is not None
         assert result.steps_run - summary["t_gen"] >= 100
+
+
+def test_confident_predictions_keep_their_gradient_in_the_float64_loss():
+    """The MLP's fast cross-entropy equals a float64 log-softmax where float32 rounds the
+    label's gradient and the loss to zero (margins of ~25 nats, as after memorisation)."""
+    generator = torch.Generator().manual_seed(0)
+    k_count, classes, n = 2, 11, 50
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    logits = torch.rand(k_count, classes, n, generator=generator) * 6 - 3  # [K, C, N]
+    logits.scatter_(1, labels.view(1, 1, n).expand(k_count, 1, n), 25.0)
+
+    reference = logits.double().requires_grad_(True)
+    ref_loss = -torch.log_softmax(reference, 1).gather(
+        1, labels.view(1, 1, n).expand(k_count, 1, n)).mean(-1).sum()
+    (ref_grad,) = torch.autograd.grad(ref_loss, reference)
+
+    loss, acc, grad = _transposed_cross_entropy(logits, labels, torch.float64, True)
+    assert acc.tolist() == [1.0, 1.0]
+    assert 0 < loss.sum().item() < 1e-8
+    assert loss.sum().item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert torch.allclose(grad.double(), ref_grad, rtol=1e-5, atol=0)
+
+    # float32 loses exactly this: 1 - p_y rounds to 0, and so does the loss
+    loss32, _, grad32 = _transposed_cross_entropy(logits, labels, torch.float32, True)
+    label_grad32 = grad32.gather(1, labels.view(1, 1, n).expand(k_count, 1, n))
+    assert loss32.sum().item() == 0.0 and (label_grad32 == 0).all()
