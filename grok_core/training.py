@@ -135,6 +135,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     rows: list[torch.Tensor] = []
     generalised_since = [None] * k_count
     bar = _Progress(progress, run.steps, desc)
+    wants_eval = type(callbacks).on_eval is not Callbacks.on_eval
+    last_checkpoint = None
 
     def evaluate(step: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
                  effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -145,7 +147,9 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
             row = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
                                train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
         rows.append(row)
-        callbacks.on_eval(step, {c: row[:, i].cpu().numpy() for i, c in enumerate(CURVE_COLUMNS)})
+        if wants_eval:  # copying to the host syncs a GPU: only when someone listens
+            callbacks.on_eval(step, {c: row[:, i].cpu().numpy()
+                                     for i, c in enumerate(CURVE_COLUMNS)})
         return test_acc
 
     step = 0
@@ -155,7 +159,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                 params, masks, train.inputs, train.labels, loss_dtype)
             train_acc_per_step[step] = accuracy
             if step in checkpoint_steps:
-                callbacks.on_checkpoint(step, _detached(apply_masks(params, masks)))
+                callbacks.on_checkpoint(step, _detached(params))  # pruned entries are 0
+                last_checkpoint = step
             if step % run.eval_every == 0:
                 test_acc = evaluate(step, loss, accuracy, apply_masks(params, masks))
                 if step % (run.eval_every * 20) == 0:
@@ -173,7 +178,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
             train_acc_per_step[step] = accuracy
             if not rows or rows[-1][0, 0].item() != step:
                 evaluate(step, loss, accuracy, effective)
-            callbacks.on_checkpoint(step, _detached(effective))
+            if last_checkpoint != step:  # an early stop may land on a checkpoint step
+                callbacks.on_checkpoint(step, _detached(effective))
     finally:
         bar.update(step, rows[-1][:, 4] if rows else torch.zeros(1), run.threshold)
         bar.close()

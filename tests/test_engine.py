@@ -185,3 +185,14 @@ def test_confident_predictions_keep_their_gradient_in_the_float64_loss():
     loss32, _, grad32 = _transposed_cross_entropy(logits, labels, torch.float32, True)
     label_grad32 = grad32.gather(1, labels.view(1, 1, n).expand(k_count, 1, n))
     assert loss32.sum().item() == 0.0 and (label_grad32 == 0).all()
+
+
+def test_early_stop_on_a_checkpoint_step_checkpoints_once(grokking_config):
+    config = grokking_config.with_overrides(["train.steps=3000", "train.stop_margin=100",
+                                             "train.checkpoint_every=10"])
+    recorder = _Recorder()
+    steps = []
+    recorder.on_checkpoint = lambda step, params: steps.append(step)
+    result = train_cohort(config, [MemberSpec(seed=0)], callbacks=recorder)
+    assert result.steps_run < 3000 and steps[-1] == result.steps_run
+    assert len(steps) == len(set(steps))
