@@ -34,6 +34,7 @@ class ExperimentResult:
     members: pd.DataFrame
     curves: pd.DataFrame
     base_members: Optional[pd.DataFrame] = None
+    base_curves: Optional[pd.DataFrame] = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -143,7 +144,7 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     rates = list(rates) if rates else [config.prune.rate]
     for rate in rates:
         check_pruning_rate(rate, "--rates")
-    base_rows, _ = ensure_dense(config.dense_base(), seeds, store, device=device,
+    base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
                                 progress=progress, log=log)
     members = ticket_members(config, seeds, rates, store)
     log(f"ticket: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
@@ -155,7 +156,8 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     labels = pd.DataFrame([{"member": k, "seed": m.seed, **m.labels}
                            for k, m in enumerate(members)])
     curves = result.curves.merge(labels, on="member").drop(columns="member")
-    return ExperimentResult("ticket", config.dense_key(), _ordered(rows), curves, base_rows)
+    return ExperimentResult("ticket", config.dense_key(), _ordered(rows), curves, base_rows,
+                            base_curves)
 
 
 RECIPE_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {

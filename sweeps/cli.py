@@ -151,7 +151,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.write_parquet(result.curves, "curves.parquet")
     if result.base_members is not None:
         out.write_parquet(result.base_members, "base_members.parquet")
-    log(f"wrote {out.display('members.parquet')} and curves.parquet")
+        out.write_parquet(result.base_curves, "base_curves.parquet")
+    from analysis.figures import accuracy_curves_png
+    out.write_bytes(accuracy_curves_png(
+        result.curves, result.base_curves,
+        title=f"{config.recipe}: {config.task.op} mod {config.task.p}, {config.model.name}"),
+        "curves.png")
+    log(f"wrote members.parquet, curves.parquet and curves.png to {out.display()}")
 
     if args.json:
         rows = [{c: _json_value(row[c]) for c in MEMBER_COLUMNS}

@@ -44,6 +44,9 @@ def test_dense_then_ticket_reusing_it(tmp_path):
     assert {"seed", "pruning_rate", "step", "train_loss", "train_acc", "test_loss", "test_acc",
             "l1_norm", "l2_norm"} <= set(curves.columns)
     assert len(curves) == 4 * (500 // 10 + 1)
+    assert (out_ticket / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    base_curves = pd.read_parquet(out_ticket / "base_curves.parquet")
+    assert sorted(base_curves["seed"].unique()) == [0, 1]
     config = json.loads((out_ticket / "config.json").read_text())
     assert config["config"]["prune"]["step"] == 250 and config["rates"] == [0.3, 0.5]
 

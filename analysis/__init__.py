@@ -1,0 +1,1 @@
+"""Results as tables and figures (pandas, parquet, matplotlib); never starts Ray."""
