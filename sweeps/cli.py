@@ -121,8 +121,9 @@ def _table(frame, columns: Sequence[str]) -> str:
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """``grok train``: validate everything, run, write outputs, print the member table."""
+def _prepare_train(args: argparse.Namespace):
+    """Every check a user's input can fail, before any work: config, seeds, rates, device,
+    output directory and store."""
     from grok_core.store import ArtifactStore, Storage
 
     choice("recipe", args.recipe, RECIPES)
@@ -136,39 +137,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = ArtifactStore(args.store)
     out.check_writable()
     store.check_writable()
+    return config, seeds, rates, device, out, store
 
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    import torch  # only now: bad input is refused without waiting for torch
 
-    from grok_core.recipes import MEMBER_COLUMNS, run_experiment
-    result = run_experiment(config, seeds, store, rates=rates, device=device,
-                            progress=not args.no_progress, log=log)
+def _write_outputs(out, config: ExperimentConfig, seeds, rates, result) -> None:
+    """config.json, members / curves parquet (and the dense runs' for tickets), curves.png."""
+    import torch
+
+    from analysis.figures import accuracy_curves_png
 
     out.write_json({"config": config.to_dict(), "seeds": seeds, "rates": rates,
-                    "dense_key": result.dense_key, "torch": torch.__version__},
-                   "config.json")
+                    "dense_key": result.dense_key, "torch": torch.__version__}, "config.json")
     out.write_parquet(result.members, "members.parquet")
     out.write_parquet(result.curves, "curves.parquet")
     if result.base_members is not None:
         out.write_parquet(result.base_members, "base_members.parquet")
         out.write_parquet(result.base_curves, "base_curves.parquet")
-    from analysis.figures import accuracy_curves_png
-    out.write_bytes(accuracy_curves_png(
-        result.curves, result.base_curves,
-        title=f"{config.recipe}: {config.task.op} mod {config.task.p}, {config.model.name}"),
-        "curves.png")
-    log(f"wrote members.parquet, curves.parquet and curves.png to {out.display()}")
+    title = f"{config.recipe}: {config.task.op} mod {config.task.p}, {config.model.name}"
+    out.write_bytes(accuracy_curves_png(result.curves, result.base_curves, title=title),
+                    "curves.png")
 
-    if args.json:
-        rows = [{c: _json_value(row[c]) for c in MEMBER_COLUMNS}
-                for row in result.members.to_dict("records")]
-        print(json.dumps(rows))
-        return 0
+
+def _print_result(result, as_json: bool) -> None:
+    """The member table on stdout (tickets: their dense runs first), or JSON rows."""
+    from grok_core.recipes import MEMBER_COLUMNS
+
+    if as_json:
+        print(json.dumps([{c: _json_value(row[c]) for c in MEMBER_COLUMNS}
+                          for row in result.members.to_dict("records")]))
+        return
     if result.base_members is not None:
         print("dense runs behind the tickets:")
         print(_table(result.base_members, MEMBER_COLUMNS))
         print(f"\n{result.recipe}:")
     print(_table(result.members, MEMBER_COLUMNS))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``grok train``: validate everything, run, write outputs, print the member table."""
+    config, seeds, rates, device, out, store = _prepare_train(args)
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    from grok_core.recipes import run_experiment  # only now: bad input never waits for torch
+
+    result = run_experiment(config, seeds, store, rates=rates, device=device,
+                            progress=not args.no_progress, log=log)
+    _write_outputs(out, config, seeds, rates, result)
+    log(f"wrote members.parquet, curves.parquet and curves.png to {out.display()}")
+    _print_result(result, args.json)
     return 0
 
 
