@@ -204,6 +204,35 @@ class Transformer(CohortModel):
         self.specs = specs
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        # Exact reassociation: inputs are tokens, so every projection of an embedding is a
+        # per-token table (position i: (W_E + W_pos[i]) W_K, ... W_V W_O) gathered per example;
+        # attention then needs no [N, d] x [d, d] product (``naive_logits`` is the plain form).
+        d = params["W_E"].shape[-1]
+        tables = [params["W_E"] + params["W_pos"][:, i:i + 1] if "W_pos" in params
+                  else params["W_E"] for i in range(self.n_ctx)]  # [K, vocab, d] per position
+        value_out = torch.bmm(params["W_V"], params["W_O"])
+        tokens = [inputs[:, i] for i in range(self.n_ctx)]
+        last = _gather_rows(tables[-1], tokens[-1])  # [K, N, d]
+        query = _gather_rows(torch.bmm(tables[-1], params["W_Q"]), tokens[-1])
+        scores = torch.stack([
+            (_gather_rows(torch.bmm(table, params["W_K"]), token) * query).sum(-1)
+            for table, token in zip(tables, tokens)], dim=-1) / math.sqrt(d)
+        weights = torch.softmax(scores, dim=-1)  # [K, N, n_ctx]: the last position sees both
+        resid = last
+        for i, (table, token) in enumerate(zip(tables, tokens)):
+            resid = resid + weights[..., i:i + 1] * _gather_rows(
+                torch.bmm(table, value_out), token)
+        pre = torch.bmm(resid, params["W_in"])
+        if "b_in" in params:
+            pre = pre + params["b_in"][:, None]
+        mlp_out = torch.bmm(torch.relu(pre), params["W_out"])
+        if "b_out" in params:
+            mlp_out = mlp_out + params["b_out"][:, None]
+        return torch.bmm(resid + mlp_out, params["W_U"])
+
+    def naive_logits(self, params: Mapping[str, torch.Tensor],
+                     inputs: torch.Tensor) -> torch.Tensor:
+        """App. B.2 written the straightforward way, per example; for tests."""
         x = params["W_E"][:, inputs]  # [K, N, 2, d]
         if "W_pos" in params:
             x = x + params["W_pos"][:, None]
@@ -269,6 +298,16 @@ def _transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor,
     d_logits = exp.div_(total.to(exp.dtype))  # p_j, j != y: relative precision kept
     d_logits.scatter_(1, index, label_grad.to(exp.dtype))
     return loss, acc, d_logits.div_(n)
+
+
+def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[:, index] for a [K, rows, d] table, as one index_select on a [K * rows, d] view
+    (its backward is a fast scatter along dim 0; along dim 1 it is several times slower)."""
+    k_count, rows, width = table.shape
+    offsets = torch.arange(k_count, device=index.device)[:, None] * rows
+    flat_index = (index[None] + offsets).reshape(-1)
+    return table.reshape(k_count * rows, width).index_select(0, flat_index).view(
+        k_count, -1, width)
 
 
 MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": MLP, "transformer": Transformer}

@@ -196,3 +196,16 @@ def test_early_stop_on_a_checkpoint_step_checkpoints_once(grokking_config):
     result = train_cohort(config, [MemberSpec(seed=0)], callbacks=recorder)
     assert result.steps_run < 3000 and steps[-1] == result.steps_run
     assert len(steps) == len(set(steps))
+
+
+@pytest.mark.parametrize("pos_embed, biases", [(True, True), (False, False)])
+def test_transformer_token_tables_equal_the_plain_form_in_float64(pos_embed, biases):
+    from grok_core.models import Transformer
+    model = Transformer(ModelConfig(name="transformer", pos_embed=pos_embed, biases=biases), 23, 23)
+    params = _float64(model.init_cohort([0, 1]))
+    if biases:  # zero at init: give them values so they are really exercised
+        params["b_in"] = torch.randn_like(params["b_in"])
+        params["b_out"] = torch.randn_like(params["b_out"])
+    inputs = torch.cartesian_prod(torch.arange(23), torch.arange(23))
+    assert torch.allclose(model.logits(params, inputs), model.naive_logits(params, inputs),
+                          rtol=0, atol=1e-10)
