@@ -222,6 +222,12 @@ class Transformer(CohortModel):
         for i, (table, token) in enumerate(zip(tables, tokens)):
             resid = resid + weights[..., i:i + 1] * _gather_rows(
                 torch.bmm(table, value_out), token)
+        return self._mlp_and_unembed(params, resid)
+
+    @staticmethod
+    def _mlp_and_unembed(params: Mapping[str, torch.Tensor],
+                         resid: torch.Tensor) -> torch.Tensor:
+        """x3 = x2 + W_out ReLU(W_in x2 + b_in) + b_out; logits = W_U x3."""
         pre = torch.bmm(resid, params["W_in"])
         if "b_in" in params:
             pre = pre + params["b_in"][:, None]
@@ -245,13 +251,7 @@ class Transformer(CohortModel):
         scores = (keys * query[:, :, None]).sum(-1) / math.sqrt(d)  # last position sees both
         attended = (torch.softmax(scores, dim=-1)[..., None] * values).sum(2)
         resid = last + torch.bmm(attended, params["W_O"])
-        pre = torch.bmm(resid, params["W_in"])
-        if "b_in" in params:
-            pre = pre + params["b_in"][:, None]
-        mlp_out = torch.bmm(torch.relu(pre), params["W_out"])
-        if "b_out" in params:
-            mlp_out = mlp_out + params["b_out"][:, None]
-        return torch.bmm(resid + mlp_out, params["W_U"])
+        return self._mlp_and_unembed(params, resid)
 
 
 def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
