@@ -103,7 +103,7 @@ def run_dense(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSto
               rates: Optional[Sequence[float]] = None) -> ExperimentResult:
     """Dense runs for ``seeds`` (trained if the store lacks them)."""
     if rates:
-        raise ConfigError("--rates: a dense run has no pruning rate; use the ticket recipe")
+        raise ConfigError("rates: a dense run has no pruning rate; use the ticket recipe")
     members, curves = ensure_dense(config, seeds, store, device=device, progress=progress, log=log)
     return ExperimentResult("dense", config.dense_key(), members, curves)
 

@@ -17,9 +17,11 @@ import os
 import sys
 from typing import Any, Optional, Sequence
 
-from grok_core.config import ConfigError, ExperimentConfig, RECIPES, choice, key_help
+from grok_core.config import (ConfigError, ExperimentConfig, RECIPES, check_pruning_rate, choice,
+                              key_help)
 
 DEFAULT_STORE = "grok_store"
+DENSE_HAS_NO_RATE = "--rates: a dense run has no pruning rate; use the ticket recipe"
 DEFAULT_OUT_ROOT = "grok_out"
 
 
@@ -60,8 +62,7 @@ def parse_rates(text: str) -> list[float]:
     if not rates:
         raise UsageError("--rates: give at least one pruning rate")
     for rate in rates:
-        if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
-            raise UsageError(f"--rates: a pruning rate must be in [0, 1), got {rate}")
+        check_pruning_rate(rate, "--rates")
     return list(dict.fromkeys(rates))
 
 
@@ -131,7 +132,7 @@ def _prepare_train(args: argparse.Namespace):
     seeds = parse_seeds(args.seeds)
     rates = parse_rates(args.rates) if args.rates is not None else None
     if rates is not None and config.recipe == "dense":
-        raise UsageError("--rates: a dense run has no pruning rate; use the ticket recipe")
+        raise UsageError(DENSE_HAS_NO_RATE)
     device = _resolve_device(args.device)
     out = Storage(args.out or default_out(config, seeds, rates))
     store = ArtifactStore(args.store)
