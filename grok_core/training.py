@@ -8,6 +8,8 @@ checkpoint cadence. Members never interact: member k's numbers equal a solo run 
 """
 from __future__ import annotations
 
+import dataclasses
+import io
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -56,6 +58,44 @@ class Callbacks:
 
     def on_eval(self, step: int, rows: Mapping[str, np.ndarray]) -> None:
         """Curve values of every member (arrays of length K) at an evaluated step."""
+
+    def on_state(self, state: "TrainingState") -> None:
+        """Everything needed to resume the run, every ``state_every`` steps (when asked)."""
+
+
+@dataclass
+class TrainingState:
+    """A snapshot from which ``train_cohort(..., resume=state)`` continues exactly as if it
+    had never stopped: weights, AdamW moments, curve rows and per-step train accuracy so far."""
+
+    step: int  # the next step to run
+    params: Params
+    optimizer: dict[str, Any]
+    rows: torch.Tensor  # [evaluations, K, len(CURVE_COLUMNS)]
+    train_acc_per_step: torch.Tensor  # [step, K]
+    generalised_since: list[Optional[int]]
+    last_checkpoint: Optional[int]
+
+    def to_bytes(self) -> bytes:
+        """Serialised with torch.save (tensors moved to the CPU)."""
+        buffer = io.BytesIO()
+        torch.save(_to_cpu(dataclasses.asdict(self)), buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TrainingState":
+        """Inverse of ``to_bytes``."""
+        return cls(**torch.load(io.BytesIO(data), weights_only=True))
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -113,8 +153,14 @@ def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: to
 def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                  device: str | torch.device | None = "cpu", progress: bool = False,
                  callbacks: Callbacks | None = None, dataset: Dataset | None = None,
-                 desc: str = "train") -> CohortResult:
-    """Train ``members`` (same task, model and step count) together; see module docstring."""
+                 desc: str = "train", state_every: int | None = None,
+                 resume: TrainingState | None = None) -> CohortResult:
+    """Train ``members`` (same task, model and step count) together; see module docstring.
+
+    With ``state_every``, ``callbacks.on_state`` receives a :class:`TrainingState` every that
+    many steps; ``resume`` continues from one (same config and members) with results identical
+    to an uninterrupted run.
+    """
     device = resolve_device(device)
     callbacks = callbacks or Callbacks()
     dataset = dataset or build_dataset(config.task)
@@ -152,9 +198,27 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                                      for i, c in enumerate(CURVE_COLUMNS)})
         return test_acc
 
-    step = 0
+    start = 0
+    if resume is not None:
+        start = resume.step
+        for name, tensor in params.items():
+            if tensor.shape != resume.params[name].shape:
+                raise ValueError(f"resume state does not fit these members ({name})")
+            tensor.copy_(resume.params[name])
+        optimizer.load_state_dict(resume.optimizer)
+        rows.extend(resume.rows.to(device).unbind(0))
+        train_acc_per_step[:start] = resume.train_acc_per_step.to(device)
+        generalised_since[:] = resume.generalised_since
+        last_checkpoint = resume.last_checkpoint
+
+    step = start
     try:
-        for step in range(run.steps):
+        for step in range(start, run.steps):
+            if state_every and step > start and step % state_every == 0:
+                callbacks.on_state(TrainingState(
+                    step=step, params=_detached(params), optimizer=optimizer.state_dict(),
+                    rows=torch.stack(rows), train_acc_per_step=train_acc_per_step[:step].clone(),
+                    generalised_since=list(generalised_since), last_checkpoint=last_checkpoint))
             loss, accuracy, grads = model.loss_and_grads(
                 params, masks, train.inputs, train.labels, loss_dtype)
             train_acc_per_step[step] = accuracy

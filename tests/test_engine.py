@@ -209,3 +209,25 @@ def test_transformer_token_tables_equal_the_plain_form_in_float64(pos_embed, bia
     inputs = torch.cartesian_prod(torch.arange(23), torch.arange(23))
     assert torch.allclose(model.logits(params, inputs), model.naive_logits(params, inputs),
                           rtol=0, atol=1e-10)
+
+
+class _StateKeeper(Callbacks):
+    def __init__(self):
+        self.states = {}
+
+    def on_state(self, state):
+        self.states[state.step] = state.to_bytes()  # through bytes, as a checkpoint would
+
+
+def test_a_run_resumed_from_its_state_equals_the_uninterrupted_run(grokking_config):
+    from grok_core.training import TrainingState
+    config = grokking_config.with_overrides(["train.steps=600", "train.stop_margin=50"])
+    members = _ticket_like_members(config, [0, 1])
+    keeper = _StateKeeper()
+    whole = train_cohort(config, members, callbacks=keeper, state_every=150)
+    assert sorted(keeper.states) == [150, 300, 450]
+    resumed = train_cohort(config, members, resume=TrainingState.from_bytes(keeper.states[300]))
+    pd.testing.assert_frame_equal(resumed.curves, whole.curves, check_exact=True)
+    assert resumed.summaries == whole.summaries
+    for name in whole.final_params:
+        assert torch.equal(resumed.final_params[name], whole.final_params[name])
