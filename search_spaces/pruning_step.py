@@ -1,0 +1,16 @@
+"""Tickets whose mask is taken at different steps of the dense run."""
+from ray import tune
+
+from ._common import QUICK, merged
+
+DESCRIPTION = "tickets with the mask taken every 2k dense steps, k=0.6 (Fig. 4a: non-grokking vs grokking)"
+
+
+def param_space(quick: bool = False) -> dict:
+    """One trial per mask step t; all share one dense run per seed."""
+    space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6],
+             "prune": {"step": tune.grid_search(list(range(0, 30_001, 2_000)))}}
+    if quick:
+        return merged(space, QUICK, {"seeds": [0],
+                                     "prune": {"step": tune.grid_search([0, 500, 1000, 1500])}})
+    return space

@@ -1,0 +1,14 @@
+"""Dense vs grokking ticket with the one-layer transformer."""
+from ._common import QUICK, merged
+
+DESCRIPTION = "dense vs grokking ticket with the 1-layer transformer, k=0.6 (Fig. 2b)"
+
+
+def param_space(quick: bool = False) -> dict:
+    """The transformer of App. B.2 (d_model 128, W_pos and MLP biases), seeds 0-2."""
+    space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6],
+             "model": {"name": "transformer"}}
+    if quick:
+        return merged(space, QUICK, {"seeds": [0], "model": {"d_emb": 32, "d_hidden": 32},
+                                     "train": {"steps": 1000}})
+    return space
