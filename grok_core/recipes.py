@@ -18,7 +18,7 @@ from .config import ConfigError, ExperimentConfig, check_pruning_rate
 from .models import CohortModel, Params, build_model, member_slice
 from .pruning import magnitude_mask
 from .store import ArtifactStore
-from .training import Callbacks, MemberSpec, train_cohort
+from .training import Callbacks, CohortResult, MemberSpec, train_cohort
 
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
                   "final_train_acc", "final_test_acc"]
@@ -43,17 +43,36 @@ def model_for(config: ExperimentConfig) -> CohortModel:
     return build_model(config.model, config.task.p, config.task.p)
 
 
-class _KeepCheckpoints(Callbacks):
-    """Writes each member's theta_t to the store at every checkpoint step."""
+class DenseCheckpointsToStore(Callbacks):
+    """Writes each dense member's theta_t to the store at every checkpoint step."""
 
     def __init__(self, store: ArtifactStore, key: str, seeds: Sequence[int]) -> None:
         self.store, self.key, self.seeds = store, key, list(seeds)
-        self.steps: list[int] = []
 
     def on_checkpoint(self, step: int, params: Params) -> None:
         for k, seed in enumerate(self.seeds):
             self.store.save_checkpoint(self.key, seed, step, member_slice(params, k))
-        self.steps.append(step)
+
+
+def dense_checkpoint_steps(config: ExperimentConfig, steps_run: int) -> list[int]:
+    """The steps at which a dense run that stopped at ``steps_run`` kept theta_t."""
+    return list(range(0, steps_run, config.train.checkpoint_every)) + [steps_run]
+
+
+def store_dense_results(store: ArtifactStore, config: ExperimentConfig, seeds: Sequence[int],
+                        result: CohortResult) -> None:
+    """Curves, then the summary (which marks the run complete), of each seed of a dense cohort
+    whose checkpoints ``DenseCheckpointsToStore`` already wrote."""
+    key = config.dense_key()
+    store.write_json(config.to_dict(), "artifacts", key, "config.json")
+    for k, seed in enumerate(seeds):
+        curves = result.curves[result.curves["member"] == k].drop(columns="member")
+        store.write_parquet(curves.reset_index(drop=True), *store.run_parts(key, seed),
+                            "curves.parquet")
+        summary = {**result.summaries[k], "pruning_rate": 0.0, "dense_key": key,
+                   "checkpoint_steps": dense_checkpoint_steps(config, result.steps_run)}
+        summary.pop("member")
+        store.write_json(summary, *store.run_parts(key, seed), "summary.json")  # last
 
 
 def ensure_dense(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
@@ -71,19 +90,11 @@ def ensure_dense(config: ExperimentConfig, seeds: Sequence[int], store: Artifact
     if missing:
         log(f"dense run {key} seeds {','.join(map(str, missing))}: training "
             f"({config.train.steps} steps) -> {store.display('artifacts', key)}")
-        store.write_json(config.to_dict(), "artifacts", key, "config.json")
-        keeper = _KeepCheckpoints(store, key, missing)
         result = train_cohort(config, [MemberSpec(seed=s) for s in missing], device=device,
-                              progress=progress, callbacks=keeper,
+                              progress=progress,
+                              callbacks=DenseCheckpointsToStore(store, key, missing),
                               desc=f"dense seeds {','.join(map(str, missing))}")
-        for k, seed in enumerate(missing):
-            curves = result.curves[result.curves["member"] == k].drop(columns="member")
-            store.write_parquet(curves.reset_index(drop=True), *store.run_parts(key, seed),
-                                "curves.parquet")
-            summary = {**result.summaries[k], "pruning_rate": 0.0, "dense_key": key,
-                       "checkpoint_steps": keeper.steps}
-            summary.pop("member")
-            store.write_json(summary, *store.run_parts(key, seed), "summary.json")  # last
+        store_dense_results(store, config, missing, result)
     rows, curves = [], []
     for seed in seeds:
         summary = store.dense_summary(key, seed)
@@ -151,13 +162,21 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
         f"{','.join(map(str, rates))}), mask from dense step {members[0].labels['prune_step']}")
     result = train_cohort(config, members, device=device, progress=progress,
                           desc=f"ticket x{len(members)}")
-    rows = pd.DataFrame([{**s, "recipe": "ticket", "dense_key": config.dense_key()}
+    rows, curves = member_tables(config, members, result)
+    return ExperimentResult("ticket", config.dense_key(), rows, curves, base_rows, base_curves)
+
+
+def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
+                  result: CohortResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per member (summary, recipe, dense key) and curves labelled by seed and rate."""
+    rows = pd.DataFrame([{**s, "recipe": config.recipe, "dense_key": config.dense_key()}
                          for s in result.summaries]).drop(columns="member")
-    labels = pd.DataFrame([{"member": k, "seed": m.seed, **m.labels}
-                           for k, m in enumerate(members)])
+    if "pruning_rate" not in rows.columns:
+        rows["pruning_rate"] = 0.0
+    labels = pd.DataFrame([{"member": k, "seed": m.seed,
+                            **{"pruning_rate": 0.0, **m.labels}} for k, m in enumerate(members)])
     curves = result.curves.merge(labels, on="member").drop(columns="member")
-    return ExperimentResult("ticket", config.dense_key(), _ordered(rows), curves, base_rows,
-                            base_curves)
+    return _ordered(rows), curves
 
 
 RECIPE_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {
