@@ -458,3 +458,23 @@ class ExperimentConfig:
             return self.dense_base().dense_key()
         canonical = json.dumps(self.non_default(DENSE_SECTIONS), sort_keys=True)
         return "dense-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def typed_override(text: str) -> tuple[str, Any]:
+    """('section.field', value converted to the field's type) for a 'key=value' string;
+    ConfigError for an unknown key (closest suggested) or a value of the wrong type."""
+    key, value = parse_override(text)
+    parts = key.split(".")
+    if parts[0] == "base" and len(parts) == 3 and parts[1] in BASE_SECTIONS:
+        section, name = parts[1], parts[2]
+    elif len(parts) == 2 and parts[0] in SECTIONS:
+        section, name = parts
+    elif key == "recipe":
+        choice("recipe", value, RECIPES)
+        return key, value
+    else:
+        raise ConfigError(f"unknown key {key}{_closest(key, all_keys())}")
+    hints = _field_types(SECTIONS[section])
+    if name not in hints:
+        raise ConfigError(f"unknown key {key}{_closest(key, all_keys())}")
+    return key, _coerce(key, value, hints[name])

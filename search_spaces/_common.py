@@ -1,12 +1,12 @@
 """Shared pieces of the study modules: the quick (laptop-sized) settings."""
 from __future__ import annotations
 
-# A small modular task that memorises by step ~35 and generalises by step ~700 on a CPU.
+# A small modular task (p=23) whose dense runs memorise by step ~80 and grok by step ~1500.
 QUICK = {
     "task": {"p": 23, "pairs": "all", "train_fraction": 0.5},
     "model": {"d_emb": 64, "d_hidden": 32},
     "optim": {"lr": 0.003},
-    "train": {"steps": 1500, "checkpoint_every": 250},
+    "train": {"steps": 3000, "checkpoint_every": 500},
 }
 
 

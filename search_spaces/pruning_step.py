@@ -12,5 +12,5 @@ def param_space(quick: bool = False) -> dict:
              "prune": {"step": tune.grid_search(list(range(0, 30_001, 2_000)))}}
     if quick:
         return merged(space, QUICK, {"seeds": [0],
-                                     "prune": {"step": tune.grid_search([0, 500, 1000, 1500])}})
+                                     "prune": {"step": tune.grid_search([0, 1000, 2000, 3000])}})
     return space

@@ -10,5 +10,5 @@ def param_space(quick: bool = False) -> dict:
              "model": {"name": "transformer"}}
     if quick:
         return merged(space, QUICK, {"seeds": [0], "model": {"d_emb": 32, "d_hidden": 32},
-                                     "train": {"steps": 1000}})
+                                     "train": {"steps": 2000}})
     return space

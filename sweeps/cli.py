@@ -88,6 +88,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     commands.add_parser("keys", help="list every settable key with its default and help")
+    commands.add_parser("spaces", help="list the studies (search spaces) grok sweep can run")
+    sweep = commands.add_parser("sweep", help="run a study as a Ray Tune sweep (resumes by name)")
+    sweep.add_argument("space", help="a study; see `grok spaces`")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a setting in every trial (repeatable)")
+    sweep.add_argument("--seeds", default=None, help="model seeds of every cell, e.g. 0-4")
+    sweep.add_argument("--quick", action="store_true",
+                       help="the study's reduced version (minutes on a laptop)")
+    sweep.add_argument("--name", default=None, help="sweep name (default: the space name)")
+    sweep.add_argument("--storage", default=os.environ.get("GROK_STORAGE", "grok_sweeps"),
+                       help="results root, a directory or URI (default $GROK_STORAGE or "
+                            "./grok_sweeps); dense runs are shared under <storage>/artifacts")
+    sweep.add_argument("--address", default=None,
+                       help="Ray cluster HOST:PORT (default $RAY_ADDRESS, else local Ray)")
+    sweep.add_argument("--cpus-per-trial", type=float, default=1.0)
+    sweep.add_argument("--gpus-per-trial", type=float, default=0.0,
+                       help="fractions allowed: several small trials share a GPU")
+    sweep.add_argument("--max-cohort", type=int, default=64,
+                       help="most members (seeds x rates) stacked in one trial")
+    sweep.add_argument("--report-every", type=int, default=500,
+                       help="steps between reports and checkpoints of a trial")
+    sweep.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    sweep.add_argument("--tensorboard", action="store_true", help="also log TensorBoard files")
+    results = commands.add_parser("results", help="aggregated table of a sweep (no Ray needed)")
+    results.add_argument("path", help="<storage>/<sweep name>, a directory or URI")
+    results.add_argument("--csv", default=None, help="also write the table as CSV here")
+    results.add_argument("--parquet", default=None, help="also write the table as parquet here")
     return parser
 
 
@@ -195,11 +222,66 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spaces(args: argparse.Namespace) -> int:
+    """``grok spaces``: one line per study."""
+    from search_spaces import get_space, space_names
+
+    for name in space_names():
+        print(f"{name:14s} {get_space(name).DESCRIPTION}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``grok sweep``: validate, then run or resume the study on Ray Tune; print the table."""
+    from sweeps.launch import SweepRequest, run_sweep, resolve_storage
+
+    request = SweepRequest(
+        space=args.space, overrides=args.overrides,
+        seeds=parse_seeds(args.seeds) if args.seeds is not None else None, quick=args.quick,
+        name=args.name, storage=args.storage, address=args.address,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        restart=args.restart, max_cohort=args.max_cohort, report_every=args.report_every,
+        tensorboard=args.tensorboard)
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    grid = run_sweep(request, log=log)
+    errors = [r for r in grid if r.error is not None]
+    name = request.name or request.space + ("-quick" if request.quick else "")
+    path = f"{resolve_storage(request.storage).rstrip('/')}/{name}"
+    log(f"results: grok results {path}")
+    _print_aggregate(path)
+    if errors:
+        log(f"{len(errors)} trial(s) failed; rerun the same command to retry them")
+        return 1
+    return 0
+
+
+def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str] = None) -> None:
+    import analysis.results as results
+
+    loaded = results.load(path)
+    table = results.aggregate(loaded.members)
+    done = int(loaded.trials["finished"].sum()) if not loaded.trials.empty else 0
+    print(f"{done}/{len(loaded.trials)} trials finished, {len(loaded.members)} members")
+    if not table.empty:
+        print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+    if csv:
+        table.to_csv(csv, index=False)
+    if parquet:
+        table.to_parquet(parquet, index=False)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """``grok results``: aggregated table over seeds per cell and pruning rate."""
+    _print_aggregate(args.path, args.csv, args.parquet)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``grok`` console script; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        handler = {"train": cmd_train, "keys": cmd_keys}[args.command]
+        handler = {"train": cmd_train, "keys": cmd_keys, "spaces": cmd_spaces,
+                   "sweep": cmd_sweep, "results": cmd_results}[args.command]
         return handler(args)
     except BrokenPipeError:  # e.g. `grok keys | head`
         sys.stderr.close()

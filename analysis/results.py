@@ -1,0 +1,128 @@
+"""Sweep results as pandas tables, read straight from Tune's files (no Ray needed).
+
+``load(PATH)`` reads a finished or partial sweep, from a directory or a URI: every trial folder
+(one with ``params.json``) and its newest checkpoint. Finished trials give member rows; every trial
+gives curves (partial ones up to its last checkpoint).
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pandas as pd
+import pyarrow.fs as pafs
+
+from grok_core.config import ConfigError
+from grok_core.store import Storage
+
+CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
+HIDDEN_CONFIG_KEYS = ("seeds", "rates", "_store", "_report_every")
+METRICS = ("tau_grok", "t_mem", "t_gen", "final_test_acc")
+
+
+@dataclass
+class SweepResults:
+    """``members``: one row per member of a finished trial (flattened config columns, seed,
+    pruning_rate, t_mem, t_gen, tau_grok, final metrics); ``curves``: one row per member per
+    evaluated step; ``trials``: one row per trial; ``base``: the dense runs behind tickets."""
+
+    members: pd.DataFrame
+    curves: pd.DataFrame
+    trials: pd.DataFrame
+    base: pd.DataFrame
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _member_labels(config: dict) -> list[dict[str, Any]]:
+    """Seed and pruning rate of each cohort member, in the order the trainable stacks them."""
+    seeds = config.get("seeds", [])
+    if config.get("recipe", "dense") == "ticket":
+        rates = config.get("rates") or [config.get("prune", {}).get("rate", 0.6)]
+        return [{"seed": s, "pruning_rate": float(r)} for s in seeds for r in rates]
+    return [{"seed": s, "pruning_rate": 0.0} for s in seeds]
+
+
+def _read_parquet(storage: Storage, *parts: str) -> Optional[pd.DataFrame]:
+    if not storage.exists(*parts):
+        return None
+    return pd.read_parquet(io.BytesIO(storage.read_bytes(*parts)))
+
+
+def load(path: str) -> SweepResults:
+    """Tables of the sweep at ``path`` (``<storage>/<name>``), finished or not."""
+    storage = Storage(path)
+    info = storage.fs.get_file_info(storage.root)
+    if info.type != pafs.FileType.Directory:
+        raise ConfigError(f"no sweep at {path!r}")
+    members, curves, trials, base = [], [], [], []
+    selector = pafs.FileSelector(storage.root, recursive=False)
+    for entry in sorted(storage.fs.get_file_info(selector), key=lambda e: e.base_name):
+        if entry.type != pafs.FileType.Directory or not storage.exists(entry.base_name, "params.json"):
+            continue
+        trial = entry.base_name
+        config = storage.read_json(trial, "params.json")
+        columns = {k: v for k, v in _flatten(config).items()
+                   if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
+        checkpoints = sorted(
+            (int(m.group(1)), e.base_name) for e in storage.fs.get_file_info(
+                pafs.FileSelector(entry.path, recursive=False))
+            if (m := CHECKPOINT.match(e.base_name)))
+        finished = bool(checkpoints) and storage.exists(trial, checkpoints[-1][1], "members.parquet")
+        trials.append({"trial": trial, "finished": finished, **columns})
+        if not checkpoints:
+            continue
+        latest = checkpoints[-1][1]
+        curve = _read_parquet(storage, trial, latest, "curves.parquet")
+        if finished:
+            rows = _read_parquet(storage, trial, latest, "members.parquet")
+            members.append(rows.assign(trial=trial, **{k: v for k, v in columns.items()
+                                                       if k not in rows.columns}))
+            dense = _read_parquet(storage, trial, latest, "base_members.parquet")
+            if dense is not None:
+                base.append(dense)
+        elif curve is not None:  # partial: label members from the trial config
+            labels = pd.DataFrame(_member_labels(config)).rename_axis("member").reset_index()
+            curve = curve.merge(labels, on="member").drop(columns="member")
+        if curve is not None:
+            curves.append(curve.assign(trial=trial))
+    concat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
+    base_frame = concat(base)
+    if not base_frame.empty:
+        base_frame = base_frame.drop_duplicates(subset=["dense_key", "seed"], ignore_index=True)
+    return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame)
+
+
+def varying_columns(members: pd.DataFrame) -> list[str]:
+    """Config columns whose value differs between trials (the cell axes)."""
+    config_columns = [c for c in members.columns if "." in c]
+    return [c for c in config_columns
+            if members[c].astype(str).nunique(dropna=False) > 1]
+
+
+def aggregate(members: pd.DataFrame) -> pd.DataFrame:
+    """mean / std / n of tau_grok, t_mem, t_gen, final test accuracy over seeds, per cell and
+    pruning rate (and recipe). A run that never generalises has no t_gen / tau_grok: n counts
+    the runs that have one, ``runs`` all of them."""
+    if members.empty:
+        return pd.DataFrame()
+    keys = [c for c in ["recipe", *varying_columns(members), "pruning_rate"] if c in members]
+    grouped = members.groupby(keys, dropna=False, sort=True)
+    table = grouped.size().rename("runs").to_frame()
+    for metric in METRICS:
+        values = grouped[metric]
+        table[f"{metric}_mean"] = values.mean()
+        table[f"{metric}_std"] = values.std()
+        table[f"{metric}_n"] = values.count()
+    return table.reset_index()

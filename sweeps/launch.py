@@ -1,0 +1,297 @@
+"""Launching a study as a Ray Tune sweep: param space, validation, Ray, dense phase, resume.
+
+Order of work, so that bad input never starts a trial: build the space (with ``--set`` and
+``--seeds``), expand its grid and validate every cell's config, check the storage, connect to
+Ray (local embedded by default), check the requested resources exist, then train the dense runs
+that tickets need (once per sweep, as a Tuner of their own) and finally run (or resume) the trials.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from grok_core.config import ConfigError, ExperimentConfig, typed_override
+from grok_core.store import ArtifactStore, Storage, _is_uri
+
+Log = Callable[[str], None]
+DEFAULT_STORAGE = "grok_sweeps"
+
+
+@dataclass
+class SweepRequest:
+    """What a user asked for; see ``grok sweep --help``."""
+
+    space: str
+    overrides: Sequence[str] = ()
+    seeds: Optional[Sequence[int]] = None
+    quick: bool = False
+    name: Optional[str] = None
+    storage: str = DEFAULT_STORAGE
+    address: Optional[str] = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    restart: bool = False
+    max_cohort: int = 64
+    report_every: int = 500
+    tensorboard: bool = False
+
+
+# --- the param space ------------------------------------------------------------------------
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
+def _set_path(space: dict, dotted: str, value: Any) -> None:
+    node = space
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict) or _is_grid(child):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:
+    """``--set key=value`` on every trial: the typed value replaces whatever (grid or not) is
+    there; unknown keys and ill-typed values raise ConfigError."""
+    space = copy.deepcopy(space)
+    for text in overrides:
+        key, value = typed_override(text)
+        _set_path(space, key, value)
+    return space
+
+
+def _grid_axes(space: Any, prefix: str = "") -> list[tuple[str, list]]:
+    if _is_grid(space):
+        return [(prefix, list(space["grid_search"]))]
+    if isinstance(space, dict):
+        return [axis for key, value in space.items()
+                for axis in _grid_axes(value, f"{prefix}.{key}" if prefix else key)]
+    return []
+
+
+def grid_axes(space: dict) -> list[tuple[str, list]]:
+    """(dotted path, values) of every grid_search axis of a space."""
+    return _grid_axes(space)
+
+
+def expand_cells(space: dict) -> list[dict]:
+    """Every trial config of a grid space (the cartesian product of its grid axes)."""
+    axes = grid_axes(space)
+    cells = []
+    for values in itertools.product(*[v for _, v in axes]) if axes else [()]:
+        cell = copy.deepcopy(space)
+        for (path, _), value in zip(axes, values):
+            _set_path(cell, path, value)
+        cells.append(cell)
+    return cells
+
+
+def validate_cell(cell: dict) -> ExperimentConfig:
+    """The cell's typed config (ConfigError names the bad key); seeds and rates checked too."""
+    from grok_core.config import check_pruning_rate
+    from grok_core.trainable import split_trial_config
+
+    seeds = cell.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds: expected a non-empty list of non-negative integers, got {seeds!r}")
+    for rate in cell.get("rates") or []:
+        check_pruning_rate(rate, "rates")
+    config, _, _ = split_trial_config(cell)
+    return config
+
+
+def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
+    """The param space of the request and its validated cells (before any Ray work)."""
+    from search_spaces import get_space
+
+    space = get_space(request.space).param_space(quick=request.quick)
+    space = apply_overrides(space, request.overrides)
+    if request.seeds is not None:
+        space["seeds"] = list(request.seeds)
+    space = split_large_cohorts(space, request.max_cohort)
+    cells = expand_cells(space)
+    for cell in cells:
+        validate_cell(cell)
+    return space, cells
+
+
+def split_large_cohorts(space: dict, max_cohort: int) -> dict:
+    """Members per trial = seeds x rates; above ``max_cohort`` the rates become a grid axis of
+    chunks, so no trial stacks more than the cap."""
+    if max_cohort < 1:
+        raise ConfigError(f"--max-cohort: must be at least 1, got {max_cohort}")
+    rates = space.get("rates")
+    seeds = space.get("seeds") or []
+    if not isinstance(rates, list) or len(seeds) * len(rates) <= max_cohort:
+        return space
+    per_trial = max(1, max_cohort // max(1, len(seeds)))
+    if len(seeds) > max_cohort:
+        raise ConfigError(f"--max-cohort {max_cohort}: smaller than the {len(seeds)} seeds of a cell")
+    chunks = [rates[i:i + per_trial] for i in range(0, len(rates), per_trial)]
+    return {**space, "rates": {"grid_search": chunks}}
+
+
+# --- storage and Ray -------------------------------------------------------------------------
+def resolve_storage(location: str) -> str:
+    """An absolute local path, or the URI unchanged (Ray Tune wants one of the two)."""
+    return location if _is_uri(location) else os.path.abspath(location)
+
+
+def check_reachable(address: str) -> None:
+    """ConfigError unless something listens at HOST:PORT (checked before ray.init waits)."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address: expected HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: no Ray cluster reachable ({exc.strerror or exc})"
+                          ) from None
+
+
+def connect_ray(address: Optional[str]) -> None:
+    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """ConfigError if no node could ever hold one trial (instead of a trial pending forever)."""
+    import ray
+
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    fits = [n for n in nodes if n["Resources"].get("CPU", 0) >= cpus_per_trial
+            and n["Resources"].get("GPU", 0) >= gpus_per_trial]
+    if not fits:
+        total_gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
+        what = (f"{gpus_per_trial} GPU(s) per trial, the cluster has {total_gpus:g} GPU(s)"
+                if gpus_per_trial > total_gpus or total_gpus == 0 and gpus_per_trial > 0
+                else f"{cpus_per_trial} CPU(s) per trial on one node")
+        raise ConfigError(f"no node can run a trial: {what}")
+
+
+# --- running ---------------------------------------------------------------------------------
+def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
+    """Short trial directory names from the cell: index plus the grid values."""
+    def name(trial) -> str:
+        parts = []
+        for path, _ in axes:
+            value: Any = trial.config
+            for part in path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, list):
+                value = "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            parts.append(f"{path.split('.')[-1]}={value:g}" if isinstance(value, float)
+                         else f"{path.split('.')[-1]}={value}")
+        return "_".join([trial.trial_id[-5:], *parts])[:120]
+    return name
+
+
+def _tuner(trainable, space: dict, name: str, storage: str, request: SweepRequest,
+           axes: list[tuple[str, list]]):
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    callbacks = [JsonLoggerCallback()]
+    if request.tensorboard:
+        from ray.tune.logger import TBXLoggerCallback
+        callbacks.append(TBXLoggerCallback())
+    run_config = tune.RunConfig(
+        name=name, storage_path=storage, callbacks=callbacks, verbose=1,
+        failure_config=tune.FailureConfig(max_failures=3),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+    tune_config = tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_namer(axes))
+    return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
+
+
+def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
+         axes: list[tuple[str, list]], log: Log):
+    from ray import tune
+
+    path = f"{storage.rstrip('/')}/{name}"
+    if not request.restart and tune.Tuner.can_restore(path):
+        log(f"resuming {path}: finished trials are kept, unfinished ones continue")
+        tuner = tune.Tuner.restore(path, trainable=trainable, param_space=space,
+                                   resume_unfinished=True, resume_errored=True)
+    else:
+        if request.restart:
+            log(f"starting {path} over (--restart)")
+        tuner = _tuner(trainable, space, name, storage, request, axes)
+    return tuner.fit()
+
+
+def dense_phase_space(cells: Sequence[dict], store: ArtifactStore) -> Optional[dict]:
+    """A grid over the dense runs the ticket cells need and the store lacks (None if none)."""
+    needed: dict[str, tuple[dict, set]] = {}
+    for cell in cells:
+        config = validate_cell(cell)
+        if config.recipe != "ticket":
+            continue
+        base = config.dense_base()
+        missing = {s for s in cell["seeds"] if not store.has_dense(base.dense_key(), s)}
+        if missing:
+            entry = needed.setdefault(base.dense_key(), (base.to_dict(), set()))
+            entry[1].update(missing)
+    if not needed:
+        return None
+    runs = []
+    for settings, seeds in needed.values():
+        settings = {k: v for k, v in settings.items() if k != "base"}
+        runs.append({**settings, "seeds": sorted(seeds)})
+    return {"dense_run": {"grid_search": runs}}
+
+
+def _dense_trainable(config: dict) -> None:
+    """A dense-phase trial: unpack the grid value and run the ordinary trainable."""
+    from grok_core.trainable import grok_trainable
+
+    grok_trainable({**config["dense_run"], "_store": config["_store"],
+                    "_report_every": config["_report_every"]})
+
+
+def run_sweep(request: SweepRequest, log: Log = print):
+    """Validate, connect, train missing dense runs once, then run or resume the sweep.
+    Returns the ResultGrid of the trials."""
+    from ray import tune
+
+    from grok_core.trainable import grok_trainable
+
+    space, cells = build_space(request)
+    storage = resolve_storage(request.storage)
+    Storage(storage).check_writable()
+    name = request.name or request.space + ("-quick" if request.quick else "")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # JSON only, by default
+    connect_ray(request.address)
+    check_resources(request.cpus_per_trial, request.gpus_per_trial)
+    resources = {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial}
+    private = {"_store": storage, "_report_every": request.report_every}
+    store = ArtifactStore(storage)
+    log(f"sweep {name}: {len(cells)} trial(s), storage {storage}")
+    dense_space = dense_phase_space(cells, store)
+    if dense_space is not None:
+        runs = len(dense_space["dense_run"]["grid_search"])
+        log(f"dense phase: {runs} dense cohort(s) the tickets need, trained once for the sweep")
+        _fit(tune.with_resources(_dense_trainable, resources), {**dense_space, **private},
+             f"{name}.dense", storage, request, [], log)
+    return _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,
+                storage, request, grid_axes(space), log)
