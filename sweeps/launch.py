@@ -8,6 +8,7 @@ that tickets need (once per sweep, as a Tuner of their own) and finally run (or 
 from __future__ import annotations
 
 import copy
+import logging
 import itertools
 import os
 import socket
@@ -168,9 +169,9 @@ def connect_ray(address: Optional[str]) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         check_reachable(address)
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
 def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:

@@ -25,3 +25,14 @@ GROKKING_OVERRIDES = [
 def grokking_config() -> ExperimentConfig:
     """(a+b) mod 23 that memorises by step ~35 and generalises by step ~700 (about 1 s)."""
     return ExperimentConfig().with_overrides(GROKKING_OVERRIDES)
+
+
+def run_grok(*args, timeout=600, env=None):
+    """Run the real `grok` entry point in a subprocess (as a user would)."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "sweeps.cli", *map(str, args)]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout)

@@ -1,22 +1,12 @@
 """`grok train` end to end through the installed console script, and its bad-input handling."""
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from conftest import GROKKING_OVERRIDES
+from conftest import GROKKING_OVERRIDES, run_grok as grok
 
 SMALL = [arg for key in GROKKING_OVERRIDES + ["train.steps=500"] for arg in ("--set", key)]
-
-
-def grok(*args, env=None):
-    """Run the real `grok` entry point in a subprocess."""
-    command = [sys.executable, "-m", "sweeps.cli", *args]
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300)
 
 
 def test_dense_then_ticket_reusing_it(tmp_path):

@@ -1,0 +1,69 @@
+"""`grok sweep` on a real local Ray, then `grok results` and `analysis.load` on what it wrote."""
+import itertools
+
+import pandas as pd
+import pytest
+
+import analysis.results as results
+from conftest import run_grok
+
+SMALL = ["--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--report-every", "100"]
+
+
+def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
+    storage = tmp_path / "sweeps"
+    command = ["sweep", "pruning_rate", "--quick", *SMALL, "--max-cohort", "2",
+               "--storage", storage, "--name", "pr"]
+    first = run_grok(*command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # 2 seeds x 4 rates, at most 2 members per trial: 4 trials, one dense cohort for all of them
+    assert "sweep pr: 4 trial(s)" in first.stderr
+    assert "dense phase: 1 dense cohort(s)" in first.stderr
+
+    loaded = results.load(str(storage / "pr"))
+    assert loaded.trials["finished"].tolist() == [True] * 4
+    pairs = sorted(zip(loaded.members["seed"], loaded.members["pruning_rate"]))
+    assert pairs == sorted(itertools.product([0, 1], [0.0, 0.3, 0.6, 0.9]))  # each exactly once
+    assert {"task.p", "optim.lr", "t_mem", "t_gen", "tau_grok", "final_test_acc"} <= set(
+        loaded.members.columns)
+    assert (loaded.members["task.p"] == 23).all()
+    assert len(loaded.curves) == 8 * (400 // 10 + 1)
+    # the tickets found their dense runs in the store: trained once, by the dense phase
+    assert sorted(loaded.base["seed"]) == [0, 1] and not loaded.base["trained"].any()
+    dense = results.load(str(storage / "pr.dense"))
+    assert sorted(dense.members["seed"]) == [0, 1] and (dense.members["recipe"] == "dense").all()
+    # a ticket at rate 0 is the dense run itself, retrained from theta_0: same numbers
+    rate0 = loaded.members[loaded.members["pruning_rate"] == 0.0].sort_values("seed")
+    assert rate0["t_mem"].tolist() == dense.members.sort_values("seed")["t_mem"].tolist()
+
+    table_path = tmp_path / "table.csv"
+    shown = run_grok("results", storage / "pr", "--csv", table_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "4/4 trials finished, 8 members" in shown.stdout
+    table = pd.read_csv(table_path)
+    assert table["pruning_rate"].tolist() == [0.0, 0.3, 0.6, 0.9]
+    assert table["runs"].tolist() == [2, 2, 2, 2]
+
+    again = run_grok(*command)  # same name: resumes; nothing is rerun or duplicated
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stderr and "dense phase" not in again.stderr
+    reloaded = results.load(str(storage / "pr"))
+    pd.testing.assert_frame_equal(reloaded.members, loaded.members)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sweep", "pruning_rte"], "did you mean 'pruning_rate'"),
+    (["sweep", "lr_wd", "--set", "optim.lr=fast"], "expected a finite number"),
+    (["sweep", "lr_wd", "--set", "optim.lrr=0.1"], "did you mean 'optim.lr'"),
+    (["sweep", "lr_wd", "--address", "127.0.0.1:1"], "no Ray cluster reachable"),
+    (["sweep", "lr_wd", "--storage", "/proc/grok-cannot-write"], "cannot write"),
+    (["sweep", "lr_wd", "--quick", "--gpus-per-trial", "1"], "GPU"),
+    (["results", "/nonexistent/sweep"], "no sweep at"),
+])
+def test_sweep_bad_input_one_line_exit_2(tmp_path, args, message):
+    extra = [] if "--storage" in args or args[0] == "results" else ["--storage", tmp_path / "s"]
+    result = run_grok(*args, *extra)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
