@@ -56,8 +56,11 @@ def _median(values) -> Optional[float]:
 class _TuneReporter(Callbacks):
     """Reports to Tune with a checkpoint (training state + curves) at every state snapshot."""
 
-    def __init__(self, threshold: float, chained: Optional[Callbacks] = None) -> None:
+    def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
+                 resumed_from_step: int = 0) -> None:
         self.threshold, self.chained = threshold, chained
+        # who and where from: lets a user (and a test) see a retried trial resume mid-run
+        self.identity = {"pid": os.getpid(), "resumed_from_step": resumed_from_step}
 
     def on_checkpoint(self, step, params) -> None:
         if self.chained is not None:
@@ -71,7 +74,8 @@ class _TuneReporter(Callbacks):
             with open(os.path.join(directory, STATE_FILE), "wb") as handle:
                 handle.write(state.to_bytes())
             _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-            tune.report({**_summary(rows[-1], self.threshold), "done_training": False},
+            tune.report({**_summary(rows[-1], self.threshold), **self.identity,
+                         "done_training": False},
                         checkpoint=tune.Checkpoint.from_directory(directory))
 
 
@@ -113,14 +117,17 @@ def grok_trainable(trial_config: dict) -> None:
     else:
         members = [MemberSpec(seed=s) for s in seeds]
         chained = DenseCheckpointsToStore(store, config.dense_key(), seeds)
-    result = train_cohort(config, members, callbacks=_TuneReporter(config.train.threshold, chained),
-                          state_every=report_every, resume=_resume_state())
+    resume = _resume_state()
+    reporter = _TuneReporter(config.train.threshold, chained,
+                             resumed_from_step=resume.step if resume else 0)
+    result = train_cohort(config, members, callbacks=reporter, state_every=report_every,
+                          resume=resume)
     if config.recipe == "dense":
         store_dense_results(store, config, seeds, result)
     rows, curves = member_tables(config, members, result)
     last = np.stack([result.curves[result.curves["member"] == k].iloc[-1][list(CURVE_COLUMNS)]
                      .to_numpy(dtype=float) for k in range(len(members))])
-    final = {**_summary(last, config.train.threshold), "done_training": True,
+    final = {**_summary(last, config.train.threshold), **reporter.identity, "done_training": True,
              "t_mem_median": _median(rows["t_mem"]), "t_gen_median": _median(rows["t_gen"]),
              "tau_grok_median": _median(rows["tau_grok"]),
              "final_test_acc_mean": float(rows["final_test_acc"].mean())}

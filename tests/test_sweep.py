@@ -67,3 +67,44 @@ def test_sweep_bad_input_one_line_exit_2(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def _finished_trials(path):
+    return list(path.glob("*/checkpoint_*/members.parquet")) if path.exists() else []
+
+
+def _comparable(members):
+    columns = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok", "final_test_acc"]
+    return members[columns].sort_values(["seed", "pruning_rate"]).reset_index(drop=True)
+
+
+def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500",
+            "--report-every", "250", "--max-cohort", "2", "--name", "pr"]
+    reference = run_grok(*args, "--storage", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    storage = tmp_path / "killed"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps.cli", *args, "--storage", str(storage)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while not _finished_trials(storage / "pr") and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    assert 1 <= len(_finished_trials(storage / "pr")) < 4
+
+    resumed = run_grok(*args, "--storage", storage)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stderr
+    done = results.load(str(storage / "pr")).members
+    pd.testing.assert_frame_equal(_comparable(done), _comparable(
+        results.load(str(tmp_path / "reference" / "pr")).members))
