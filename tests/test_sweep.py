@@ -108,3 +108,45 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
     done = results.load(str(storage / "pr")).members
     pd.testing.assert_frame_equal(_comparable(done), _comparable(
         results.load(str(tmp_path / "reference" / "pr")).members))
+
+
+def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = ["--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
+                "--set", "train.steps=4000", "--seeds", "0"]
+    storage = tmp_path / "sweeps"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps.cli", "sweep", "lr_wd", "--quick", *settings,
+         "--report-every", "200", "--name", "one", "--storage", str(storage)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    killed, deadline = None, time.time() + 300
+    while killed is None and time.time() < deadline and driver.poll() is None:
+        for result_file in (storage / "one").glob("*/result.json"):
+            reports = [json.loads(line) for line in result_file.read_text().splitlines() if line]
+            if len(reports) >= 2:  # a checkpoint exists and training is under way
+                killed = reports[-1]
+                os.kill(reports[-1]["pid"], signal.SIGKILL)
+                break
+        time.sleep(0.1)
+    out, err = driver.communicate(timeout=600)
+    assert killed is not None and driver.returncode == 0, err[-3000:]
+    (result_file,) = (storage / "one").glob("*/result.json")
+    final = json.loads(result_file.read_text().splitlines()[-1])
+    assert final["done_training"] and final["step"] == 4000
+    assert final["resumed_from_step"] >= killed["step"] > 0 and final["pid"] != killed["pid"]
+
+    alone = run_grok("train", "dense", *settings, "--set", "task.p=23", "--set", "task.pairs=all",
+                     "--set", "task.train_fraction=0.5", "--set", "model.d_emb=64",
+                     "--set", "model.d_hidden=32", "--set", "train.checkpoint_every=500",
+                     "--store", tmp_path / "store", "--out", tmp_path / "out", "--json")
+    (row,) = json.loads(alone.stdout)
+    (member,) = results.load(str(storage / "one")).members.to_dict("records")
+    assert (member["t_mem"], member["t_gen"]) == (row["t_mem"], row["t_gen"])
+    assert member["final_test_acc"] == pytest.approx(row["final_test_acc"], abs=0)
