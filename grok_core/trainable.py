@@ -59,8 +59,10 @@ class _TuneReporter(Callbacks):
     def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
                  resumed_from_step: int = 0) -> None:
         self.threshold, self.chained = threshold, chained
-        # who and where from: lets a user (and a test) see a retried trial resume mid-run
-        self.identity = {"pid": os.getpid(), "resumed_from_step": resumed_from_step}
+        # who, where and from which step: lets a user (and a test) see on which node a trial
+        # ran and that a retried trial resumed mid-run
+        self.identity = {"pid": os.getpid(), "node": _node_id(),
+                         "resumed_from_step": resumed_from_step}
 
     def on_checkpoint(self, step, params) -> None:
         if self.chained is not None:
@@ -86,6 +88,12 @@ def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
     frame.insert(0, "member", np.tile(np.arange(k_count), evals))
     frame["step"] = frame["step"].astype(np.int64)
     return frame.sort_values(["member", "step"], kind="stable").reset_index(drop=True)
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
 def _resume_state() -> Optional[TrainingState]:

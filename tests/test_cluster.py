@@ -1,0 +1,85 @@
+"""A two-node Ray cluster on this machine: `grok sweep --address` runs trials on both nodes.
+
+The test starts a head node and a second node with `ray start` (token authentication, as Ray
+2.60 has it by default), in a temp dir of its own, and stops only the processes under that dir.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from conftest import run_grok
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_under(marker: str) -> set[int]:
+    """PIDs whose command line names ``marker``, and all their descendants."""
+    parents, roots = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if marker.encode() in handle.read():
+                    roots.add(int(entry))
+            with open(f"/proc/{entry}/stat") as handle:
+                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    found, frontier = set(roots), set(roots)
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _stop(marker: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _processes_under(marker):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        time.sleep(2)
+
+
+@pytest.fixture
+def two_node_cluster():
+    temp = tempfile.mkdtemp(prefix="grt", dir="/tmp")  # short: Ray's socket paths must be
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    port = _free_port()
+    common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
+    try:
+        subprocess.run([ray, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                        *common], check=True, env=env, capture_output=True, timeout=180)
+        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], check=True,
+                       env=env, capture_output=True, timeout=180)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(temp)
+
+
+def test_sweep_on_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
+    storage = tmp_path / "shared"  # both nodes are on this machine: local storage is shared
+    # trials long enough (seconds) that the two run side by side, one per single-CPU node
+    result = run_grok("sweep", "lr_wd", "--quick", "--set", "train.steps=2000",
+                      "--address", two_node_cluster, "--storage", storage,
+                      env={"RAY_AUTH_MODE": "token"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    nodes = set()
+    for result_file in (storage / "lr_wd-quick").glob("*/result.json"):
+        nodes |= {json.loads(line)["node"] for line in result_file.read_text().splitlines() if line}
+    assert len(list((storage / "lr_wd-quick").glob("*/result.json"))) == 4
+    assert len(nodes) == 2
