@@ -262,8 +262,13 @@ def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str
     table = results.aggregate(loaded.members)
     done = int(loaded.trials["finished"].sum()) if not loaded.trials.empty else 0
     print(f"{done}/{len(loaded.trials)} trials finished, {len(loaded.members)} members")
+    fmt = lambda v: f"{v:.4g}"  # noqa: E731
+    if not loaded.base.empty:
+        print("dense runs behind the tickets:")
+        print(results.aggregate(loaded.base).to_string(index=False, na_rep="-", float_format=fmt))
+        print("trials:")
     if not table.empty:
-        print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+        print(table.to_string(index=False, na_rep="-", float_format=fmt))
     if csv:
         table.to_csv(csv, index=False)
     if parquet:

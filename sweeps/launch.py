@@ -174,6 +174,12 @@ def connect_ray(address: Optional[str]) -> None:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
+def _cluster_cpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 1))
+
+
 def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
     """ConfigError if no node could ever hold one trial (instead of a trial pending forever)."""
     import ray
@@ -221,7 +227,9 @@ def _tuner(trainable, space: dict, name: str, storage: str, request: SweepReques
         name=name, storage_path=storage, callbacks=callbacks, verbose=1,
         failure_config=tune.FailureConfig(max_failures=3),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
-    tune_config = tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_namer(axes))
+    # metric/mode only drive the progress table's best-so-far line (no search, no stopping)
+    tune_config = tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_namer(axes),
+                                  metric="test_acc_mean", mode="max")
     return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
 
 
@@ -241,8 +249,12 @@ def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
     return tuner.fit()
 
 
-def dense_phase_space(cells: Sequence[dict], store: ArtifactStore) -> Optional[dict]:
-    """A grid over the dense runs the ticket cells need and the store lacks (None if none)."""
+def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 1,
+                      max_cohort: int = 64) -> Optional[dict]:
+    """A grid over the dense runs the ticket cells need and the store lacks (None if none).
+
+    Seeds of one dense config are split into enough trials to fill ``slots`` (and none above
+    ``max_cohort`` members): on CPUs parallel trials beat one larger cohort."""
     needed: dict[str, tuple[dict, set]] = {}
     for cell in cells:
         config = validate_cell(cell)
@@ -256,9 +268,12 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore) -> Optional[d
     if not needed:
         return None
     runs = []
+    per_trial = max(1, min(max_cohort, -(-sum(len(s) for _, s in needed.values()) // slots)))
     for settings, seeds in needed.values():
         settings = {k: v for k, v in settings.items() if k != "base"}
-        runs.append({**settings, "seeds": sorted(seeds)})
+        seeds = sorted(seeds)
+        runs += [{**settings, "seeds": seeds[i:i + per_trial]}
+                 for i in range(0, len(seeds), per_trial)]
     return {"dense_run": {"grid_search": runs}}
 
 
@@ -288,10 +303,12 @@ def run_sweep(request: SweepRequest, log: Log = print):
     private = {"_store": storage, "_report_every": request.report_every}
     store = ArtifactStore(storage)
     log(f"sweep {name}: {len(cells)} trial(s), storage {storage}")
-    dense_space = dense_phase_space(cells, store)
+    slots = max(1, int(_cluster_cpus() // request.cpus_per_trial))
+    dense_space = dense_phase_space(cells, store, slots, request.max_cohort)
     if dense_space is not None:
         runs = len(dense_space["dense_run"]["grid_search"])
-        log(f"dense phase: {runs} dense cohort(s) the tickets need, trained once for the sweep")
+        log(f"dense phase: the dense runs the tickets need, trained once for the sweep "
+            f"({runs} trial(s))")
         _fit(tune.with_resources(_dense_trainable, resources), {**dense_space, **private},
              f"{name}.dense", storage, request, [], log)
     return _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,

@@ -1,0 +1,53 @@
+"""Ray Tune overhead of a sweep: wall time against the trials' own training time.
+
+Runs the quick pruning-rate sweep on a local Ray (fresh storage, so everything trains) and prints
+wall time / (sum of the trials' own time / parallel slots), where a trial's own time is Tune's
+``time_total_s`` of its last report and slots = CPUs / cpus-per-trial. Target: <= 1.2.
+The dense phase (a Tuner of its own) is counted in both the wall time and the trials' time.
+
+    python benchmarks/bench_sweep_overhead.py [--space pruning_rate] [--max-cohort 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from sweeps.launch import SweepRequest, run_sweep
+
+
+def trial_seconds(sweep_dir: Path) -> float:
+    """Sum over trials of the time_total_s of their last report."""
+    total = 0.0
+    for result_file in sweep_dir.glob("*/result.json"):
+        lines = [line for line in result_file.read_text().splitlines() if line]
+        total += json.loads(lines[-1])["time_total_s"]
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="pruning_rate")
+    parser.add_argument("--max-cohort", type=int, default=2)
+    args = parser.parse_args()
+    import ray
+
+    ray.init(include_dashboard=False, log_to_driver=False)  # started before the clock runs
+    slots = int(ray.cluster_resources()["CPU"])
+    with tempfile.TemporaryDirectory() as storage:
+        request = SweepRequest(space=args.space, quick=True, storage=storage, name="bench",
+                               max_cohort=args.max_cohort)
+        start = time.perf_counter()
+        run_sweep(request, log=lambda m: None)
+        wall = time.perf_counter() - start
+        own = trial_seconds(Path(storage, "bench")) + trial_seconds(Path(storage, "bench.dense"))
+    ideal = own / slots
+    print(f"wall {wall:.1f} s, trials' own time {own:.1f} s over {slots} slots "
+          f"(ideal {ideal:.1f} s): overhead ratio {wall / ideal:.2f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
