@@ -7,7 +7,6 @@ gives curves (partial ones up to its last checkpoint).
 from __future__ import annotations
 
 import io
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Optional

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
-import torch
 
 from .config import ConfigError, ExperimentConfig, check_pruning_rate
 from .models import CohortModel, Params, build_model, member_slice

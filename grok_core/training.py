@@ -12,7 +12,7 @@ import dataclasses
 import io
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from .config import ExperimentConfig
 from .metrics import first_reached, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
 from .optim import CohortAdamW
-from .tasks import Dataset, Split, build_dataset
+from .tasks import Dataset, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
 

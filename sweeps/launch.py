@@ -210,7 +210,7 @@ def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
                 value = "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
             parts.append(f"{path.split('.')[-1]}={value:g}" if isinstance(value, float)
                          else f"{path.split('.')[-1]}={value}")
-        return "_".join([trial.trial_id[-5:], *parts])[:120]
+        return "_".join([trial.trial_id, *parts])[:120]
     return name
 
 
@@ -244,9 +244,24 @@ def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
                                    resume_unfinished=True, resume_errored=True)
     else:
         if request.restart:
-            log(f"starting {path} over (--restart)")
+            kept = _move_aside(storage, name)
+            log(f"starting {path} over (--restart)" + (f"; the old one is now {kept}" if kept else ""))
         tuner = _tuner(trainable, space, name, storage, request, axes)
     return tuner.fit()
+
+
+def _move_aside(storage: str, name: str) -> Optional[str]:
+    """Rename an existing sweep folder to NAME.restarted-K (results are never deleted)."""
+    import pyarrow.fs as pafs
+
+    where = Storage(storage)
+    if where.fs.get_file_info(where.path(name)).type != pafs.FileType.Directory:
+        return None
+    k = 1
+    while where.fs.get_file_info(where.path(f"{name}.restarted-{k}")).type != pafs.FileType.NotFound:
+        k += 1
+    where.fs.move(where.path(name), where.path(f"{name}.restarted-{k}"))
+    return where.display(f"{name}.restarted-{k}")
 
 
 def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 1,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from grok_core.config import ExperimentConfig, ModelConfig
+from grok_core.config import ModelConfig
 from grok_core.models import MLP, CohortModel, _transposed_cross_entropy, build_model
 from grok_core.optim import CohortAdamW, _fused_available
 from grok_core.pruning import magnitude_mask

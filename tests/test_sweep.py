@@ -50,6 +50,12 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     reloaded = results.load(str(storage / "pr"))
     pd.testing.assert_frame_equal(reloaded.members, loaded.members)
 
+    fresh = run_grok(*command, "--restart")  # starts over; the old sweep is kept aside
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "starting" in fresh.stderr and (storage / "pr.restarted-1").is_dir()
+    restarted = results.load(str(storage / "pr")).members
+    assert len(restarted) == 8 and set(restarted["trial"]).isdisjoint(loaded.members["trial"])
+
 
 @pytest.mark.parametrize("args, message", [
     (["sweep", "pruning_rte"], "did you mean 'pruning_rate'"),
