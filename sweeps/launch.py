@@ -266,27 +266,31 @@ def _move_aside(storage: str, name: str) -> Optional[str]:
 
 def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 1,
                       max_cohort: int = 64) -> Optional[dict]:
-    """A grid over the dense runs the ticket cells need and the store lacks (None if none).
+    """A grid over the dense runs that more than one ticket trial needs and the store lacks
+    (None if there are none). A dense run needed by one trial only is trained by that trial.
 
     Seeds of one dense config are split into enough trials to fill ``slots`` (and none above
     ``max_cohort`` members): on CPUs parallel trials beat one larger cohort."""
-    needed: dict[str, tuple[dict, set]] = {}
+    users: dict[tuple[str, int], int] = {}
+    configs: dict[str, dict] = {}
     for cell in cells:
         config = validate_cell(cell)
         if config.recipe != "ticket":
             continue
         base = config.dense_base()
-        missing = {s for s in cell["seeds"] if not store.has_dense(base.dense_key(), s)}
-        if missing:
-            entry = needed.setdefault(base.dense_key(), (base.to_dict(), set()))
-            entry[1].update(missing)
+        configs[base.dense_key()] = base.to_dict()
+        for seed in set(cell["seeds"]):
+            users[(base.dense_key(), seed)] = users.get((base.dense_key(), seed), 0) + 1
+    needed: dict[str, list[int]] = {}
+    for (key, seed), count in sorted(users.items()):
+        if count > 1 and not store.has_dense(key, seed):
+            needed.setdefault(key, []).append(seed)
     if not needed:
         return None
+    per_trial = max(1, min(max_cohort, -(-sum(map(len, needed.values())) // slots)))
     runs = []
-    per_trial = max(1, min(max_cohort, -(-sum(len(s) for _, s in needed.values()) // slots)))
-    for settings, seeds in needed.values():
-        settings = {k: v for k, v in settings.items() if k != "base"}
-        seeds = sorted(seeds)
+    for key, seeds in needed.items():
+        settings = {k: v for k, v in configs[key].items() if k != "base"}
         runs += [{**settings, "seeds": seeds[i:i + per_trial]}
                  for i in range(0, len(seeds), per_trial)]
     return {"dense_run": {"grid_search": runs}}
@@ -322,7 +326,7 @@ def run_sweep(request: SweepRequest, log: Log = print):
     dense_space = dense_phase_space(cells, store, slots, request.max_cohort)
     if dense_space is not None:
         runs = len(dense_space["dense_run"]["grid_search"])
-        log(f"dense phase: the dense runs the tickets need, trained once for the sweep "
+        log(f"dense phase: the dense runs several tickets need, trained once for the sweep "
             f"({runs} trial(s))")
         _fit(tune.with_resources(_dense_trainable, resources), {**dense_space, **private},
              f"{name}.dense", storage, request, [], log)

@@ -18,7 +18,7 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     # 2 seeds x 4 rates, at most 2 members per trial: 4 trials, one dense cohort for all of them
     assert "sweep pr: 4 trial(s)" in first.stderr
-    assert "dense phase: the dense runs the tickets need" in first.stderr
+    assert "dense phase: the dense runs several tickets need" in first.stderr
 
     loaded = results.load(str(storage / "pr"))
     assert loaded.trials["finished"].tolist() == [True] * 4
