@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pandas as pd
 import pyarrow.fs as pafs
 
-from grok_core.config import ConfigError
+from grok_core.config import ConfigError, flatten_settings
 from grok_core.store import Storage
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
@@ -32,16 +32,6 @@ class SweepResults:
     curves: pd.DataFrame
     trials: pd.DataFrame
     base: pd.DataFrame
-
-
-def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:
@@ -72,7 +62,7 @@ def load(path: str) -> SweepResults:
             continue
         trial = entry.base_name
         config = storage.read_json(trial, "params.json")
-        columns = {k: v for k, v in _flatten(config).items()
+        columns = {k: v for k, v in flatten_settings(config).items()
                    if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
         checkpoints = sorted(
             (int(m.group(1)), e.base_name) for e in storage.fs.get_file_info(

@@ -330,11 +330,12 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_settings(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'optim': {'lr': 1}} -> {'optim.lr': 1} (any depth)."""
     flat: dict[str, Any] = {}
     for key, value in nested.items():
         if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten_settings(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -377,7 +378,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
         """Build from a nested dict (or one with dotted keys), validating every field."""
-        nested = _nest(_flatten(data))
+        nested = _nest(flatten_settings(data))
         unknown = set(nested) - set(SECTIONS) - {"recipe", "base"}
         for name in sorted(unknown):
             raise ConfigError(f"unknown key {name}{_closest(name, all_keys())}")
@@ -387,7 +388,7 @@ class ExperimentConfig:
             if not isinstance(values, Mapping):
                 raise ConfigError(f"{section}: expected a group of keys like {section}.<name>=...")
             sections[section] = _build_section(section, values)
-        base_flat = _flatten(nested.get("base", {}))
+        base_flat = flatten_settings(nested.get("base", {}))
         base = {}
         for key, value in sorted(base_flat.items()):
             section, _, name = key.partition(".")
@@ -429,7 +430,7 @@ class ExperimentConfig:
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted-key dict of every field."""
-        flat = _flatten({k: v for k, v in self.to_dict().items() if k != "base"})
+        flat = flatten_settings({k: v for k, v in self.to_dict().items() if k != "base"})
         flat.update({f"base.{k}": v for k, v in self.base.items()})
         return flat
 
