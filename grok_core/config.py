@@ -341,6 +341,20 @@ def flatten_settings(nested: Mapping[str, Any], prefix: str = "") -> dict[str, A
     return flat
 
 
+def _base_field(key: str) -> Any:
+    """Type of the dense-run setting 'section.name' (given without 'base.'); ConfigError if a
+    ticket's dense run may not differ there or no such field exists."""
+    section, _, name = key.partition(".")
+    if section not in BASE_SECTIONS:
+        raise ConfigError(
+            f"base.{key}: a ticket's dense run may differ only in "
+            f"{' / '.join(BASE_SECTIONS)} settings (same task and model)")
+    hints = _field_types(SECTIONS[section])
+    if name not in hints:
+        raise ConfigError(f"unknown key base.{key}{_closest('base.' + key, all_keys())}")
+    return hints[name]
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: recipe plus task, model, optimiser, training and pruning settings.
@@ -362,10 +376,7 @@ class ExperimentConfig:
         if self.base and self.recipe == "dense":
             raise ConfigError("base.*: only a ticket has a dense base run; drop the base.* keys")
         for key in self.base:
-            if key.split(".")[0] not in BASE_SECTIONS:
-                raise ConfigError(
-                    f"base.{key}: a ticket's dense run may differ only in "
-                    f"{' / '.join(BASE_SECTIONS)} settings (same task and model)")
+            _base_field(key)
         if self.recipe == "ticket":
             base = self.dense_base()
             step = self.prune.step
@@ -391,15 +402,7 @@ class ExperimentConfig:
         base_flat = flatten_settings(nested.get("base", {}))
         base = {}
         for key, value in sorted(base_flat.items()):
-            section, _, name = key.partition(".")
-            if section not in BASE_SECTIONS:
-                raise ConfigError(
-                    f"base.{key}: a ticket's dense run may differ only in "
-                    f"{' / '.join(BASE_SECTIONS)} settings (same task and model)")
-            hints = _field_types(SECTIONS[section])
-            if name not in hints:
-                raise ConfigError(f"unknown key base.{key}{_closest('base.' + key, all_keys())}")
-            base[key] = _coerce(f"base.{key}", value, hints[name])
+            base[key] = _coerce(f"base.{key}", value, _base_field(key))
         recipe = nested.get("recipe", "dense")
         if not isinstance(recipe, str):
             raise ConfigError(f"recipe: expected a string, got {recipe!r}")
@@ -466,9 +469,9 @@ def typed_override(text: str) -> tuple[str, Any]:
     ConfigError for an unknown key (closest suggested) or a value of the wrong type."""
     key, value = parse_override(text)
     parts = key.split(".")
-    if parts[0] == "base" and len(parts) == 3 and parts[1] in BASE_SECTIONS:
-        section, name = parts[1], parts[2]
-    elif len(parts) == 2 and parts[0] in SECTIONS:
+    if parts[0] == "base":
+        return key, _coerce(key, value, _base_field(key.partition(".")[2]))
+    if len(parts) == 2 and parts[0] in SECTIONS:
         section, name = parts
     elif key == "recipe":
         choice("recipe", value, RECIPES)
