@@ -2,29 +2,21 @@
 
 A trial's config is an ``ExperimentConfig`` in nested form plus ``seeds``, ``rates`` and two
 private keys the sweep adds: ``_store`` (the storage root that holds the shared artifact store)
-and ``_report_every`` (steps between reports). Every report carries a small summary and a
-checkpoint holding the exact training state and the curves so far (parquet); the last report
-repeats every summary field and adds the final per-member results. A retried or restored trial
-resumes from its last checkpoint and ends with the same numbers as an unbroken one.
+and ``_report_every`` (steps between reports). What a trial does, its reports and checkpoints,
+is in ``grok_core.trial_run``.
+
+This module stays free of torch on purpose: the sweep driver imports it to validate trial
+configs and to hand ``grok_trainable`` to Tune, and loading torch there would cost every
+``grok sweep`` (and every rejected command) a couple of seconds. The engine is imported inside
+the trial, where it runs.
 """
 from __future__ import annotations
 
-import os
-import statistics
-import tempfile
 from typing import Any, Mapping, Optional
 
-import numpy as np
-import pandas as pd
-
 from .config import ExperimentConfig
-from .recipes import (DenseCheckpointsToStore, ensure_dense, member_tables, store_dense_results,
-                      ticket_members)
-from .store import ArtifactStore
-from .training import CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, train_cohort
 
 PRIVATE_KEYS = ("_store", "_report_every")
-STATE_FILE = "state.pt"
 
 
 def split_trial_config(trial_config: Mapping[str, Any]
@@ -38,110 +30,8 @@ def split_trial_config(trial_config: Mapping[str, Any]
         [float(r) for r in rates] if rates is not None and config.recipe == "ticket" else None)
 
 
-def _summary(rows: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Small per-report metrics from the latest curve row of every member ([K, columns])."""
-    column = {name: i for i, name in enumerate(CURVE_COLUMNS)}
-    test_acc = rows[:, column["test_acc"]]
-    return {"step": int(rows[0, column["step"]]), "members": int(len(rows)),
-            "test_acc_mean": float(test_acc.mean()), "test_acc_max": float(test_acc.max()),
-            "train_acc_mean": float(rows[:, column["train_acc"]].mean()),
-            "generalised": int((test_acc >= threshold).sum())}
-
-
-def _median(values) -> Optional[float]:
-    present = [float(v) for v in values if v is not None and v == v]
-    return statistics.median(present) if present else None
-
-
-class _TuneReporter(Callbacks):
-    """Reports to Tune with a checkpoint (training state + curves) at every state snapshot."""
-
-    def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
-                 resumed_from_step: int = 0) -> None:
-        self.threshold, self.chained = threshold, chained
-        # who, where and from which step: lets a user (and a test) see on which node a trial
-        # ran and that a retried trial resumed mid-run
-        self.identity = {"pid": os.getpid(), "node": _node_id(),
-                         "resumed_from_step": resumed_from_step}
-
-    def on_checkpoint(self, step, params) -> None:
-        if self.chained is not None:
-            self.chained.on_checkpoint(step, params)
-
-    def on_state(self, state: TrainingState) -> None:
-        from ray import tune
-
-        rows = state.rows.cpu().numpy()
-        with tempfile.TemporaryDirectory() as directory:
-            with open(os.path.join(directory, STATE_FILE), "wb") as handle:
-                handle.write(state.to_bytes())
-            _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-            tune.report({**_summary(rows[-1], self.threshold), **self.identity,
-                         "done_training": False},
-                        checkpoint=tune.Checkpoint.from_directory(directory))
-
-
-def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
-    """[evals, K, columns] curve rows as a long DataFrame with a member column."""
-    evals, k_count, _ = rows.shape
-    frame = pd.DataFrame(rows.reshape(evals * k_count, -1), columns=list(CURVE_COLUMNS))
-    frame.insert(0, "member", np.tile(np.arange(k_count), evals))
-    frame["step"] = frame["step"].astype(np.int64)
-    return frame.sort_values(["member", "step"], kind="stable").reset_index(drop=True)
-
-
-def _node_id() -> str:
-    import ray
-
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
-
-
-def _resume_state() -> Optional[TrainingState]:
-    from ray import tune
-
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as directory:
-        path = os.path.join(directory, STATE_FILE)
-        if not os.path.exists(path):
-            return None
-        with open(path, "rb") as handle:
-            return TrainingState.from_bytes(handle.read())
-
-
 def grok_trainable(trial_config: dict) -> None:
-    """Ray Tune function trainable (see module docstring)."""
-    from ray import tune
+    """Ray Tune function trainable: train the cohort of ``trial_config`` (module docstring)."""
+    from .trial_run import run_trial
 
-    config, seeds, rates = split_trial_config(trial_config)
-    store = ArtifactStore(trial_config["_store"])
-    report_every = int(trial_config.get("_report_every", 500))
-    base_rows = None
-    if config.recipe == "ticket":
-        base_rows, _ = ensure_dense(config.dense_base(), seeds, store)  # normally already there
-        members = ticket_members(config, seeds, rates or [config.prune.rate], store)
-        chained = None
-    else:
-        members = [MemberSpec(seed=s) for s in seeds]
-        chained = DenseCheckpointsToStore(store, config.dense_key(), seeds)
-    resume = _resume_state()
-    reporter = _TuneReporter(config.train.threshold, chained,
-                             resumed_from_step=resume.step if resume else 0)
-    result = train_cohort(config, members, callbacks=reporter, state_every=report_every,
-                          resume=resume)
-    if config.recipe == "dense":
-        store_dense_results(store, config, seeds, result)
-    rows, curves = member_tables(config, members, result)
-    last = np.stack([result.curves[result.curves["member"] == k].iloc[-1][list(CURVE_COLUMNS)]
-                     .to_numpy(dtype=float) for k in range(len(members))])
-    final = {**_summary(last, config.train.threshold), **reporter.identity, "done_training": True,
-             "t_mem_median": _median(rows["t_mem"]), "t_gen_median": _median(rows["t_gen"]),
-             "tau_grok_median": _median(rows["tau_grok"]),
-             "final_test_acc_mean": float(rows["final_test_acc"].mean())}
-    with tempfile.TemporaryDirectory() as directory:
-        rows.to_parquet(os.path.join(directory, "members.parquet"), index=False)
-        curves.to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-        if base_rows is not None:
-            base_rows.to_parquet(os.path.join(directory, "base_members.parquet"), index=False)
-        tune.report(final, checkpoint=tune.Checkpoint.from_directory(directory))
+    run_trial(trial_config)

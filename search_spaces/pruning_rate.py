@@ -9,5 +9,5 @@ def param_space(quick: bool = False) -> dict:
     space = {"recipe": "ticket", "seeds": [0, 1, 2],
              "rates": [round(0.1 * i, 1) for i in range(10)]}
     if quick:
-        return merged(space, QUICK, {"seeds": [0, 1], "rates": [0.0, 0.3, 0.6, 0.9]})
+        return merged(space, QUICK, {"seeds": [0, 1]})  # every rate: the curve is the point
     return space

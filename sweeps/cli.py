@@ -3,6 +3,11 @@
     grok train RECIPE [--seeds 0,1,2] [--rates 0.5,0.6] [--set key=value ...] [--out DIR]
                       [--store DIR|URI] [--json] [--device auto|cpu|cuda]
     grok keys         every settable key with its default and help
+    grok spaces       the studies grok sweep can run
+    grok sweep SPACE  [--quick] [--seeds] [--rates] [--set key=value ...] [--name] [--storage]
+                      [--address HOST:PORT] [--cpus-per-trial] [--gpus-per-trial] [--max-cohort]
+                      [--report-every] [--restart] [--tensorboard]
+    grok results PATH [--csv FILE] [--parquet FILE]
 
 User errors (bad key, bad value, unwritable directory ...) print one line and exit with code 2
 before any work starts.
@@ -94,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a setting in every trial (repeatable)")
     sweep.add_argument("--seeds", default=None, help="model seeds of every cell, e.g. 0-4")
+    sweep.add_argument("--rates", default=None,
+                       help="pruning rates of every ticket cell, e.g. 0.5,0.6 (default: the space's)")
     sweep.add_argument("--quick", action="store_true",
                        help="the study's reduced version (minutes on a laptop)")
     sweep.add_argument("--name", default=None, help="sweep name (default: the space name)")
@@ -237,7 +244,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     request = SweepRequest(
         space=args.space, overrides=args.overrides,
-        seeds=parse_seeds(args.seeds) if args.seeds is not None else None, quick=args.quick,
+        seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
+        rates=parse_rates(args.rates) if args.rates is not None else None, quick=args.quick,
         name=args.name, storage=args.storage, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         restart=args.restart, max_cohort=args.max_cohort, report_every=args.report_every,

@@ -29,6 +29,7 @@ class SweepRequest:
     space: str
     overrides: Sequence[str] = ()
     seeds: Optional[Sequence[int]] = None
+    rates: Optional[Sequence[float]] = None
     quick: bool = False
     name: Optional[str] = None
     storage: str = DEFAULT_STORAGE
@@ -116,6 +117,11 @@ def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
     space = apply_overrides(space, request.overrides)
     if request.seeds is not None:
         space["seeds"] = list(request.seeds)
+    if request.rates is not None:
+        if space.get("recipe") != "ticket":
+            raise ConfigError(f"--rates: the {request.space} space trains dense runs, which have "
+                              "no pruning rate")
+        space["rates"] = list(request.rates)
     space = split_large_cohorts(space, request.max_cohort)
     cells = expand_cells(space)
     for cell in cells:
@@ -124,19 +130,25 @@ def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
 
 
 def split_large_cohorts(space: dict, max_cohort: int) -> dict:
-    """Members per trial = seeds x rates; above ``max_cohort`` the rates become a grid axis of
-    chunks, so no trial stacks more than the cap."""
+    """Members per trial = seeds x rates (seeds alone for dense runs); a cell above
+    ``max_cohort`` is split into trials by new grid axes: by groups of seeds first, so that
+    each dense run still serves one trial only and no dense phase is needed, and only when one
+    seed's rates alone exceed the cap, by chunks of rates as well."""
     if max_cohort < 1:
         raise ConfigError(f"--max-cohort: must be at least 1, got {max_cohort}")
-    rates = space.get("rates")
-    seeds = space.get("seeds") or []
-    if not isinstance(rates, list) or len(seeds) * len(rates) <= max_cohort:
+    seeds, rates = space.get("seeds"), space.get("rates")
+    if not isinstance(seeds, list):
         return space
-    per_trial = max(1, max_cohort // max(1, len(seeds)))
-    if len(seeds) > max_cohort:
-        raise ConfigError(f"--max-cohort {max_cohort}: smaller than the {len(seeds)} seeds of a cell")
-    chunks = [rates[i:i + per_trial] for i in range(0, len(rates), per_trial)]
-    return {**space, "rates": {"grid_search": chunks}}
+    per_seed = len(rates) if isinstance(rates, list) and space.get("recipe") == "ticket" else 1
+    if len(seeds) * per_seed <= max_cohort:
+        return space
+    seeds_per_trial = max(1, max_cohort // per_seed)
+    split = {**space, "seeds": {"grid_search": [seeds[i:i + seeds_per_trial]
+                                                for i in range(0, len(seeds), seeds_per_trial)]}}
+    if per_seed > max_cohort:
+        split["rates"] = {"grid_search": [rates[i:i + max_cohort]
+                                          for i in range(0, len(rates), max_cohort)]}
+    return split
 
 
 # --- storage and Ray -------------------------------------------------------------------------

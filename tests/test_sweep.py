@@ -12,11 +12,12 @@ SMALL = ["--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--r
 
 def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     storage = tmp_path / "sweeps"
-    command = ["sweep", "pruning_rate", "--quick", *SMALL, "--max-cohort", "2",
-               "--storage", storage, "--name", "pr"]
+    command = ["sweep", "pruning_rate", "--quick", *SMALL, "--rates", "0,0.3,0.6,0.9",
+               "--max-cohort", "2", "--storage", storage, "--name", "pr"]
     first = run_grok(*command)
     assert first.returncode == 0, first.stderr[-3000:]
-    # 2 seeds x 4 rates, at most 2 members per trial: 4 trials, one dense cohort for all of them
+    # 2 seeds x 4 rates, at most 2 members per trial: a trial per seed and pair of rates, so
+    # two trials need each dense run: the dense phase trains them once for all
     assert "sweep pr: 4 trial(s)" in first.stderr
     assert "dense phase: the dense runs several tickets need" in first.stderr
 
@@ -64,6 +65,9 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     (["sweep", "lr_wd", "--address", "127.0.0.1:1"], "no Ray cluster reachable"),
     (["sweep", "lr_wd", "--storage", "/proc/grok-cannot-write"], "cannot write"),
     (["sweep", "lr_wd", "--quick", "--gpus-per-trial", "1"], "GPU"),
+    (["sweep", "lr_wd", "--rates", "0.5"], "no pruning rate"),
+    (["sweep", "pruning_rate", "--rates", "0.5,1.5"], "--rates"),
+    (["sweep", "pruning_rate", "--max-cohort", "0"], "--max-cohort"),
     (["results", "/nonexistent/sweep"], "no sweep at"),
 ])
 def test_sweep_bad_input_one_line_exit_2(tmp_path, args, message):
@@ -91,8 +95,8 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
     import sys
     import time
 
-    args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500",
-            "--report-every", "250", "--max-cohort", "2", "--name", "pr"]
+    args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500", "--rates",
+            "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2", "--name", "pr"]
     reference = run_grok(*args, "--storage", tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr[-3000:]
 

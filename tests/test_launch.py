@@ -1,0 +1,61 @@
+"""How a study becomes trials, before any Ray work: cohort splits, the dense phase, the driver's imports."""
+import subprocess
+import sys
+
+from grok_core.store import ArtifactStore
+from sweeps.launch import SweepRequest, build_space, dense_phase_space, split_large_cohorts
+
+
+def _members(cell):
+    return len(cell["seeds"]) * len(cell.get("rates") or [None])
+
+
+def test_a_cohort_above_the_cap_splits_by_seed_groups_first():
+    space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.1, 0.2, 0.3, 0.4]}
+    assert split_large_cohorts(space, 12) == space  # fits: one trial
+    split = split_large_cohorts(space, 8)
+    assert split["seeds"] == {"grid_search": [[0, 1], [2]]} and split["rates"] == space["rates"]
+    split = split_large_cohorts(space, 3)  # one seed's rates exceed the cap: rates split too
+    assert split["seeds"] == {"grid_search": [[0], [1], [2]]}
+    assert split["rates"] == {"grid_search": [[0.1, 0.2, 0.3], [0.4]]}
+    dense = {"recipe": "dense", "seeds": [0, 1, 2, 3, 4]}
+    assert split_large_cohorts(dense, 2)["seeds"] == {"grid_search": [[0, 1], [2, 3], [4]]}
+
+
+def test_split_cells_cover_every_member_once_within_the_cap(tmp_path):
+    for cap in (1, 2, 3, 5, 7, 20, 64):
+        _, cells = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=cap))
+        members = sorted((seed, rate) for cell in cells for seed in cell["seeds"]
+                         for rate in cell["rates"])
+        assert members == sorted((s, round(0.1 * i, 1)) for s in (0, 1) for i in range(10))
+        assert max(map(_members, cells)) <= cap
+
+
+def test_dense_phase_only_for_dense_runs_that_several_trials_share(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    _, by_seed = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=10))
+    assert len(by_seed) == 2 and dense_phase_space(by_seed, store) is None  # a trial per seed
+    _, by_rate = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=5))
+    dense = dense_phase_space(by_rate, store, slots=2)["dense_run"]["grid_search"]
+    assert sorted(seed for run in dense for seed in run["seeds"]) == [0, 1]
+    _, steps = build_space(SweepRequest(space="pruning_step", quick=True))  # masks of one run
+    dense = dense_phase_space(steps, store, slots=1)["dense_run"]["grid_search"]
+    assert [run["seeds"] for run in dense] == [[0]] and dense[0]["recipe"] == "dense"
+
+
+def test_rates_and_seeds_replace_the_spaces_own():
+    space, cells = build_space(SweepRequest(space="pruning_rate", quick=True, seeds=[3],
+                                            rates=[0.5, 0.7]))
+    assert [(c["seeds"], c["rates"]) for c in cells] == [([3], [0.5, 0.7])]
+
+
+def test_the_sweep_driver_never_imports_torch(tmp_path):
+    # validation and handing the trainable to Tune stay light: torch loads inside trials
+    code = ("import sys; from sweeps.launch import SweepRequest, build_space, dense_phase_space;"
+            "from grok_core.store import ArtifactStore; from grok_core.trainable import grok_trainable;"
+            "_, cells = build_space(SweepRequest(space='pruning_step', quick=True));"
+            "dense_phase_space(cells, ArtifactStore(sys.argv[1]));"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
