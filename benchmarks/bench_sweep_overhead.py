@@ -8,6 +8,7 @@ Tune's ``time_total_s`` (which includes those imports) is printed alongside.
 The dense phase (a Tuner of its own) is counted in both the wall time and the trials' time.
 
     python benchmarks/bench_sweep_overhead.py [--space pruning_rate] [--max-cohort 64]
+                                              [--set train.steps=6000 ...]
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="pruning_rate")
     parser.add_argument("--max-cohort", type=int, default=64)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="a setting override for every trial, as in grok sweep")
     args = parser.parse_args()
     import ray
 
@@ -40,7 +43,7 @@ def main() -> None:
     slots = int(ray.cluster_resources()["CPU"])
     with tempfile.TemporaryDirectory() as storage:
         request = SweepRequest(space=args.space, quick=True, storage=storage, name="bench",
-                               max_cohort=args.max_cohort)
+                               max_cohort=args.max_cohort, overrides=args.overrides)
         start = time.perf_counter()
         run_sweep(request, log=lambda m: None)
         wall = time.perf_counter() - start

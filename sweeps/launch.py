@@ -172,10 +172,29 @@ def check_reachable(address: str) -> None:
                           ) from None
 
 
+def use_prestarted_workers() -> None:
+    """Let trial actors start on the worker processes Ray prestarts, not fresh ones.
+
+    Ray Tune gives every trial actor one environment variable, for PyTorch Lightning
+    (``PL_DISABLE_FORK``), and Ray boots a fresh worker process for any actor with its own
+    environment variables instead of taking one it prestarted: 1-1.5 s more per trial actor
+    here (measured: trainable entered 1.0-1.7 s instead of 2.7-3.2 s after the Tuner started).
+    Nothing here uses Lightning. Only that one variable is dropped; if Ray renames things this
+    does nothing."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:
+        return
+    env = getattr(class_cache, "DEFAULT_ENV_VARS", None)
+    if isinstance(env, dict):
+        env.pop("PL_DISABLE_FORK", None)
+
+
 def connect_ray(address: Optional[str]) -> None:
     """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray."""
     import ray
 
+    use_prestarted_workers()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
