@@ -49,6 +49,22 @@ def _read_parquet(storage: Storage, *parts: str) -> Optional[pd.DataFrame]:
     return pd.read_parquet(io.BytesIO(storage.read_bytes(*parts)))
 
 
+def _newest_readable(storage: Storage, trial: str, checkpoints: list[tuple[int, str]]
+                     ) -> tuple[Optional[str], Optional[pd.DataFrame], Optional[pd.DataFrame]]:
+    """(checkpoint, curves, member rows or None) of the newest checkpoint that reads whole.
+    A sweep killed while Tune copied a checkpoint can leave its files cut short; the one
+    before it is then the trial's latest state."""
+    for _, name in reversed(checkpoints):
+        try:
+            curve = _read_parquet(storage, trial, name, "curves.parquet")
+            rows = _read_parquet(storage, trial, name, "members.parquet")
+        except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+            continue
+        if curve is not None or rows is not None:
+            return name, curve, rows
+    return None, None, None
+
+
 def load(path: str) -> SweepResults:
     """Tables of the sweep at ``path`` (``<storage>/<name>``), finished or not."""
     storage = Storage(path)
@@ -61,21 +77,20 @@ def load(path: str) -> SweepResults:
         if entry.type != pafs.FileType.Directory or not storage.exists(entry.base_name, "params.json"):
             continue
         trial = entry.base_name
-        config = storage.read_json(trial, "params.json")
+        try:
+            config = storage.read_json(trial, "params.json")
+        except ValueError:  # cut short by a kill as Tune wrote it: a trial that never ran
+            config = {}
         columns = {k: v for k, v in flatten_settings(config).items()
                    if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
         checkpoints = sorted(
             (int(m.group(1)), e.base_name) for e in storage.fs.get_file_info(
                 pafs.FileSelector(entry.path, recursive=False))
             if (m := CHECKPOINT.match(e.base_name)))
-        finished = bool(checkpoints) and storage.exists(trial, checkpoints[-1][1], "members.parquet")
+        latest, curve, rows = _newest_readable(storage, trial, checkpoints)
+        finished = rows is not None
         trials.append({"trial": trial, "finished": finished, **columns})
-        if not checkpoints:
-            continue
-        latest = checkpoints[-1][1]
-        curve = _read_parquet(storage, trial, latest, "curves.parquet")
         if finished:
-            rows = _read_parquet(storage, trial, latest, "members.parquet")
             members.append(rows.assign(trial=trial, **{k: v for k, v in columns.items()
                                                        if k not in rows.columns}))
             dense = _read_parquet(storage, trial, latest, "base_members.parquet")

@@ -1,5 +1,6 @@
 """`grok sweep` on a real local Ray, then `grok results` and `analysis.load` on what it wrote."""
 import itertools
+import shutil
 
 import pandas as pd
 import pytest
@@ -36,6 +37,17 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     # a ticket at rate 0 is the dense run itself, retrained from theta_0: same numbers
     rate0 = loaded.members[loaded.members["pruning_rate"] == 0.0].sort_values("seed")
     assert rate0["t_mem"].tolist() == dense.members.sort_values("seed")["t_mem"].tolist()
+
+    # a checkpoint cut short (a kill while Tune copied it) leaves the one before it readable
+    cut = tmp_path / "cut"
+    shutil.copytree(storage / "pr", cut)
+    trial_dir = sorted(p for p in cut.iterdir() if (p / "params.json").exists())[0]
+    newest = sorted(trial_dir.glob("checkpoint_*"))[-1]
+    (newest / "members.parquet").write_bytes((newest / "members.parquet").read_bytes()[:100])
+    (newest / "curves.parquet").write_bytes(b"")
+    damaged = results.load(str(cut))
+    assert damaged.trials["finished"].tolist() == [False, True, True, True]
+    assert 200 < damaged.curves[damaged.curves["trial"] == trial_dir.name]["step"].max() < 400
 
     table_path = tmp_path / "table.csv"
     shown = run_grok("results", storage / "pr", "--csv", table_path)
@@ -110,7 +122,13 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
         time.sleep(0.2)
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
     driver.wait()
-    assert 1 <= len(_finished_trials(storage / "pr")) < 4
+    finished = len(_finished_trials(storage / "pr"))
+    assert 1 <= finished < 4
+
+    partial = results.load(str(storage / "pr"))  # a partial sweep reads too
+    assert partial.trials["finished"].sum() >= finished and len(partial.members) == 2 * len(
+        partial.trials[partial.trials["finished"]])
+    assert partial.curves[["seed", "pruning_rate"]].notna().all().all()
 
     resumed = run_grok(*args, "--storage", storage)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
