@@ -178,3 +178,19 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
     (member,) = results.load(str(storage / "one")).members.to_dict("records")
     assert (member["t_mem"], member["t_gen"]) == (row["t_mem"], row["t_gen"])
     assert member["final_test_acc"] == pytest.approx(row["final_test_acc"], abs=0)
+
+
+def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path):
+    # a URI goes through pyarrow's filesystems as s3:// or gs:// would (file:// needs no network)
+    uri = f"file://{tmp_path}/remote"
+    command = ["sweep", "headline", "--quick", "--set", "train.steps=200", "--report-every", "100",
+               "--seeds", "0", "--storage", uri, "--name", "h"]
+    first = run_grok(*command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "remote" / "h").is_dir() and (tmp_path / "remote" / "artifacts").is_dir()
+    again = run_grok(*command)
+    assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-3000:]
+    loaded = results.load(f"{uri}/h")
+    assert sorted(loaded.members["pruning_rate"]) == [0.3, 0.6] and len(loaded.base) == 1
+    shown = run_grok("results", f"{uri}/h")
+    assert shown.returncode == 0 and "1/1 trials finished, 2 members" in shown.stdout, shown.stderr
