@@ -8,8 +8,9 @@ that tickets need (once per sweep, as a Tuner of their own) and finally run (or 
 from __future__ import annotations
 
 import copy
-import logging
 import itertools
+import json
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -111,6 +112,16 @@ def validate_cell(cell: dict) -> ExperimentConfig:
 
 def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
     """The param space of the request and its validated cells (before any Ray work)."""
+    space = split_large_cohorts(requested_space(request), request.max_cohort)
+    cells = expand_cells(space)
+    for cell in cells:
+        validate_cell(cell)
+    return space, cells
+
+
+def requested_space(request: SweepRequest) -> dict:
+    """The study's param space with the request's overrides, seeds and rates (not yet split
+    into trials)."""
     from search_spaces import get_space
 
     space = get_space(request.space).param_space(quick=request.quick)
@@ -122,11 +133,7 @@ def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
             raise ConfigError(f"--rates: the {request.space} space trains dense runs, which have "
                               "no pruning rate")
         space["rates"] = list(request.rates)
-    space = split_large_cohorts(space, request.max_cohort)
-    cells = expand_cells(space)
-    for cell in cells:
-        validate_cell(cell)
-    return space, cells
+    return space
 
 
 def split_large_cohorts(space: dict, max_cohort: int) -> dict:
@@ -265,7 +272,7 @@ def _tuner(trainable, space: dict, name: str, storage: str, request: SweepReques
 
 
 def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
-         axes: list[tuple[str, list]], log: Log):
+         axes: list[tuple[str, list]], log: Log, spec: Optional[dict] = None):
     from ray import tune
 
     path = f"{storage.rstrip('/')}/{name}"
@@ -277,8 +284,45 @@ def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
         if request.restart:
             kept = _move_aside(storage, name)
             log(f"starting {path} over (--restart)" + (f"; the old one is now {kept}" if kept else ""))
+        if spec is not None:
+            Storage(storage).write_json(spec, name, SPACE_FILE)
         tuner = _tuner(trainable, space, name, storage, request, axes)
     return tuner.fit()
+
+
+SPACE_FILE = "grok_space.json"  # what a sweep was started with, next to Tune's files
+
+
+def sweep_spec(request: SweepRequest) -> dict:
+    """What fixes a sweep's trials: the requested space and the cohort cap."""
+    return {"space": requested_space(request), "max_cohort": request.max_cohort}
+
+
+def check_same_sweep(storage: str, name: str, spec: dict) -> None:
+    """ConfigError if the sweep NAME exists with another spec: a resumed sweep keeps the
+    trials it was started with, so new seeds, rates or settings would silently not apply."""
+    from grok_core.config import flatten_settings
+
+    where = Storage(storage)
+    if not where.exists(name, SPACE_FILE):
+        return
+    from ray import tune
+
+    if not tune.Tuner.can_restore(f"{storage.rstrip('/')}/{name}"):
+        return  # never got as far as Tune: nothing to resume, a new start is fine
+    try:
+        stored = where.read_json(name, SPACE_FILE)
+    except ValueError:
+        return
+    wanted = json.loads(json.dumps(spec))  # tuples -> lists, as stored
+    if stored == wanted:
+        return
+    old, new = flatten_settings(stored), flatten_settings(wanted)
+    changed = sorted({k.removeprefix("space.").removesuffix(".grid_search")
+                      for k in old.keys() | new.keys() if old.get(k) != new.get(k)})
+    raise ConfigError(f"sweep {where.display(name)} was started with other settings (differs in "
+                      f"{', '.join(changed)}): rerun it as it was to resume it, or use --name "
+                      "NEW for a new sweep, or --restart to start it over")
 
 
 def _move_aside(storage: str, name: str) -> Optional[str]:
@@ -338,17 +382,20 @@ def _dense_trainable(config: dict) -> None:
 def run_sweep(request: SweepRequest, log: Log = print):
     """Validate, connect, train missing dense runs once, then run or resume the sweep.
     Returns the ResultGrid of the trials."""
-    from ray import tune
-
     from grok_core.trainable import grok_trainable
 
     space, cells = build_space(request)
     storage = resolve_storage(request.storage)
     Storage(storage).check_writable()
     name = request.name or request.space + ("-quick" if request.quick else "")
+    spec = sweep_spec(request)
+    if not request.restart:
+        check_same_sweep(storage, name, spec)
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # JSON only, by default
     connect_ray(request.address)
     check_resources(request.cpus_per_trial, request.gpus_per_trial)
+    from ray import tune
+
     resources = {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial}
     private = {"_store": storage, "_report_every": request.report_every}
     store = ArtifactStore(storage)
@@ -362,4 +409,4 @@ def run_sweep(request: SweepRequest, log: Log = print):
         _fit(tune.with_resources(_dense_trainable, resources), {**dense_space, **private},
              f"{name}.dense", storage, request, [], log)
     return _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,
-                storage, request, grid_axes(space), log)
+                storage, request, grid_axes(space), log, spec=spec)

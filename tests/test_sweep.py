@@ -63,6 +63,11 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     reloaded = results.load(str(storage / "pr"))
     pd.testing.assert_frame_equal(reloaded.members, loaded.members)
 
+    other = run_grok(*command[:-4], "--rates", "0.5", *command[-4:])  # same name, other rates
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1, other.stderr
+    assert "started with other settings (differs in rates)" in other.stderr
+    pd.testing.assert_frame_equal(results.load(str(storage / "pr")).members, loaded.members)
+
     fresh = run_grok(*command, "--restart")  # starts over; the old sweep is kept aside
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "starting" in fresh.stderr and (storage / "pr.restarted-1").is_dir()
