@@ -240,7 +240,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``grok sweep``: validate, then run or resume the study on Ray Tune; print the table."""
-    from sweeps.launch import SweepRequest, run_sweep, resolve_storage
+    from sweeps.launch import SweepInterrupted, SweepRequest, resolve_storage, run_sweep
 
     request = SweepRequest(
         space=args.space, overrides=args.overrides,
@@ -251,10 +251,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         restart=args.restart, max_cohort=args.max_cohort, report_every=args.report_every,
         tensorboard=args.tensorboard)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    grid = run_sweep(request, log=log)
-    errors = [r for r in grid if r.error is not None]
     name = request.name or request.space + ("-quick" if request.quick else "")
     path = f"{resolve_storage(request.storage).rstrip('/')}/{name}"
+    try:
+        grid = run_sweep(request, log=log)
+    except SweepInterrupted as stopped:
+        log(f"grok: {stopped}")
+        log(f"results so far: grok results {path}")
+        return 130
+    errors = [r for r in grid if r.error is not None]
     log(f"results: grok results {path}")
     _print_aggregate(path)
     if errors:

@@ -236,6 +236,19 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
 
 
 # --- running ---------------------------------------------------------------------------------
+class SweepInterrupted(Exception):
+    """The sweep stopped (Ctrl-C) with trials unfinished; rerunning the command resumes it."""
+
+
+def _check_finished(grid, path: str) -> None:
+    """SweepInterrupted if Tune returned with trials neither finished nor failed (it stops
+    that way on Ctrl-C)."""
+    unfinished = [r for r in grid if r.error is None
+                  and not (r.metrics or {}).get("done_training")]
+    if unfinished:
+        raise SweepInterrupted(f"interrupted: {len(unfinished)} of {len(grid)} trial(s) of {path} "
+                               "unfinished; rerun the same command to resume them")
+
 def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
     """Short trial directory names from the cell: index plus the grid values."""
     def name(trial) -> str:
@@ -381,7 +394,7 @@ def _dense_trainable(config: dict) -> None:
 
 def run_sweep(request: SweepRequest, log: Log = print):
     """Validate, connect, train missing dense runs once, then run or resume the sweep.
-    Returns the ResultGrid of the trials."""
+    Returns the ResultGrid of the trials; SweepInterrupted if it stopped early (Ctrl-C)."""
     from grok_core.trainable import grok_trainable
 
     space, cells = build_space(request)
@@ -406,7 +419,10 @@ def run_sweep(request: SweepRequest, log: Log = print):
         runs = len(dense_space["dense_run"]["grid_search"])
         log(f"dense phase: the dense runs several tickets need, trained once for the sweep "
             f"({runs} trial(s))")
-        _fit(tune.with_resources(_dense_trainable, resources), {**dense_space, **private},
-             f"{name}.dense", storage, request, [], log)
-    return _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,
+        dense_grid = _fit(tune.with_resources(_dense_trainable, resources),
+                          {**dense_space, **private}, f"{name}.dense", storage, request, [], log)
+        _check_finished(dense_grid, f"{name}.dense")
+    grid = _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,
                 storage, request, grid_axes(space), log, spec=spec)
+    _check_finished(grid, name)
+    return grid

@@ -199,3 +199,31 @@ def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path):
     assert sorted(loaded.members["pruning_rate"]) == [0.3, 0.6] and len(loaded.base) == 1
     shown = run_grok("results", f"{uri}/h")
     assert shown.returncode == 0 and "1/1 trials finished, 2 members" in shown.stdout, shown.stderr
+
+
+def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["sweep", "lr_wd", "--quick", "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
+            "--set", "train.steps=3000", "--seeds", "0", "--report-every", "200", "--name", "c",
+            "--storage", str(tmp_path)]
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while time.time() < deadline and driver.poll() is None and not any(
+            len(f.read_text().splitlines()) >= 2 for f in (tmp_path / "c").glob("*/result.json")):
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 130, err[-3000:]
+    assert "interrupted: 1 of 1 trial(s)" in err and "rerun the same command" in err
+    assert results.load(str(tmp_path / "c")).members.empty  # nothing passed off as finished
+
+    resumed = run_grok(*args)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-3000:]
+    assert len(results.load(str(tmp_path / "c")).members) == 1
