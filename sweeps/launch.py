@@ -279,7 +279,9 @@ def _tuner(trainable, space: dict, name: str, storage: str, request: SweepReques
         failure_config=tune.FailureConfig(max_failures=3),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     # metric/mode only drive the progress table's best-so-far line (no search, no stopping)
-    tune_config = tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_namer(axes),
+    namer = _trial_namer(axes)  # the progress table and the folders name trials alike
+    tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=namer,
+                                  trial_dirname_creator=namer,
                                   metric="test_acc_mean", mode="max")
     return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
 
