@@ -212,6 +212,12 @@ def connect_ray(address: Optional[str]) -> None:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
+def _alive_nodes() -> int:
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
 def _cluster_cpus() -> float:
     import ray
 
@@ -415,6 +421,10 @@ def run_sweep(request: SweepRequest, log: Log = print):
     private = {"_store": storage, "_report_every": request.report_every}
     store = ArtifactStore(storage)
     log(f"sweep {name}: {len(cells)} trial(s), storage {storage}")
+    nodes = _alive_nodes()
+    if nodes > 1 and not _is_uri(storage):
+        log(f"note: {nodes} nodes share the sweep: every node must see {storage} (e.g. NFS), "
+            "or give --storage a URI such as s3://bucket/sweeps")
     slots = max(1, int(_cluster_cpus() // request.cpus_per_trial))
     dense_space = dense_phase_space(cells, store, slots, request.max_cohort)
     if dense_space is not None:

@@ -78,6 +78,7 @@ def test_sweep_on_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path)
                       "--address", two_node_cluster, "--storage", storage,
                       env={"RAY_AUTH_MODE": "token"})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "note: 2 nodes share the sweep: every node must see" in result.stderr
     nodes = set()
     for result_file in (storage / "lr_wd-quick").glob("*/result.json"):
         nodes |= {json.loads(line)["node"] for line in result_file.read_text().splitlines() if line}
