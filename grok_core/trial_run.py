@@ -45,11 +45,11 @@ class _TuneReporter(Callbacks):
     """Reports to Tune with a checkpoint (training state + curves) at every state snapshot."""
 
     def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
-                 resumed_from_step: int = 0) -> None:
+                 resumed_from_step: int = 0, device: str = "cpu") -> None:
         self.threshold, self.chained = threshold, chained
-        # who, where and from which step: lets a user (and a test) see on which node a trial
-        # ran and that a retried trial resumed mid-run
-        self.identity = {"pid": os.getpid(), "node": _node_id(),
+        # who, where, on what and from which step: lets a user (and a test) see on which node
+        # and device a trial ran and that a retried trial resumed mid-run
+        self.identity = {"pid": os.getpid(), "node": _node_id(), "device": device,
                          "resumed_from_step": resumed_from_step}
 
     def on_checkpoint(self, step, params) -> None:
@@ -78,6 +78,16 @@ def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
     return frame.sort_values(["member", "step"], kind="stable").reset_index(drop=True)
 
 
+def trial_device() -> str:
+    """'cuda' when Ray gave this trial a GPU (or a fraction of one: Ray then shows the
+    trial just that device), else 'cpu'."""
+    import ray
+    import torch
+
+    gpus = ray.get_gpu_ids() if ray.is_initialized() else []
+    return "cuda" if gpus and torch.cuda.is_available() else "cpu"
+
+
 def _node_id() -> str:
     import ray
 
@@ -103,12 +113,14 @@ def run_trial(trial_config: dict) -> None:
     from ray import tune
 
     started = time.perf_counter()
+    device = trial_device()
     config, seeds, rates = split_trial_config(trial_config)
     store = ArtifactStore(trial_config["_store"])
     report_every = int(trial_config.get("_report_every", 500))
     base_rows = None
     if config.recipe == "ticket":
-        base_rows, _ = ensure_dense(config.dense_base(), seeds, store)  # normally already there
+        base_rows, _ = ensure_dense(config.dense_base(), seeds, store,  # normally already there
+                                    device=device)
         members = ticket_members(config, seeds, rates or [config.prune.rate], store)
         chained = None
     else:
@@ -116,8 +128,9 @@ def run_trial(trial_config: dict) -> None:
         chained = DenseCheckpointsToStore(store, config.dense_key(), seeds)
     resume = _resume_state()
     reporter = _TuneReporter(config.train.threshold, chained,
-                             resumed_from_step=resume.step if resume else 0)
-    result = train_cohort(config, members, callbacks=reporter, state_every=report_every,
+                             resumed_from_step=resume.step if resume else 0, device=device)
+    result = train_cohort(config, members, device=device, callbacks=reporter,
+                          state_every=report_every,
                           resume=resume)
     if config.recipe == "dense":
         store_dense_results(store, config, seeds, result)

@@ -174,6 +174,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
     final = json.loads(result_file.read_text().splitlines()[-1])
     assert final["done_training"] and final["step"] == 4000
     assert final["resumed_from_step"] >= killed["step"] > 0 and final["pid"] != killed["pid"]
+    assert final["device"] == "cpu"  # no GPU asked for (with --gpus-per-trial: "cuda")
 
     alone = run_grok("train", "dense", *settings, "--set", "task.p=23", "--set", "task.pairs=all",
                      "--set", "task.train_fraction=0.5", "--set", "model.d_emb=64",
