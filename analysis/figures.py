@@ -50,3 +50,81 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _cell_label(columns: list[str], values: tuple) -> str:
+    return ", ".join(f"{c.split('.')[-1]}={v:g}" if isinstance(v, float) else f"{c.split('.')[-1]}={v}"
+                     for c, v in zip(columns, values))
+
+
+def sweep_summary_png(loaded, title: str = "") -> bytes:
+    """A sweep at a glance, from what ``analysis.results.load`` returns. Left: test accuracy
+    against step (log), mean over seeds, one line per cell and pruning rate; the dense runs
+    behind tickets in grey. Right: steps to memorise (t_mem, open markers) and to generalise
+    (t_gen, filled) against pruning rate, mean and std over seeds, one colour per cell (with a
+    single pruning rate: against the cell); the dense runs' means as grey lines. A rate none of
+    whose runs generalised has no t_gen point. Returns PNG bytes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis.results import varying_columns
+
+    members, curves, trials = loaded.members, loaded.curves, loaded.trials
+    cells = [c for c in varying_columns(members) if c in trials.columns]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    colours = plt.get_cmap("viridis")
+
+    if not loaded.base_curves.empty:
+        for i, (_, part) in enumerate(loaded.base_curves.groupby("dense_key")):
+            mean = part.groupby("step")["test_acc"].mean()
+            left.plot(mean.index.to_numpy().clip(min=1), mean.to_numpy(), color="0.6", lw=1.4,
+                      label="dense runs" if i == 0 else None)
+    if not loaded.base.empty:
+        for metric, style in (("t_gen", "-"), ("t_mem", "--")):
+            if loaded.base[metric].notna().any():
+                right.axhline(loaded.base[metric].mean(), color="0.6", ls=style, lw=1.2,
+                              label=f"dense runs' {metric}")
+
+    frame = curves.merge(trials[["trial", *cells]], on="trial") if cells else curves
+    lines = list(frame.groupby([*cells, "pruning_rate"], dropna=False))
+    for i, (key, part) in enumerate(lines):
+        mean = part.groupby("step")["test_acc"].mean()
+        key = key if isinstance(key, tuple) else (key,)
+        left.plot(mean.index.to_numpy().clip(min=1), mean.to_numpy(), lw=1.4,
+                  color=colours(i / max(1, len(lines) - 1) * 0.9),
+                  label=_cell_label([*cells, "pruning_rate"], key))
+    left.set_xscale("log")
+    left.set(xlabel="step", ylabel="test accuracy (mean over seeds)", ylim=(-0.02, 1.02))
+    left.axhline(0.95, color="0.8", lw=0.8, zorder=0)
+    left.legend(fontsize=6, loc="lower right", ncol=2 if len(lines) > 8 else 1)
+
+    several_rates = members["pruning_rate"].nunique() > 1
+    groups = list(members.groupby(cells, dropna=False)) if cells else [((), members)]
+    for i, (key, part) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        colour = colours(i / max(1, len(groups) - 1) * 0.9)
+        stats = part.groupby("pruning_rate")[["t_mem", "t_gen"]].agg(["mean", "std"])
+        x = stats.index.to_numpy() if several_rates else [i] * len(stats)
+        label = _cell_label(cells, key) if cells else None
+        right.errorbar(x, stats[("t_gen", "mean")], yerr=stats[("t_gen", "std")], fmt="o-",
+                       color=colour, capsize=3, label=label)
+        right.errorbar(x, stats[("t_mem", "mean")], yerr=stats[("t_mem", "std")], fmt="o--",
+                       color=colour, mfc="none", capsize=3)
+    right.set_yscale("log")
+    right.set_ylabel("steps: t_gen (filled), t_mem (open)")
+    if several_rates:
+        right.set_xlabel("pruning rate")
+    else:
+        labels = ([_cell_label(cells, k if isinstance(k, tuple) else (k,)) for k, _ in groups]
+                  if cells else [f"pruning rate {members['pruning_rate'].iloc[0]:g}"])
+        right.set_xticks(range(len(groups)), labels, rotation=20 if cells else 0, fontsize=7)
+    if (cells and several_rates) or not loaded.base.empty:
+        right.legend(fontsize=6)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pandas as pd
@@ -26,12 +26,15 @@ METRICS = ("tau_grok", "t_mem", "t_gen", "final_test_acc")
 class SweepResults:
     """``members``: one row per member of a finished trial (flattened config columns, seed,
     pruning_rate, t_mem, t_gen, tau_grok, final metrics); ``curves``: one row per member per
-    evaluated step; ``trials``: one row per trial; ``base``: the dense runs behind tickets."""
+    evaluated step; ``trials``: one row per trial; ``base``: the dense runs behind tickets;
+    ``base_curves``: their curves (with dense_key and seed), where the artifact store next to
+    the sweep still holds them."""
 
     members: pd.DataFrame
     curves: pd.DataFrame
     trials: pd.DataFrame
     base: pd.DataFrame
+    base_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:
@@ -105,7 +108,24 @@ def load(path: str) -> SweepResults:
     base_frame = concat(base)
     if not base_frame.empty:
         base_frame = base_frame.drop_duplicates(subset=["dense_key", "seed"], ignore_index=True)
-    return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame)
+    return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame,
+                        _dense_curves(path, base_frame))
+
+
+def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
+    """Curves of the dense runs in ``base`` from the artifact store of the sweep's storage
+    root (the parent of ``path``); runs no longer there are left out."""
+    from grok_core.store import ArtifactStore
+
+    if base.empty or "dense_key" not in base.columns:
+        return pd.DataFrame()
+    head, slash, _ = path.rstrip("/").rpartition("/")
+    store = ArtifactStore(head or ("/" if slash else "."))
+    frames = []
+    for key, seed in zip(base["dense_key"], base["seed"]):
+        if store.exists(*store.run_parts(key, int(seed)), "curves.parquet"):
+            frames.append(store.dense_curves(key, int(seed)).assign(dense_key=key, seed=int(seed)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def varying_columns(members: pd.DataFrame) -> list[str]:

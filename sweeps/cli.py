@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("path", help="<storage>/<sweep name>, a directory or URI")
     results.add_argument("--csv", default=None, help="also write the table as CSV here")
     results.add_argument("--parquet", default=None, help="also write the table as parquet here")
+    results.add_argument("--figure", default=None, metavar="PNG",
+                         help="also draw the sweep here: test accuracy curves, and t_mem / t_gen "
+                              "per pruning rate and cell")
     return parser
 
 
@@ -261,14 +264,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 130
     errors = [r for r in grid if r.error is not None]
     log(f"results: grok results {path}")
-    _print_aggregate(path)
+    png = _figure(_print_aggregate(path), path)
+    if png is not None:
+        from grok_core.store import Storage
+
+        where = Storage(resolve_storage(request.storage))
+        where.write_bytes(png, name, "summary.png")
+        log(f"figure: {where.display(name, 'summary.png')}")
     if errors:
         log(f"{len(errors)} trial(s) failed; rerun the same command to retry them")
         return 1
     return 0
 
 
-def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str] = None) -> None:
+def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str] = None
+                     ) -> "results.SweepResults":
+    """Print the ``grok results`` table of the sweep at ``path`` (and write it if asked);
+    returns the loaded tables."""
     import analysis.results as results
 
     loaded = results.load(path)
@@ -286,12 +298,31 @@ def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str
         table.to_csv(csv, index=False)
     if parquet:
         table.to_parquet(parquet, index=False)
+    return loaded
 
 
 def cmd_results(args: argparse.Namespace) -> int:
     """``grok results``: aggregated table over seeds per cell and pruning rate."""
-    _print_aggregate(args.path, args.csv, args.parquet)
+    if args.figure:
+        from grok_core.store import Storage
+
+        Storage(os.path.dirname(os.path.abspath(args.figure))).check_writable()
+    loaded = _print_aggregate(args.path, args.csv, args.parquet)
+    if args.figure:
+        png = _figure(loaded, args.path)
+        if png is None:
+            raise UsageError(f"--figure: no finished trials in {args.path} to draw yet")
+        with open(args.figure, "wb") as handle:
+            handle.write(png)
+        print(f"figure: {args.figure}", file=sys.stderr)
     return 0
+
+
+def _figure(loaded, title: str) -> Optional[bytes]:
+    """The sweep's summary PNG, or None while no trial has finished."""
+    from analysis.figures import sweep_summary_png
+
+    return None if loaded.members.empty else sweep_summary_png(loaded, title=title)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

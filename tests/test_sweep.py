@@ -49,9 +49,13 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     assert damaged.trials["finished"].tolist() == [False, True, True, True]
     assert 200 < damaged.curves[damaged.curves["trial"] == trial_dir.name]["step"].max() < 400
 
-    table_path = tmp_path / "table.csv"
-    shown = run_grok("results", storage / "pr", "--csv", table_path)
+    assert (storage / "pr" / "summary.png").read_bytes()[:4] == b"\x89PNG"  # the sweep drew itself
+    assert sorted(set(loaded.base_curves["seed"])) == [0, 1]  # dense curves, for the figure
+
+    table_path, figure_path = tmp_path / "table.csv", tmp_path / "sweep.png"
+    shown = run_grok("results", storage / "pr", "--csv", table_path, "--figure", figure_path)
     assert shown.returncode == 0, shown.stderr
+    assert figure_path.read_bytes()[:4] == b"\x89PNG" and figure_path.stat().st_size > 20_000
     assert "4/4 trials finished, 8 members" in shown.stdout
     table = pd.read_csv(table_path)
     assert table["pruning_rate"].tolist() == [0.0, 0.3, 0.6, 0.9]
