@@ -53,8 +53,8 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
 
 
 def _cell_label(columns: list[str], values: tuple) -> str:
-    return ", ".join(f"{c.split('.')[-1]}={v:g}" if isinstance(v, float) else f"{c.split('.')[-1]}={v}"
-                     for c, v in zip(columns, values))
+    return ", ".join(f"{c.split('.')[-1]}={v:g}" if isinstance(v, float)
+                     else f"{c.split('.')[-1]}={v}" for c, v in zip(columns, values))
 
 
 def sweep_summary_png(loaded, title: str = "") -> bytes:

@@ -53,7 +53,8 @@ def main() -> None:
         trials = len(list(Path(storage, "bench").glob("*/result.json")))
     slots = min(slots, trials)  # a sweep of fewer trials than CPUs cannot use more slots
     ideal = own / slots
-    print(f"{trials} trial(s); wall {wall:.1f} s, trials' own time {own:.1f} s over {slots} slot(s) "
+    print(f"{trials} trial(s); wall {wall:.1f} s, trials' own time {own:.1f} s over "
+          f"{slots} slot(s) "
           f"(ideal {ideal:.1f} s): overhead ratio {wall / ideal:.2f} (target <= 1.2); "
           f"fixed cost {wall - ideal:.1f} s; by Tune's time_total_s ({tune_total:.1f} s) the ratio "
           f"would be {wall / (tune_total / slots):.2f}")

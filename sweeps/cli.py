@@ -20,7 +20,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from grok_core.config import (ConfigError, ExperimentConfig, RECIPES, check_pruning_rate, choice,
                               key_help)
@@ -28,6 +28,10 @@ from grok_core.config import (ConfigError, ExperimentConfig, RECIPES, check_prun
 DEFAULT_STORE = "grok_store"
 DENSE_HAS_NO_RATE = "--rates: a dense run has no pruning rate; use the ticket recipe"
 DEFAULT_OUT_ROOT = "grok_out"
+
+
+if TYPE_CHECKING:
+    from analysis.results import SweepResults
 
 
 class UsageError(ConfigError):
@@ -100,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="KEY=VALUE", help="override a setting in every trial (repeatable)")
     sweep.add_argument("--seeds", default=None, help="model seeds of every cell, e.g. 0-4")
     sweep.add_argument("--rates", default=None,
-                       help="pruning rates of every ticket cell, e.g. 0.5,0.6 (default: the space's)")
+                       help="pruning rates of every ticket cell, e.g. 0.5,0.6 "
+                            "(default: the space's)")
     sweep.add_argument("--quick", action="store_true",
                        help="the study's reduced version (minutes on a laptop)")
     sweep.add_argument("--name", default=None, help="sweep name (default: the space name)")
@@ -278,7 +283,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str] = None
-                     ) -> "results.SweepResults":
+                     ) -> "SweepResults":
     """Print the ``grok results`` table of the sweep at ``path`` (and write it if asked);
     returns the loaded tables."""
     import analysis.results as results

@@ -1,9 +1,10 @@
 """Launching a study as a Ray Tune sweep: param space, validation, Ray, dense phase, resume.
 
-Order of work, so that bad input never starts a trial: build the space (with ``--set`` and
-``--seeds``), expand its grid and validate every cell's config, check the storage, connect to
-Ray (local embedded by default), check the requested resources exist, then train the dense runs
-that tickets need (once per sweep, as a Tuner of their own) and finally run (or resume) the trials.
+Order of work, so that bad input never starts a trial: build the space (with ``--set``,
+``--seeds`` and ``--rates``), split large cohorts, expand its grid and validate every cell's
+config, check the storage and that a resumed name keeps its settings, connect to Ray (local
+embedded by default), check the requested resources exist, then train the dense runs that several
+trials share (once per sweep, as a Tuner of their own) and finally run (or resume) the trials.
 """
 from __future__ import annotations
 
@@ -254,6 +255,7 @@ def _check_finished(grid, path: str) -> None:
     if unfinished:
         raise SweepInterrupted(f"interrupted: {len(unfinished)} of {len(grid)} trial(s) of {path} "
                                "unfinished; rerun the same command to resume them")
+
 
 def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
     """Short trial directory names from the cell: index plus the grid values."""

@@ -1,4 +1,4 @@
-"""How a study becomes trials, before any Ray work: cohort splits, the dense phase, the driver's imports."""
+"""How a study becomes trials before any Ray work: cohort splits, dense phase, driver imports."""
 import subprocess
 import sys
 
@@ -52,7 +52,8 @@ def test_rates_and_seeds_replace_the_spaces_own():
 def test_the_sweep_driver_never_imports_torch(tmp_path):
     # validation and handing the trainable to Tune stay light: torch loads inside trials
     code = ("import sys; from sweeps.launch import SweepRequest, build_space, dense_phase_space;"
-            "from grok_core.store import ArtifactStore; from grok_core.trainable import grok_trainable;"
+            "from grok_core.store import ArtifactStore;"
+            "from grok_core.trainable import grok_trainable;"
             "_, cells = build_space(SweepRequest(space='pruning_step', quick=True));"
             "dense_phase_space(cells, ArtifactStore(sys.argv[1]));"
             "print('torch' in sys.modules)")

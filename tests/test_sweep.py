@@ -216,9 +216,9 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
     args = ["sweep", "lr_wd", "--quick", "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
             "--set", "train.steps=3000", "--seeds", "0", "--report-every", "200", "--name", "c",
             "--storage", str(tmp_path)]
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 300
     while time.time() < deadline and driver.poll() is None and not any(
             len(f.read_text().splitlines()) >= 2 for f in (tmp_path / "c").glob("*/result.json")):
