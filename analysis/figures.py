@@ -7,6 +7,26 @@ from typing import Optional
 import pandas as pd
 
 
+def _pyplot():
+    """matplotlib.pyplot drawing to files only (no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig, dpi: int) -> bytes:
+    """The laid-out figure as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame] = None,
                         title: str = "") -> bytes:
     """Train (dashed) and test (solid) accuracy per member against step, log-scaled like
@@ -15,10 +35,7 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     ``curves`` has columns step, train_acc, test_acc and identifies members by seed and, if
     present, pruning_rate. Returns PNG bytes (written wherever the caller's storage is).
     """
-    import matplotlib
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     if base_curves is not None:
         for seed, run in base_curves.groupby("seed"):
@@ -45,11 +62,7 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right", ncol=2 if len(groups) > 6 else 1)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, dpi=120)
 
 
 def _cell_label(columns: list[str], values: tuple) -> str:
@@ -64,12 +77,9 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     (t_gen, filled) against pruning rate, mean and std over seeds, one colour per cell (with a
     single pruning rate: against the cell); the dense runs' means as grey lines. A rate none of
     whose runs generalised has no t_gen point. Returns PNG bytes."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from analysis.results import varying_columns
 
+    plt = _pyplot()
     members, curves, trials = loaded.members, loaded.curves, loaded.trials
     cells = [c for c in varying_columns(members) if c in trials.columns]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
@@ -123,8 +133,4 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
         right.legend(fontsize=6)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, dpi=110)

@@ -248,7 +248,8 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``grok sweep``: validate, then run or resume the study on Ray Tune; print the table."""
-    from sweeps.launch import SweepInterrupted, SweepRequest, resolve_storage, run_sweep
+    from sweeps.launch import (SweepInterrupted, SweepRequest, resolve_storage, run_sweep,
+                               sweep_path)
 
     request = SweepRequest(
         space=args.space, overrides=args.overrides,
@@ -259,8 +260,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         restart=args.restart, max_cohort=args.max_cohort, report_every=args.report_every,
         tensorboard=args.tensorboard)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    name = request.name or request.space + ("-quick" if request.quick else "")
-    path = f"{resolve_storage(request.storage).rstrip('/')}/{name}"
+    name = request.sweep_name
+    path = sweep_path(resolve_storage(request.storage), name)
     try:
         grid = run_sweep(request, log=log)
     except SweepInterrupted as stopped:

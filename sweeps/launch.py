@@ -43,6 +43,16 @@ class SweepRequest:
     report_every: int = 500
     tensorboard: bool = False
 
+    @property
+    def sweep_name(self) -> str:
+        """``--name``, else the space's name (``-quick`` for the quick version)."""
+        return self.name or self.space + ("-quick" if self.quick else "")
+
+
+def sweep_path(storage: str, name: str) -> str:
+    """Where Tune keeps the sweep ``name`` under the resolved ``storage``."""
+    return f"{storage.rstrip('/')}/{name}"
+
 
 # --- the param space ------------------------------------------------------------------------
 def _is_grid(value: Any) -> bool:
@@ -213,10 +223,10 @@ def connect_ray(address: Optional[str]) -> None:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
-def _alive_nodes() -> int:
+def _alive_nodes() -> list[dict]:
     import ray
 
-    return sum(1 for node in ray.nodes() if node.get("Alive"))
+    return [node for node in ray.nodes() if node.get("Alive")]
 
 
 def _cluster_cpus() -> float:
@@ -227,11 +237,9 @@ def _cluster_cpus() -> float:
 
 def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
     """ConfigError if no node could ever hold one trial (instead of a trial pending forever)."""
-    import ray
-
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    nodes = _alive_nodes()
     fits = [n for n in nodes if n["Resources"].get("CPU", 0) >= cpus_per_trial
             and n["Resources"].get("GPU", 0) >= gpus_per_trial]
     if not fits:
@@ -298,7 +306,7 @@ def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
          axes: list[tuple[str, list]], log: Log, spec: Optional[dict] = None):
     from ray import tune
 
-    path = f"{storage.rstrip('/')}/{name}"
+    path = sweep_path(storage, name)
     if not request.restart and tune.Tuner.can_restore(path):
         log(f"resuming {path}: finished trials are kept, unfinished ones continue")
         tuner = tune.Tuner.restore(path, trainable=trainable, param_space=space,
@@ -331,7 +339,7 @@ def check_same_sweep(storage: str, name: str, spec: dict) -> None:
         return
     from ray import tune
 
-    if not tune.Tuner.can_restore(f"{storage.rstrip('/')}/{name}"):
+    if not tune.Tuner.can_restore(sweep_path(storage, name)):
         return  # never got as far as Tune: nothing to resume, a new start is fine
     try:
         stored = where.read_json(name, SPACE_FILE)
@@ -410,7 +418,7 @@ def run_sweep(request: SweepRequest, log: Log = print):
     space, cells = build_space(request)
     storage = resolve_storage(request.storage)
     Storage(storage).check_writable()
-    name = request.name or request.space + ("-quick" if request.quick else "")
+    name = request.sweep_name
     spec = sweep_spec(request)
     if not request.restart:
         check_same_sweep(storage, name, spec)
@@ -423,7 +431,7 @@ def run_sweep(request: SweepRequest, log: Log = print):
     private = {"_store": storage, "_report_every": request.report_every}
     store = ArtifactStore(storage)
     log(f"sweep {name}: {len(cells)} trial(s), storage {storage}")
-    nodes = _alive_nodes()
+    nodes = len(_alive_nodes())
     if nodes > 1 and not _is_uri(storage):
         log(f"note: {nodes} nodes share the sweep: every node must see {storage} (e.g. NFS), "
             "or give --storage a URI such as s3://bucket/sweeps")
