@@ -35,6 +35,23 @@ class SweepResults:
     trials: pd.DataFrame
     base: pd.DataFrame
     base_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    name: str = ""
+    study: Optional[str] = None
+
+    def title(self) -> str:
+        """What a figure of this sweep is about: its name, its study and the settings every
+        trial shares (those the study or ``--set`` changed from the defaults)."""
+        head = self.name + (f" (study {self.study})" if self.study and self.study != self.name
+                            else "")
+        shared = shared_settings(self.trials)
+        return head + (f": {shared}" if shared else "")
+
+    def non_grokking(self) -> pd.DataFrame:
+        """Ticket members whose mask came from a dense run that had not yet generalised at the
+        mask step (``base_generalised`` False): non-grokking tickets."""
+        if "base_generalised" not in self.members.columns:
+            return self.members.iloc[0:0]
+        return self.members[self.members["base_generalised"] == False]  # noqa: E712
 
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:
@@ -108,8 +125,26 @@ def load(path: str) -> SweepResults:
     base_frame = concat(base)
     if not base_frame.empty:
         base_frame = base_frame.drop_duplicates(subset=["dense_key", "seed"], ignore_index=True)
+    study = None
+    if storage.exists("grok_space.json"):
+        try:
+            study = storage.read_json("grok_space.json").get("study")
+        except ValueError:
+            study = None
     return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame,
-                        _dense_curves(path, base_frame))
+                        _dense_curves(path, base_frame), name=path.rstrip("/").rpartition("/")[2],
+                        study=study)
+
+
+def shared_settings(trials: pd.DataFrame, limit: int = 6) -> str:
+    """'key=value, ...' of the config columns every trial has alike (at most ``limit``)."""
+    if trials.empty:
+        return ""
+    columns = [c for c in trials.columns if "." in c or c == "recipe"]
+    alike = [c for c in columns if trials[c].astype(str).nunique(dropna=False) == 1]
+    shown = [f"{c.split('.', 1)[-1] if c.startswith('task.') else c}={trials[c].iloc[0]}"
+             for c in alike]
+    return ", ".join(shown[:limit]) + (", ..." if len(shown) > limit else "")
 
 
 def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +173,8 @@ def varying_columns(members: pd.DataFrame) -> list[str]:
 def aggregate(members: pd.DataFrame) -> pd.DataFrame:
     """mean / std / n of tau_grok, t_mem, t_gen, final test accuracy over seeds, per cell and
     pruning rate (and recipe). A run that never generalises has no t_gen / tau_grok: n counts
-    the runs that have one, ``runs`` all of them."""
+    the runs that have one, ``runs`` all of them; for tickets, ``non_grokking`` counts members
+    whose mask came from a dense run that had not generalised by the mask step."""
     if members.empty:
         return pd.DataFrame()
     keys = [c for c in ["recipe", *varying_columns(members), "pruning_rate"] if c in members]
@@ -149,4 +185,7 @@ def aggregate(members: pd.DataFrame) -> pd.DataFrame:
         table[f"{metric}_mean"] = values.mean()
         table[f"{metric}_std"] = values.std()
         table[f"{metric}_n"] = values.count()
+    if "base_generalised" in members.columns:  # tickets: masks from dense runs not yet grokked
+        table["non_grokking"] = grouped["base_generalised"].agg(
+            lambda flags: int((flags == False).sum()))  # noqa: E712
     return table.reset_index()

@@ -69,8 +69,8 @@ class TaskConfig:
     name: str = hp("modular", "task family; only 'modular' (arithmetic mod p) for now")
     op: str = hp("add", f"operation: {', '.join(OPERATIONS)} ('random' is a seeded random table)")
     p: int = hp(67, "modulus; also vocabulary and output size")
-    pairs: str = hp("gt", "which (a, b) pairs: 'gt' a>b (paper, 2211 for p=67), 'ge' a>=b "
-                          "(authors' code), 'all' every ordered pair")
+    pairs: str = hp("ge", "which (a, b) pairs: 'ge' a>=b (paper's text and authors' code, 2278 "
+                          "for p=67), 'gt' a>b (the paper's count, 2211), 'all' every ordered pair")
     train_fraction: float = hp(0.4, "fraction of the shuffled pairs used for training")
     split_seed: int = hp(0, "seed of the train/test shuffle (separate from the model seed)")
     table_seed: int = hp(0, "seed of the random table (op=random only)")
@@ -151,8 +151,9 @@ class TrainConfig:
                              "tracked every step, so t_mem is exact to the step)")
     checkpoint_every: int = hp(2_000, "keep theta_t every N steps (and at step 0 and the end)")
     threshold: float = hp(0.95, "accuracy P that defines t_mem and t_gen")
-    stop_margin: Optional[int] = hp(None, "stop once every member has held test accuracy >= "
-                                          "threshold for this many steps (None: never)")
+    stop_margin: Optional[int] = hp(None, "a member stops training once it has held test accuracy "
+                                          ">= threshold for this many steps; the others go on "
+                                          "(None: every member trains train.steps)")
     loss_dtype: str = hp("float64", "dtype of the log-softmax; float64 as in the authors' code "
                                     "(float32 rounds the loss of memorised points to 0 and stalls "
                                     "generalisation)")
@@ -211,6 +212,16 @@ SECTIONS: dict[str, type] = {
 # fit the same architecture and data.
 BASE_SECTIONS = ("optim", "train")
 DENSE_SECTIONS = ("task", "model", "optim", "train")
+# What a ticket passes on to its dense run: the data, the network and the optimiser (the paper
+# retrains a ticket as its dense run was trained). Never ``train.*``: a ticket's budget,
+# evaluation cadence or early stop must not shorten the run its mask comes from; the dense run
+# takes the defaults there (the paper's 30k steps) unless ``base.train.*`` says otherwise.
+INHERITED_SECTIONS = ("task", "model", "optim")
+
+# Salt of every dense run's content key. Bump it whenever code changes what a stored run holds
+# (its numbers, its files or its meaning), so stores never serve runs trained by older code.
+# 1: the engine up to the sweeps issue (keys without a salt). 2: per-member early stop.
+ENGINE_VERSION = 2
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -303,8 +314,11 @@ def key_help() -> list[tuple[str, Any, str]]:
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             rows.append((f"{section}.{f.name}", f.default, f.metadata.get("help", "")))
-    rows.append(("base.<optim|train>.*", "(same as ticket)",
-                 "settings of the dense run behind a ticket, when they differ from the ticket's"))
+    rows.append(("base.optim.*", "(ticket's)",
+                 "optimiser of the dense run behind a ticket (default: the ticket's optim.*)"))
+    rows.append(("base.train.*", "(defaults)",
+                 "training of the dense run behind a ticket (default: the train.* defaults, "
+                 "never the ticket's own budget, cadence or early stop)"))
     return rows
 
 
@@ -360,7 +374,8 @@ class ExperimentConfig:
     """One experiment: recipe plus task, model, optimiser, training and pruning settings.
 
     ``base`` holds dotted overrides (under ``optim`` / ``train``) for the dense run a ticket is
-    taken from; by default that run has the ticket's own settings.
+    taken from; by default that run has the ticket's task, model and optimiser, and the default
+    training settings (see ``INHERITED_SECTIONS``).
     """
 
     recipe: str = "dense"
@@ -438,9 +453,10 @@ class ExperimentConfig:
         return flat
 
     def dense_base(self) -> "ExperimentConfig":
-        """The dense run a ticket is taken from: same task and model, base.* overrides applied."""
+        """The dense run a ticket is taken from: the ticket's task, model and optimiser, default
+        training settings, then the base.* overrides (``INHERITED_SECTIONS``)."""
         flat = {k: v for k, v in self.to_flat().items()
-                if k.split(".")[0] in DENSE_SECTIONS}
+                if k.split(".")[0] in INHERITED_SECTIONS}
         flat.update(self.base)
         flat["recipe"] = "dense"
         return ExperimentConfig.from_dict(flat)
@@ -455,12 +471,14 @@ class ExperimentConfig:
     def dense_key(self) -> str:
         """Content key of this config's dense training run (seed excluded).
 
-        A hash of the non-default task / model / optim / train fields only, so adding a field
-        with a default never changes existing keys.
+        A hash of ``ENGINE_VERSION`` and the non-default task / model / optim / train fields
+        only, so adding a field with a default never changes existing keys, and a new engine
+        never reuses runs of an old one.
         """
         if self.recipe != "dense":
             return self.dense_base().dense_key()
-        canonical = json.dumps(self.non_default(DENSE_SECTIONS), sort_keys=True)
+        canonical = json.dumps({"engine": ENGINE_VERSION, **self.non_default(DENSE_SECTIONS)},
+                               sort_keys=True)
         return "dense-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -82,6 +82,18 @@ class CohortAdamW:
             denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(self.eps)
             param.addcdiv_(exp_avg, denom, value=-self.lr[k] / bias1)
 
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with only the members at ``positions`` (the others stopped): their parameters,
+        moments and hyperparameters, as new stacked tensors in ``self.params``."""
+        index = torch.tensor(list(positions), dtype=torch.long,
+                             device=next(iter(self.params.values())).device)
+        pick = lambda tensors: {n: t.index_select(0, index) for n, t in tensors.items()}  # noqa: E731
+        self.params, self.exp_avg, self.exp_avg_sq = (
+            pick(self.params), pick(self.exp_avg), pick(self.exp_avg_sq))
+        self.lr = [self.lr[i] for i in positions]
+        self.weight_decay = [self.weight_decay[i] for i in positions]
+        self.k_count = len(self.lr)
+
     def state_dict(self) -> dict:
         """Moments and step count (for resuming a run)."""
         return {"exp_avg": {n: t.clone() for n, t in self.exp_avg.items()},

@@ -20,7 +20,8 @@ from .store import ArtifactStore
 from .training import Callbacks, CohortResult, MemberSpec, train_cohort
 
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
-                  "final_train_acc", "final_test_acc"]
+                  "final_train_acc", "final_test_acc", "steps_run", "base_generalised"]
+CURVE_LABELS = ("pruning_rate", "prune_step")  # member labels repeated on every curve row
 Log = Callable[[str], None]
 
 
@@ -48,9 +49,10 @@ class DenseCheckpointsToStore(Callbacks):
     def __init__(self, store: ArtifactStore, key: str, seeds: Sequence[int]) -> None:
         self.store, self.key, self.seeds = store, key, list(seeds)
 
-    def on_checkpoint(self, step: int, params: Params) -> None:
-        for k, seed in enumerate(self.seeds):
-            self.store.save_checkpoint(self.key, seed, step, member_slice(params, k))
+    def on_checkpoint(self, step: int, params: Params, members: Sequence[int]) -> None:
+        for position, k in enumerate(members):
+            self.store.save_checkpoint(self.key, self.seeds[k], step,
+                                       member_slice(params, position))
 
 
 def dense_checkpoint_steps(config: ExperimentConfig, steps_run: int) -> list[int]:
@@ -69,7 +71,8 @@ def store_dense_results(store: ArtifactStore, config: ExperimentConfig, seeds: S
         store.write_parquet(curves.reset_index(drop=True), *store.run_parts(key, seed),
                             "curves.parquet")
         summary = {**result.summaries[k], "pruning_rate": 0.0, "dense_key": key,
-                   "checkpoint_steps": dense_checkpoint_steps(config, result.steps_run)}
+                   "checkpoint_steps": dense_checkpoint_steps(
+                       config, result.summaries[k]["steps_run"])}
         summary.pop("member")
         store.write_json(summary, *store.run_parts(key, seed), "summary.json")  # last
 
@@ -137,14 +140,41 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
     prunable = model_for(config).prunable
     members = []
     for seed in seeds:
-        step = resolve_prune_step(config, store.dense_summary(key, seed))
+        summary = store.dense_summary(key, seed)
+        step = resolve_prune_step(config, summary)
+        generalised = generalised_by(summary, step)
         theta_0 = store.load_checkpoint(key, seed, 0)
         theta_t = store.load_checkpoint(key, seed, step)
         for rate in rates:
             mask = magnitude_mask({n: theta_t[n] for n in prunable}, rate, config.prune.scope)
             members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
-                "pruning_rate": float(rate), "prune_step": step}))
+                "pruning_rate": float(rate), "prune_step": step,
+                "base_t_gen": summary.get("t_gen"), "base_generalised": generalised}))
     return members
+
+
+def generalised_by(summary: dict[str, Any], step: int) -> bool:
+    """Whether the dense run of ``summary`` had generalised (t_gen reached) by ``step``: its
+    mask at that step makes a grokking ticket; otherwise a non-grokking one."""
+    t_gen = summary.get("t_gen")
+    return t_gen is not None and t_gen == t_gen and t_gen <= step
+
+
+def non_grokking_warnings(members: Sequence[MemberSpec]) -> list[str]:
+    """One line per seed whose ticket mask comes from a dense run that had not yet generalised
+    at the mask step (so the ticket is a non-grokking ticket)."""
+    lines, seen = [], set()
+    for member in members:
+        if member.labels.get("base_generalised", True) or member.seed in seen:
+            continue
+        seen.add(member.seed)
+        t_gen = member.labels.get("base_t_gen")
+        when = (f"it generalised only at step {t_gen}" if t_gen is not None and t_gen == t_gen
+                else "it never reached the accuracy threshold")
+        lines.append(f"warning: seed {member.seed}: the mask comes from dense step "
+                     f"{member.labels['prune_step']}, before its dense run had generalised "
+                     f"({when}): a non-grokking ticket (column base_generalised=False)")
+    return lines
 
 
 def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
@@ -157,6 +187,8 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
                                 progress=progress, log=log)
     members = ticket_members(config, seeds, rates, store)
+    for line in non_grokking_warnings(members):
+        log(line)
     log(f"ticket: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
         f"{','.join(map(str, rates))}), mask from dense step {members[0].labels['prune_step']}")
     result = train_cohort(config, members, device=device, progress=progress,
@@ -172,8 +204,9 @@ def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
                          for s in result.summaries]).drop(columns="member")
     if "pruning_rate" not in rows.columns:
         rows["pruning_rate"] = 0.0
-    labels = pd.DataFrame([{"member": k, "seed": m.seed,
-                            **{"pruning_rate": 0.0, **m.labels}} for k, m in enumerate(members)])
+    labels = pd.DataFrame([{"member": k, "seed": m.seed, "pruning_rate": 0.0,
+                            **{c: v for c, v in m.labels.items() if c in CURVE_LABELS}}
+                           for k, m in enumerate(members)])
     curves = result.curves.merge(labels, on="member").drop(columns="member")
     return _ordered(rows), curves
 

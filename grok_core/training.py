@@ -53,11 +53,13 @@ class CohortResult:
 class Callbacks:
     """Hooks of the loop; override what you need (all default to doing nothing)."""
 
-    def on_checkpoint(self, step: int, params: Params) -> None:
-        """theta_t (masked, stacked [K, ...], detached) at a checkpoint step."""
+    def on_checkpoint(self, step: int, params: Params, members: Sequence[int]) -> None:
+        """theta_t (masked, detached) at a checkpoint step, stacked [len(members), ...] for the
+        members (indices into the cohort) still training; a member that stops early gets one
+        more call at its last step."""
 
     def on_eval(self, step: int, rows: Mapping[str, np.ndarray]) -> None:
-        """Curve values of every member (arrays of length K) at an evaluated step."""
+        """Curve values of every member (arrays of length K; NaN for stopped members)."""
 
     def on_state(self, state: "TrainingState") -> None:
         """Everything needed to resume the run, every ``state_every`` steps (when asked)."""
@@ -66,15 +68,19 @@ class Callbacks:
 @dataclass
 class TrainingState:
     """A snapshot from which ``train_cohort(..., resume=state)`` continues exactly as if it
-    had never stopped: weights, AdamW moments, curve rows and per-step train accuracy so far."""
+    had never stopped: weights and AdamW moments of the members still training, curve rows and
+    per-step train accuracy so far, and the final weights of the members that stopped."""
 
     step: int  # the next step to run
-    params: Params
+    params: Params  # [len(active), ...]
     optimizer: dict[str, Any]
-    rows: torch.Tensor  # [evaluations, K, len(CURVE_COLUMNS)]
+    rows: torch.Tensor  # [evaluations, K, len(CURVE_COLUMNS)], NaN once a member stopped
     train_acc_per_step: torch.Tensor  # [step, K]
     generalised_since: list[Optional[int]]
     last_checkpoint: Optional[int]
+    active: Optional[list[int]] = None  # None: every member
+    stopped_at: Optional[list[Optional[int]]] = None
+    stopped_params: dict[int, Params] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         """Serialised with torch.save (tensors moved to the CPU)."""
@@ -155,8 +161,11 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                  callbacks: Callbacks | None = None, dataset: Dataset | None = None,
                  desc: str = "train", state_every: int | None = None,
                  resume: TrainingState | None = None) -> CohortResult:
-    """Train ``members`` (same task, model and step count) together; see module docstring.
+    """Train ``members`` (same task, model and step budget) together; see module docstring.
 
+    With ``train.stop_margin``, a member that has held test accuracy >= threshold for that many
+    steps stops (its curve and checkpoints end there) and leaves the stacked model, so the
+    others train faster; the run ends when no member is left or at ``train.steps``.
     With ``state_every``, ``callbacks.on_state`` receives a :class:`TrainingState` every that
     many steps; ``resume`` continues from one (same config and members) with results identical
     to an uninterrupted run.
@@ -178,38 +187,69 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     checkpoint_steps = set(run.checkpoint_steps())
     k_count = len(members)
     train_acc_per_step = torch.zeros(run.steps + 1, k_count, device=device)
-    rows: list[torch.Tensor] = []
-    generalised_since = [None] * k_count
+    rows: list[torch.Tensor] = []  # one [K, columns] row per evaluation
+    generalised_since: list[Optional[int]] = [None] * k_count
+    active = list(range(k_count))  # cohort indices of the members still training
+    stopped_at: list[Optional[int]] = [None] * k_count
+    stopped_params: dict[int, Params] = {}
     bar = _Progress(progress, run.steps, desc)
     wants_eval = type(callbacks).on_eval is not Callbacks.on_eval
     last_checkpoint = None
+    last_eval = None
 
     def evaluate(step: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
                  effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        nonlocal last_eval
         with torch.no_grad():
             test_loss, test_acc, _ = model.loss_and_grads(
                 effective, None, test.inputs, test.labels, loss_dtype, with_grads=False)
             l1, l2 = weight_norms(effective)
-            row = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
-                               train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
+            part = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
+                                train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
+            row = part
+            if len(active) < k_count:  # stopped members' rows stay NaN
+                row = torch.full((k_count, part.shape[1]), float("nan"), device=device)
+                row[_index(active, device)] = part
         rows.append(row)
+        last_eval = step
         if wants_eval:  # copying to the host syncs a GPU: only when someone listens
             callbacks.on_eval(step, {c: row[:, i].cpu().numpy()
                                      for i, c in enumerate(CURVE_COLUMNS)})
         return test_acc
 
+    def stop(positions: list[int], step: int, effective: Mapping[str, torch.Tensor]) -> None:
+        """Members at ``positions`` (of ``active``) end at ``step`` with ``effective`` weights."""
+        finished = [active[p] for p in positions]
+        if last_checkpoint != step:  # a checkpoint step already handed them over
+            index = _index(positions, device)
+            callbacks.on_checkpoint(step, {n: t.index_select(0, index).detach().clone()
+                                           for n, t in effective.items()}, finished)
+        for position, k in zip(positions, finished):
+            stopped_at[k] = step
+            stopped_params[k] = {n: t[position].detach().clone() for n, t in effective.items()}
+
     start = 0
     if resume is not None:
         start = resume.step
+        if resume.active is not None and resume.active != active:
+            optimizer.keep(resume.active)
+            params = optimizer.params
+            masks = _keep_rows(masks, resume.active, device)
+            active = list(resume.active)
         for name, tensor in params.items():
             if tensor.shape != resume.params[name].shape:
                 raise ValueError(f"resume state does not fit these members ({name})")
             tensor.copy_(resume.params[name])
         optimizer.load_state_dict(resume.optimizer)
         rows.extend(resume.rows.to(device).unbind(0))
+        last_eval = int(resume.rows[-1, active[0], 0]) if len(resume.rows) and active else None
         train_acc_per_step[:start] = resume.train_acc_per_step.to(device)
         generalised_since[:] = resume.generalised_since
         last_checkpoint = resume.last_checkpoint
+        if resume.stopped_at is not None:
+            stopped_at[:] = resume.stopped_at
+        stopped_params.update({int(k): {n: t.to(device) for n, t in p.items()}
+                               for k, p in resume.stopped_params.items()})
 
     step = start
     try:
@@ -218,61 +258,96 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                 callbacks.on_state(TrainingState(
                     step=step, params=_detached(params), optimizer=optimizer.state_dict(),
                     rows=torch.stack(rows), train_acc_per_step=train_acc_per_step[:step].clone(),
-                    generalised_since=list(generalised_since), last_checkpoint=last_checkpoint))
+                    generalised_since=list(generalised_since), last_checkpoint=last_checkpoint,
+                    active=list(active), stopped_at=list(stopped_at),
+                    stopped_params=stopped_params))
             loss, accuracy, grads = model.loss_and_grads(
                 params, masks, train.inputs, train.labels, loss_dtype)
-            train_acc_per_step[step] = accuracy
+            train_acc_per_step[step, _index(active, device)] = accuracy
             if step in checkpoint_steps:
-                callbacks.on_checkpoint(step, _detached(params))  # pruned entries are 0
+                callbacks.on_checkpoint(step, _detached(params), list(active))  # pruned: 0
                 last_checkpoint = step
             if step % run.eval_every == 0:
-                test_acc = evaluate(step, loss, accuracy, apply_masks(params, masks))
+                effective = apply_masks(params, masks)
+                test_acc = evaluate(step, loss, accuracy, effective)
                 if step % (run.eval_every * 20) == 0:
                     bar.update(step, test_acc, run.threshold)
-                if run.stop_margin is not None and _held(generalised_since, step, test_acc,
-                                                        run.threshold, run.stop_margin):
-                    break
+                if run.stop_margin is not None:
+                    done = _held(generalised_since, active, step, test_acc, run.threshold,
+                                 run.stop_margin)
+                    if done:
+                        stop(done, step, effective)
+                        keep = [p for p in range(len(active)) if p not in done]
+                        active = [active[p] for p in keep]
+                        if not active:
+                            break
+                        optimizer.keep(keep)
+                        params = optimizer.params
+                        masks = _keep_rows(masks, keep, device)
+                        grads = _keep_rows(grads, keep, device)
             optimizer.step(grads)
         else:
             step = run.steps
-        with torch.no_grad():
-            effective = apply_masks(params, masks)
-            loss, accuracy, _ = model.loss_and_grads(
-                effective, None, train.inputs, train.labels, loss_dtype, with_grads=False)
-            train_acc_per_step[step] = accuracy
-            if not rows or rows[-1][0, 0].item() != step:
-                evaluate(step, loss, accuracy, effective)
-            if last_checkpoint != step:  # an early stop may land on a checkpoint step
-                callbacks.on_checkpoint(step, _detached(effective))
+        if active:  # the members that trained the whole budget
+            with torch.no_grad():
+                effective = apply_masks(params, masks)
+                loss, accuracy, _ = model.loss_and_grads(
+                    effective, None, train.inputs, train.labels, loss_dtype, with_grads=False)
+                train_acc_per_step[step, _index(active, device)] = accuracy
+                if last_eval != step:
+                    evaluate(step, loss, accuracy, effective)
+                stop(list(range(len(active))), step, effective)
     finally:
-        bar.update(step, rows[-1][:, 4] if rows else torch.zeros(1), run.threshold)
+        bar.update(step, rows[-1][:, 4].nan_to_num(0.0) if rows else torch.zeros(1),
+                   run.threshold)
         bar.close()
 
     curve = torch.stack(rows).cpu().numpy()  # [evals, K, columns]
-    per_step = train_acc_per_step[: step + 1].cpu().numpy()
+    per_step = train_acc_per_step.cpu().numpy()
     summaries, frames = [], []
     for k, member in enumerate(members):
-        frame = pd.DataFrame(curve[:, k, :], columns=list(CURVE_COLUMNS))
+        own = curve[:, k, :]
+        frame = pd.DataFrame(own[~np.isnan(own[:, 0])], columns=list(CURVE_COLUMNS))
         frame["step"] = frame["step"].astype(np.int64)
         frame.insert(0, "member", k)
         frames.append(frame)
-        summaries.append(_summarise(k, member, frame, per_step[:, k], run.threshold, step))
+        summaries.append(_summarise(k, member, frame, per_step[: stopped_at[k] + 1, k],
+                                    run.threshold, stopped_at[k]))
+    final = stack_members([stopped_params[k] for k in range(k_count)])
     return CohortResult(summaries=summaries, curves=pd.concat(frames, ignore_index=True),
-                        final_params=_detached(apply_masks(params, masks)), steps_run=step)
+                        final_params=final, steps_run=max(stopped_at))
+
+
+def _index(positions: Sequence[int], device: torch.device) -> torch.Tensor:
+    return torch.tensor(list(positions), dtype=torch.long, device=device)
+
+
+def _keep_rows(tensors: Optional[Mapping[str, torch.Tensor]], positions: Sequence[int],
+               device: torch.device) -> Optional[Params]:
+    """The stacked rows at ``positions`` of every tensor (None stays None)."""
+    if tensors is None:
+        return None
+    index = _index(positions, device)
+    return {n: t.index_select(0, index) for n, t in tensors.items()}
 
 
 def _detached(params: Mapping[str, torch.Tensor]) -> Params:
     return {name: tensor.detach().clone() for name, tensor in params.items()}
 
 
-def _held(since: list, step: int, test_acc: torch.Tensor, threshold: float, margin: int) -> bool:
-    """Update when each member first held test accuracy; True once all held it ``margin`` steps."""
-    for k, value in enumerate(test_acc.tolist()):
+def _held(since: list, active: Sequence[int], step: int, test_acc: torch.Tensor,
+          threshold: float, margin: int) -> list[int]:
+    """Update when each active member first held test accuracy (``since``, by cohort index);
+    the positions (in ``active``) of those that have now held it ``margin`` steps."""
+    done = []
+    for position, (k, value) in enumerate(zip(active, test_acc.tolist())):
         if value >= threshold:
             since[k] = step if since[k] is None else since[k]
         else:
             since[k] = None
-    return all(s is not None and step - s >= margin for s in since)
+        if since[k] is not None and step - since[k] >= margin:
+            done.append(position)
+    return done
 
 
 def _summarise(k: int, member: MemberSpec, frame: pd.DataFrame, train_acc_per_step: np.ndarray,

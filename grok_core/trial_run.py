@@ -17,10 +17,10 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from .recipes import (DenseCheckpointsToStore, ensure_dense, member_tables, store_dense_results,
-                      ticket_members)
+from .recipes import (DenseCheckpointsToStore, ensure_dense, member_tables, non_grokking_warnings,
+                      store_dense_results, ticket_members)
 from .store import ArtifactStore
-from .trainable import split_trial_config
+from .trial_config import split_trial_config
 from .training import CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, train_cohort
 
 STATE_FILE = "state.pt"
@@ -52,9 +52,9 @@ class _TuneReporter(Callbacks):
         self.identity = {"pid": os.getpid(), "node": _node_id(), "device": device,
                          "resumed_from_step": resumed_from_step}
 
-    def on_checkpoint(self, step, params) -> None:
+    def on_checkpoint(self, step, params, members) -> None:
         if self.chained is not None:
-            self.chained.on_checkpoint(step, params)
+            self.chained.on_checkpoint(step, params, members)
 
     def on_state(self, state: TrainingState) -> None:
         from ray import tune
@@ -108,20 +108,22 @@ def _resume_state() -> Optional[TrainingState]:
             return TrainingState.from_bytes(handle.read())
 
 
-def run_trial(trial_config: dict) -> None:
-    """Train the trial's cohort with reports and checkpoints to Ray Tune (module docstring)."""
+def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
+    """Train the trial's cohort with reports and checkpoints to Ray Tune (module docstring);
+    dense runs come from (and go to) the artifact store under ``store_root``."""
     from ray import tune
 
     started = time.perf_counter()
     device = trial_device()
     config, seeds, rates = split_trial_config(trial_config)
-    store = ArtifactStore(trial_config["_store"])
-    report_every = int(trial_config.get("_report_every", 500))
+    store = ArtifactStore(store_root)
     base_rows = None
     if config.recipe == "ticket":
         base_rows, _ = ensure_dense(config.dense_base(), seeds, store,  # normally already there
                                     device=device)
         members = ticket_members(config, seeds, rates or [config.prune.rate], store)
+        for line in non_grokking_warnings(members):  # in the trial's log; grok results says it too
+            print(line, flush=True)
         chained = None
     else:
         members = [MemberSpec(seed=s) for s in seeds]

@@ -1,12 +1,20 @@
-"""Shared pieces of the study modules: the quick (laptop-sized) settings."""
+"""Shared pieces of the study modules: early stop of tickets, and the quick (laptop-sized)
+settings."""
 from __future__ import annotations
 
+# A ticket that has held test accuracy >= 0.95 for this many steps stops training (each member
+# on its own; the others go on). The ticket figures need a curve up to t_gen and a plateau
+# after it, not tens of thousands of steps at 1.0. Dense runs never stop early: a mask comes
+# from their final step.
+TICKET_STOP = {"train": {"stop_margin": 2000}}
+
 # A small modular task (p=23) whose dense runs memorise by step ~80 and grok by step ~1500.
+QUICK_TRAIN = {"steps": 3000, "checkpoint_every": 500}
 QUICK = {
     "task": {"p": 23, "pairs": "all", "train_fraction": 0.5},
     "model": {"d_emb": 64, "d_hidden": 32},
     "optim": {"lr": 0.003},
-    "train": {"steps": 3000, "checkpoint_every": 500},
+    "train": QUICK_TRAIN,
 }
 
 
@@ -25,3 +33,13 @@ def merged(base: dict, *extras: dict) -> dict:
             else:
                 out[key] = value
     return out
+
+
+def quick_version(space: dict, *extras: dict) -> dict:
+    """The laptop-sized version of ``space``: the QUICK settings, for a ticket also for its
+    dense runs (``base.train``: a ticket's own ``train.*`` never reaches its dense run), a
+    shorter early-stop margin for tickets, then ``extras``."""
+    out = merged(space, QUICK)
+    if space.get("recipe") == "ticket":
+        out = merged(out, {"base": {"train": QUICK_TRAIN}, "train": {"stop_margin": 500}})
+    return merged(out, *extras)

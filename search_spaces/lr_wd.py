@@ -1,7 +1,7 @@
 """Dense runs over learning rate and weight decay."""
 from ray import tune
 
-from ._common import QUICK, merged
+from ._common import quick_version
 
 DESCRIPTION = "dense runs over lr (1e-4, 1e-3, 1e-2) x weight decay (0.1, 1, 10) (App. M, Fig. 22-23)"
 
@@ -12,7 +12,7 @@ def param_space(quick: bool = False) -> dict:
              "optim": {"lr": tune.grid_search([1e-4, 1e-3, 1e-2]),
                        "weight_decay": tune.grid_search([0.1, 1.0, 10.0])}}
     if quick:
-        return merged(space, QUICK, {"seeds": [0, 1],
+        return quick_version(space, {"seeds": [0, 1],
                                      "optim": {"lr": tune.grid_search([1e-3, 1e-2]),
                                                "weight_decay": tune.grid_search([0.1, 1.0])}})
     return space

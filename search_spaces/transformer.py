@@ -1,14 +1,16 @@
 """Dense vs grokking ticket with the one-layer transformer."""
-from ._common import QUICK, merged
+from ._common import TICKET_STOP, merged, quick_version
 
 DESCRIPTION = "dense vs grokking ticket with the 1-layer transformer, k=0.6 (Fig. 2b)"
 
 
 def param_space(quick: bool = False) -> dict:
-    """The transformer of App. B.2 (d_model 128, W_pos and MLP biases), seeds 0-2."""
-    space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6],
-             "model": {"name": "transformer"}}
+    """The transformer of App. B.2 (d_model 128, W_pos and MLP biases), seeds 0-2; a ticket
+    stops 2000 steps after it generalised."""
+    space = merged({"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6],
+                    "model": {"name": "transformer"}}, TICKET_STOP)
     if quick:
-        return merged(space, QUICK, {"seeds": [0], "model": {"d_emb": 32, "d_hidden": 32},
-                                     "train": {"steps": 2000}})
+        return quick_version(space, {"seeds": [0], "model": {"d_emb": 32, "d_hidden": 32},
+                                     "train": {"steps": 2000},
+                                     "base": {"train": {"steps": 2000}}})
     return space

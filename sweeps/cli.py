@@ -7,7 +7,7 @@
     grok sweep SPACE  [--quick] [--seeds] [--rates] [--set key=value ...] [--name] [--storage]
                       [--address HOST:PORT] [--cpus-per-trial] [--gpus-per-trial] [--max-cohort]
                       [--report-every] [--restart] [--tensorboard]
-    grok results PATH [--csv FILE] [--parquet FILE]
+    grok results PATH [--csv FILE] [--parquet FILE] [--figure PNG]
 
 User errors (bad key, bad value, unwritable directory ...) print one line and exit with code 2
 before any work starts.
@@ -206,7 +206,7 @@ def _print_result(result, as_json: bool) -> None:
     from grok_core.recipes import MEMBER_COLUMNS
 
     if as_json:
-        print(json.dumps([{c: _json_value(row[c]) for c in MEMBER_COLUMNS}
+        print(json.dumps([{c: _json_value(row[c]) for c in MEMBER_COLUMNS if c in row}
                           for row in result.members.to_dict("records")]))
         return
     if result.base_members is not None:
@@ -270,7 +270,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 130
     errors = [r for r in grid if r.error is not None]
     log(f"results: grok results {path}")
-    png = _figure(_print_aggregate(path), path)
+    png = _figure(_print_aggregate(path))
     if png is not None:
         from grok_core.store import Storage
 
@@ -293,6 +293,11 @@ def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str
     table = results.aggregate(loaded.members)
     done = int(loaded.trials["finished"].sum()) if not loaded.trials.empty else 0
     print(f"{done}/{len(loaded.trials)} trials finished, {len(loaded.members)} members")
+    flagged = loaded.non_grokking()
+    if not flagged.empty:
+        print(f"warning: {len(flagged)} ticket member(s) took their mask from a dense run that "
+              "had not generalised by the mask step (non-grokking tickets; column "
+              "base_generalised=False, counted as non_grokking below)", file=sys.stderr)
     fmt = lambda v: f"{v:.4g}"  # noqa: E731
     if not loaded.base.empty:
         print("dense runs behind the tickets:")
@@ -315,7 +320,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         Storage(os.path.dirname(os.path.abspath(args.figure))).check_writable()
     loaded = _print_aggregate(args.path, args.csv, args.parquet)
     if args.figure:
-        png = _figure(loaded, args.path)
+        png = _figure(loaded)
         if png is None:
             raise UsageError(f"--figure: no finished trials in {args.path} to draw yet")
         with open(args.figure, "wb") as handle:
@@ -324,11 +329,11 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def _figure(loaded, title: str) -> Optional[bytes]:
+def _figure(loaded) -> Optional[bytes]:
     """The sweep's summary PNG, or None while no trial has finished."""
     from analysis.figures import sweep_summary_png
 
-    return None if loaded.members.empty else sweep_summary_png(loaded, title=title)
+    return None if loaded.members.empty else sweep_summary_png(loaded, title=loaded.title())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,24 +1,25 @@
-"""Launching a study as a Ray Tune sweep: param space, validation, Ray, dense phase, resume.
+"""Launching a study as a Ray Tune grid sweep: Tuner, dense phase, resume and its checks.
 
 Order of work, so that bad input never starts a trial: build the space (with ``--set``,
-``--seeds`` and ``--rates``), split large cohorts, expand its grid and validate every cell's
-config, check the storage and that a resumed name keeps its settings, connect to Ray (local
-embedded by default), check the requested resources exist, then train the dense runs that several
-trials share (once per sweep, as a Tuner of their own) and finally run (or resume) the trials.
+``--seeds`` and ``--rates``) and validate every cell's config (``sweeps.space``), check the
+storage and that a resumed name keeps its settings, connect to Ray (``sweeps.cluster``; local
+embedded by default) and check the requested resources exist, split cohorts into trials to fill
+the slots, then train the dense runs that several trials share (once per sweep, as a Tuner of
+their own) and finally run (or resume) the trials.
 """
 from __future__ import annotations
 
-import copy
-import itertools
 import json
-import logging
 import os
-import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from grok_core.config import ConfigError, ExperimentConfig, typed_override
+from grok_core.config import ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
+from grok_core.trainable import DEFAULT_REPORT_EVERY
+
+from .cluster import alive_nodes, check_resources, connect_ray, trial_slots
+from .space import grid_axes, requested_space, split_cohorts, validate_cell, validated_cells
 
 Log = Callable[[str], None]
 DEFAULT_STORAGE = "grok_sweeps"
@@ -40,7 +41,7 @@ class SweepRequest:
     gpus_per_trial: float = 0.0
     restart: bool = False
     max_cohort: int = 64
-    report_every: int = 500
+    report_every: int = DEFAULT_REPORT_EVERY
     tensorboard: bool = False
 
     @property
@@ -48,209 +49,21 @@ class SweepRequest:
         """``--name``, else the space's name (``-quick`` for the quick version)."""
         return self.name or self.space + ("-quick" if self.quick else "")
 
+    def space_dict(self) -> dict:
+        """The study's param space with this request's overrides, seeds and rates."""
+        return requested_space(self.space, self.quick, self.overrides, self.seeds, self.rates)
+
 
 def sweep_path(storage: str, name: str) -> str:
     """Where Tune keeps the sweep ``name`` under the resolved ``storage``."""
     return f"{storage.rstrip('/')}/{name}"
 
 
-# --- the param space ------------------------------------------------------------------------
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"grid_search"}
-
-
-def _set_path(space: dict, dotted: str, value: Any) -> None:
-    node = space
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict) or _is_grid(child):
-            child = node[part] = {}
-        node = child
-    node[parts[-1]] = value
-
-
-def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:
-    """``--set key=value`` on every trial: the typed value replaces whatever (grid or not) is
-    there; unknown keys and ill-typed values raise ConfigError."""
-    space = copy.deepcopy(space)
-    for text in overrides:
-        key, value = typed_override(text)
-        _set_path(space, key, value)
-    return space
-
-
-def _grid_axes(space: Any, prefix: str = "") -> list[tuple[str, list]]:
-    if _is_grid(space):
-        return [(prefix, list(space["grid_search"]))]
-    if isinstance(space, dict):
-        return [axis for key, value in space.items()
-                for axis in _grid_axes(value, f"{prefix}.{key}" if prefix else key)]
-    return []
-
-
-def grid_axes(space: dict) -> list[tuple[str, list]]:
-    """(dotted path, values) of every grid_search axis of a space."""
-    return _grid_axes(space)
-
-
-def expand_cells(space: dict) -> list[dict]:
-    """Every trial config of a grid space (the cartesian product of its grid axes)."""
-    axes = grid_axes(space)
-    cells = []
-    for values in itertools.product(*[v for _, v in axes]) if axes else [()]:
-        cell = copy.deepcopy(space)
-        for (path, _), value in zip(axes, values):
-            _set_path(cell, path, value)
-        cells.append(cell)
-    return cells
-
-
-def validate_cell(cell: dict) -> ExperimentConfig:
-    """The cell's typed config (ConfigError names the bad key); seeds and rates checked too."""
-    from grok_core.config import check_pruning_rate
-    from grok_core.trainable import split_trial_config
-
-    seeds = cell.get("seeds")
-    if not isinstance(seeds, list) or not seeds or not all(
-            isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds: expected a non-empty list of non-negative integers, got {seeds!r}")
-    for rate in cell.get("rates") or []:
-        check_pruning_rate(rate, "rates")
-    config, _, _ = split_trial_config(cell)
-    return config
-
-
-def build_space(request: SweepRequest) -> tuple[dict, list[dict]]:
-    """The param space of the request and its validated cells (before any Ray work)."""
-    space = split_large_cohorts(requested_space(request), request.max_cohort)
-    cells = expand_cells(space)
-    for cell in cells:
-        validate_cell(cell)
-    return space, cells
-
-
-def requested_space(request: SweepRequest) -> dict:
-    """The study's param space with the request's overrides, seeds and rates (not yet split
-    into trials)."""
-    from search_spaces import get_space
-
-    space = get_space(request.space).param_space(quick=request.quick)
-    space = apply_overrides(space, request.overrides)
-    if request.seeds is not None:
-        space["seeds"] = list(request.seeds)
-    if request.rates is not None:
-        if space.get("recipe") != "ticket":
-            raise ConfigError(f"--rates: the {request.space} space trains dense runs, which have "
-                              "no pruning rate")
-        space["rates"] = list(request.rates)
-    return space
-
-
-def split_large_cohorts(space: dict, max_cohort: int) -> dict:
-    """Members per trial = seeds x rates (seeds alone for dense runs); a cell above
-    ``max_cohort`` is split into trials by new grid axes: by groups of seeds first, so that
-    each dense run still serves one trial only and no dense phase is needed, and only when one
-    seed's rates alone exceed the cap, by chunks of rates as well."""
-    if max_cohort < 1:
-        raise ConfigError(f"--max-cohort: must be at least 1, got {max_cohort}")
-    seeds, rates = space.get("seeds"), space.get("rates")
-    if not isinstance(seeds, list):
-        return space
-    per_seed = len(rates) if isinstance(rates, list) and space.get("recipe") == "ticket" else 1
-    if len(seeds) * per_seed <= max_cohort:
-        return space
-    seeds_per_trial = max(1, max_cohort // per_seed)
-    split = {**space, "seeds": {"grid_search": [seeds[i:i + seeds_per_trial]
-                                                for i in range(0, len(seeds), seeds_per_trial)]}}
-    if per_seed > max_cohort:
-        split["rates"] = {"grid_search": [rates[i:i + max_cohort]
-                                          for i in range(0, len(rates), max_cohort)]}
-    return split
-
-
-# --- storage and Ray -------------------------------------------------------------------------
 def resolve_storage(location: str) -> str:
     """An absolute local path, or the URI unchanged (Ray Tune wants one of the two)."""
     return location if _is_uri(location) else os.path.abspath(location)
 
 
-def check_reachable(address: str) -> None:
-    """ConfigError unless something listens at HOST:PORT (checked before ray.init waits)."""
-    if address in ("auto", "local") or address.startswith("ray://"):
-        return
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ConfigError(f"--address: expected HOST:PORT, got {address!r}")
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"--address {address}: no Ray cluster reachable ({exc.strerror or exc})"
-                          ) from None
-
-
-def use_prestarted_workers() -> None:
-    """Let trial actors start on the worker processes Ray prestarts, not fresh ones.
-
-    Ray Tune gives every trial actor one environment variable, for PyTorch Lightning
-    (``PL_DISABLE_FORK``), and Ray boots a fresh worker process for any actor with its own
-    environment variables instead of taking one it prestarted: 1-1.5 s more per trial actor
-    here (measured: trainable entered 1.0-1.7 s instead of 2.7-3.2 s after the Tuner started).
-    Nothing here uses Lightning. Only that one variable is dropped; if Ray renames things this
-    does nothing."""
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:
-        return
-    env = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if isinstance(env, dict):
-        env.pop("PL_DISABLE_FORK", None)
-
-
-def connect_ray(address: Optional[str]) -> None:
-    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray."""
-    import ray
-
-    use_prestarted_workers()
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_reachable(address)
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-
-
-def _alive_nodes() -> list[dict]:
-    import ray
-
-    return [node for node in ray.nodes() if node.get("Alive")]
-
-
-def _cluster_cpus() -> float:
-    import ray
-
-    return float(ray.cluster_resources().get("CPU", 1))
-
-
-def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
-    """ConfigError if no node could ever hold one trial (instead of a trial pending forever)."""
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    nodes = _alive_nodes()
-    fits = [n for n in nodes if n["Resources"].get("CPU", 0) >= cpus_per_trial
-            and n["Resources"].get("GPU", 0) >= gpus_per_trial]
-    if not fits:
-        total_gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
-        what = (f"{gpus_per_trial} GPU(s) per trial, the cluster has {total_gpus:g} GPU(s)"
-                if gpus_per_trial > total_gpus or total_gpus == 0 and gpus_per_trial > 0
-                else f"{cpus_per_trial} CPU(s) per trial on one node")
-        raise ConfigError(f"no node can run a trial: {what}")
-
-
-# --- running ---------------------------------------------------------------------------------
 class SweepInterrupted(Exception):
     """The sweep stopped (Ctrl-C) with trials unfinished; rerunning the command resumes it."""
 
@@ -324,9 +137,13 @@ def _fit(trainable, space: dict, name: str, storage: str, request: SweepRequest,
 SPACE_FILE = "grok_space.json"  # what a sweep was started with, next to Tune's files
 
 
+SPEC_KEYS = ("space", "max_cohort")  # what fixes a sweep's trials; the rest is information
+
+
 def sweep_spec(request: SweepRequest) -> dict:
-    """What fixes a sweep's trials: the requested space and the cohort cap."""
-    return {"space": requested_space(request), "max_cohort": request.max_cohort}
+    """What a sweep is started with: the study, the requested space and the cohort cap."""
+    return {"study": request.space, "space": request.space_dict(),
+            "max_cohort": request.max_cohort}
 
 
 def check_same_sweep(storage: str, name: str, spec: dict) -> None:
@@ -346,6 +163,8 @@ def check_same_sweep(storage: str, name: str, spec: dict) -> None:
     except ValueError:
         return
     wanted = json.loads(json.dumps(spec))  # tuples -> lists, as stored
+    stored = {k: stored.get(k) for k in SPEC_KEYS}
+    wanted = {k: wanted.get(k) for k in SPEC_KEYS}
     if stored == wanted:
         return
     old, new = flatten_settings(stored), flatten_settings(wanted)
@@ -402,12 +221,28 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 
     return {"dense_run": {"grid_search": runs}}
 
 
-def _dense_trainable(config: dict) -> None:
+def _dense_trainable(config: dict, store: str, report_every: int) -> None:
     """A dense-phase trial: unpack the grid value and run the ordinary trainable."""
     from grok_core.trainable import grok_trainable
 
-    grok_trainable({**config["dense_run"], "_store": config["_store"],
-                    "_report_every": config["_report_every"]})
+    grok_trainable(config["dense_run"], store, report_every)
+
+
+def _bound(trainable, request: SweepRequest, storage: str):
+    """``trainable`` with its resources and the storage root and report cadence bound as
+    parameters (so they stay out of the trials' params)."""
+    from ray import tune
+
+    bound = tune.with_parameters(trainable, store=storage, report_every=request.report_every)
+    return tune.with_resources(bound, {"cpu": request.cpus_per_trial,
+                                       "gpu": request.gpus_per_trial})
+
+
+def build_space(request: SweepRequest, slots: int = 1) -> tuple[dict, list[dict]]:
+    """The request's param space split into trials for ``slots`` parallel slots, and its
+    validated cells (one per trial); no Ray needed."""
+    space = split_cohorts(request.space_dict(), request.max_cohort, slots)
+    return space, validated_cells(space)
 
 
 def run_sweep(request: SweepRequest, log: Log = print):
@@ -415,36 +250,33 @@ def run_sweep(request: SweepRequest, log: Log = print):
     Returns the ResultGrid of the trials; SweepInterrupted if it stopped early (Ctrl-C)."""
     from grok_core.trainable import grok_trainable
 
-    space, cells = build_space(request)
+    spec = sweep_spec(request)
+    build_space(request)  # every cell valid before anything is written or started
     storage = resolve_storage(request.storage)
     Storage(storage).check_writable()
     name = request.sweep_name
-    spec = sweep_spec(request)
     if not request.restart:
         check_same_sweep(storage, name, spec)
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # JSON only, by default
     connect_ray(request.address)
     check_resources(request.cpus_per_trial, request.gpus_per_trial)
-    from ray import tune
-
-    resources = {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial}
-    private = {"_store": storage, "_report_every": request.report_every}
+    slots = trial_slots(request.cpus_per_trial, request.gpus_per_trial)
+    space, cells = build_space(request, slots)
     store = ArtifactStore(storage)
-    log(f"sweep {name}: {len(cells)} trial(s), storage {storage}")
-    nodes = len(_alive_nodes())
+    log(f"sweep {name}: {len(cells)} trial(s) for {slots} slot(s), storage {storage}")
+    nodes = len(alive_nodes())
     if nodes > 1 and not _is_uri(storage):
         log(f"note: {nodes} nodes share the sweep: every node must see {storage} (e.g. NFS), "
             "or give --storage a URI such as s3://bucket/sweeps")
-    slots = max(1, int(_cluster_cpus() // request.cpus_per_trial))
     dense_space = dense_phase_space(cells, store, slots, request.max_cohort)
     if dense_space is not None:
         runs = len(dense_space["dense_run"]["grid_search"])
         log(f"dense phase: the dense runs several tickets need, trained once for the sweep "
             f"({runs} trial(s))")
-        dense_grid = _fit(tune.with_resources(_dense_trainable, resources),
-                          {**dense_space, **private}, f"{name}.dense", storage, request, [], log)
+        dense_grid = _fit(_bound(_dense_trainable, request, storage), dense_space,
+                          f"{name}.dense", storage, request, [], log)
         _check_finished(dense_grid, f"{name}.dense")
-    grid = _fit(tune.with_resources(grok_trainable, resources), {**space, **private}, name,
-                storage, request, grid_axes(space), log, spec=spec)
+    grid = _fit(_bound(grok_trainable, request, storage), space, name, storage, request,
+                grid_axes(space), log, spec=spec)
     _check_finished(grid, name)
     return grid

@@ -1,4 +1,6 @@
 """Shared fixtures: small, fast configs (p=13, a few hundred steps)."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -25,6 +27,14 @@ GROKKING_OVERRIDES = [
 def grokking_config() -> ExperimentConfig:
     """(a+b) mod 23 that memorises by step ~35 and generalises by step ~700 (about 1 s)."""
     return ExperimentConfig().with_overrides(GROKKING_OVERRIDES)
+
+
+def as_ticket(config: ExperimentConfig, *overrides: str) -> ExperimentConfig:
+    """A ticket of ``config`` whose dense run trains as ``config`` does: a ticket's own
+    ``train.*`` never reaches its dense run, so the test's small budget goes to ``base.train``."""
+    train = [f"base.train.{key}={value}" for key, value in
+             dataclasses.asdict(config.train).items() if value is not None]
+    return config.with_overrides(["recipe=ticket", *train, *overrides])
 
 
 def run_grok(*args, timeout=600, env=None):

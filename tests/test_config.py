@@ -1,7 +1,7 @@
 """Typed configs: pinned keys, overrides, validation messages."""
 import pytest
 
-from grok_core.config import ConfigError, ExperimentConfig, all_keys
+from grok_core.config import ENGINE_VERSION, ConfigError, ExperimentConfig, all_keys
 
 
 def test_required_keys_exist_under_their_names():
@@ -12,7 +12,7 @@ def test_required_keys_exist_under_their_names():
 
 def test_paper_defaults():
     c = ExperimentConfig()
-    assert (c.task.op, c.task.p, c.task.pairs, c.task.train_fraction) == ("add", 67, "gt", 0.4)
+    assert (c.task.op, c.task.p, c.task.pairs, c.task.train_fraction) == ("add", 67, "ge", 0.4)
     assert (c.model.name, c.model.emb_width, c.model.hidden_width) == ("mlp", 500, 48)
     assert (c.optim.lr, c.optim.weight_decay, c.optim.beta1, c.optim.beta2) == (1e-3, 1.0, 0.9, 0.98)
     assert (c.train.steps, c.train.checkpoint_every, c.train.threshold) == (30_000, 2_000, 0.95)
@@ -20,10 +20,22 @@ def test_paper_defaults():
 
 
 def test_pinned_dense_keys():
-    # Changing these literals means every stored dense run is orphaned: do it only on purpose.
-    assert ExperimentConfig().dense_key() == "dense-44136fa355b3678a"
+    # Changing these literals means every stored dense run is orphaned: do it only on purpose
+    # (bump ENGINE_VERSION when stored results would differ; then pin the new keys here).
+    assert ENGINE_VERSION == 2
+    assert ExperimentConfig().dense_key() == "dense-eb33064a0d2c1cd8"
     assert (ExperimentConfig().with_overrides(["optim.weight_decay=0"]).dense_key()
-            == "dense-d166a85092054fd0")
+            == "dense-759be0502e96f351")
+    assert (ExperimentConfig().with_overrides(["task.pairs=gt"]).dense_key()
+            == "dense-7b8e22b38099fa7b")
+
+
+def test_the_engine_version_salts_every_key(monkeypatch):
+    import grok_core.config as config
+
+    before = ExperimentConfig().dense_key()
+    monkeypatch.setattr(config, "ENGINE_VERSION", ENGINE_VERSION + 1)
+    assert ExperimentConfig().dense_key() != before
 
 
 def test_key_ignores_defaults_pruning_and_recipe():
@@ -43,6 +55,19 @@ def test_base_overrides_describe_the_dense_run_behind_a_ticket():
     assert ticket.dense_key() == ExperimentConfig().dense_key()
     plain = ExperimentConfig().with_overrides(["recipe=ticket", "optim.weight_decay=0"])
     assert plain.dense_base().optim.weight_decay == 0.0
+
+
+def test_a_tickets_budget_cadence_and_early_stop_never_reach_its_dense_run():
+    ticket = ExperimentConfig().with_overrides(
+        ["recipe=ticket", "train.steps=10000", "train.eval_every=50", "train.stop_margin=100",
+         "optim.lr=0.002", "task.p=59", "model.d_hidden=40"])
+    base = ticket.dense_base()
+    assert base.train == ExperimentConfig().train  # the paper's 30k steps, every 10, no stop
+    assert (base.optim.lr, base.task.p, base.model.d_hidden) == (0.002, 59, 40)  # these flow
+    assert ticket.dense_key() == ExperimentConfig().with_overrides(
+        ["optim.lr=0.002", "task.p=59", "model.d_hidden=40"]).dense_key()
+    shorter = ticket.with_overrides(["base.train.steps=20000"])
+    assert shorter.dense_base().train.steps == 20000 and shorter.train.steps == 10000
 
 
 def test_round_trip_through_dict():

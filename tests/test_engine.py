@@ -118,7 +118,7 @@ class _Recorder(Callbacks):
     def __init__(self):
         self.checkpoints = {}
 
-    def on_checkpoint(self, step, params):
+    def on_checkpoint(self, step, params, members):
         self.checkpoints[step] = params
 
 
@@ -158,7 +158,35 @@ def test_early_stop_once_every_member_held_generalisation(grokking_config):
     assert result.steps_run < 3000
     for summary in result.summaries:
         assert summary["t_gen"] is not None
-        assert result.steps_run - summary["t_gen"] >= 100
+        assert summary["steps_run"] - summary["t_gen"] >= 100
+    assert result.steps_run == max(s["steps_run"] for s in result.summaries)
+
+
+def _stop_apart_members():
+    """Three members that generalise at different times (one without weight decay, late)."""
+    return [MemberSpec(seed=0), MemberSpec(seed=1, lr=0.02), MemberSpec(seed=2, weight_decay=0.1)]
+
+
+def test_members_stop_on_their_own_and_each_equals_its_solo_run(grokking_config):
+    config = grokking_config.with_overrides(["train.steps=2500", "train.stop_margin=100"])
+    members = _stop_apart_members()
+    recorder = _Recorder()
+    seen = []
+    recorder.on_checkpoint = lambda step, params, who: seen.append((step, list(who)))
+    cohort = train_cohort(config, members, callbacks=recorder)
+    stops = [s["steps_run"] for s in cohort.summaries]
+    assert len(set(stops)) == 3, stops  # each left the cohort at its own step
+    for k, member in enumerate(members):
+        alone = train_cohort(config, [member])
+        mine = cohort.curves[cohort.curves.member == k].drop(columns="member")
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True),
+                                      alone.curves.drop(columns="member"), rtol=1e-5, atol=1e-6)
+        assert mine["step"].iloc[-1] == stops[k] == alone.summaries[0]["steps_run"]
+        for name, tensor in alone.final_params.items():
+            assert torch.allclose(cohort.final_params[name][k], tensor[0], rtol=1e-4, atol=1e-6)
+        # a stopped member's last weights were handed over at its stop step, once
+        assert [step for step, who in seen if k in who][-1] == stops[k]
+    assert len({(step, tuple(who)) for step, who in seen}) == len(seen)
 
 
 def test_confident_predictions_keep_their_gradient_in_the_float64_loss():
@@ -192,7 +220,7 @@ def test_early_stop_on_a_checkpoint_step_checkpoints_once(grokking_config):
                                              "train.checkpoint_every=10"])
     recorder = _Recorder()
     steps = []
-    recorder.on_checkpoint = lambda step, params: steps.append(step)
+    recorder.on_checkpoint = lambda step, params, members: steps.append(step)
     result = train_cohort(config, [MemberSpec(seed=0)], callbacks=recorder)
     assert result.steps_run < 3000 and steps[-1] == result.steps_run
     assert len(steps) == len(set(steps))
@@ -227,6 +255,23 @@ def test_a_run_resumed_from_its_state_equals_the_uninterrupted_run(grokking_conf
     whole = train_cohort(config, members, callbacks=keeper, state_every=150)
     assert sorted(keeper.states) == [150, 300, 450]
     resumed = train_cohort(config, members, resume=TrainingState.from_bytes(keeper.states[300]))
+    pd.testing.assert_frame_equal(resumed.curves, whole.curves, check_exact=True)
+    assert resumed.summaries == whole.summaries
+    for name in whole.final_params:
+        assert torch.equal(resumed.final_params[name], whole.final_params[name])
+
+
+def test_a_run_resumed_after_some_members_stopped_equals_the_uninterrupted_run(grokking_config):
+    from grok_core.training import TrainingState
+    config = grokking_config.with_overrides(["train.steps=2500", "train.stop_margin=100"])
+    members = _stop_apart_members()
+    keeper = _StateKeeper()
+    whole = train_cohort(config, members, callbacks=keeper, state_every=100)
+    first_stop = min(s["steps_run"] for s in whole.summaries)
+    step = min(s for s in keeper.states if s > first_stop)
+    state = TrainingState.from_bytes(keeper.states[step])
+    assert len(state.active) < len(members)
+    resumed = train_cohort(config, members, resume=state)
     pd.testing.assert_frame_equal(resumed.curves, whole.curves, check_exact=True)
     assert resumed.summaries == whole.summaries
     for name in whole.final_params:

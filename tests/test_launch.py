@@ -3,7 +3,8 @@ import subprocess
 import sys
 
 from grok_core.store import ArtifactStore
-from sweeps.launch import SweepRequest, build_space, dense_phase_space, split_large_cohorts
+from sweeps.launch import SweepRequest, build_space, dense_phase_space
+from sweeps.space import plan_split, split_cohorts
 
 
 def _members(cell):
@@ -12,23 +13,42 @@ def _members(cell):
 
 def test_a_cohort_above_the_cap_splits_by_seed_groups_first():
     space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.1, 0.2, 0.3, 0.4]}
-    assert split_large_cohorts(space, 12) == space  # fits: one trial
-    split = split_large_cohorts(space, 8)
+    assert split_cohorts(space, 12) == space  # fits: one trial
+    split = split_cohorts(space, 8)
     assert split["seeds"] == {"grid_search": [[0, 1], [2]]} and split["rates"] == space["rates"]
-    split = split_large_cohorts(space, 3)  # one seed's rates exceed the cap: rates split too
-    assert split["seeds"] == {"grid_search": [[0], [1], [2]]}
-    assert split["rates"] == {"grid_search": [[0.1, 0.2, 0.3], [0.4]]}
+    split = split_cohorts(space, 3)  # one seed's rates exceed the cap: rates split too, into
+    assert split["seeds"] == space["seeds"]  # as few trials as the cap allows (4 of 3 members)
+    assert split["rates"] == {"grid_search": [[0.1], [0.2], [0.3], [0.4]]}
     dense = {"recipe": "dense", "seeds": [0, 1, 2, 3, 4]}
-    assert split_large_cohorts(dense, 2)["seeds"] == {"grid_search": [[0, 1], [2, 3], [4]]}
+    assert split_cohorts(dense, 2)["seeds"] == {"grid_search": [[0, 1], [2, 3], [4]]}
+
+
+def test_cohorts_split_to_fill_the_slots():
+    # one slot: one trial per cell, as large as the cap allows
+    assert plan_split(3, 10, max_cohort=64, slots=1) == (3, 10)
+    # headline on 2 CPUs: two trials, each training its own dense runs (no dense phase)
+    assert plan_split(3, 1, max_cohort=64, slots=2) == (2, 1)
+    # Fig. 3 on 2 CPUs: a dense phase, then the rates in two halves side by side (a trial per
+    # seed would leave one CPU idle for a third of the time)
+    assert plan_split(3, 10, max_cohort=64, slots=2) == (3, 5)
+    assert plan_split(3, None, max_cohort=64, slots=2) == (2, 1)  # dense cells: seed groups
+    # cells that already fill the slots are not split
+    assert plan_split(3, 1, max_cohort=64, slots=2, cells=6) == (3, 1)
+    space = {"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.1, 0.2, 0.3, 0.4]}
+    split = split_cohorts(space, 64, slots=2)
+    assert split["rates"] == {"grid_search": [[0.1, 0.2], [0.3, 0.4]]}
 
 
 def test_split_cells_cover_every_member_once_within_the_cap(tmp_path):
     for cap in (1, 2, 3, 5, 7, 20, 64):
-        _, cells = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=cap))
-        members = sorted((seed, rate) for cell in cells for seed in cell["seeds"]
-                         for rate in cell["rates"])
-        assert members == sorted((s, round(0.1 * i, 1)) for s in (0, 1) for i in range(10))
-        assert max(map(_members, cells)) <= cap
+        for slots in (1, 2, 3, 8):
+            _, cells = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=cap),
+                                   slots)
+            members = sorted((seed, rate) for cell in cells for seed in cell["seeds"]
+                             for rate in cell["rates"])
+            assert members == sorted((s, round(0.1 * i, 1)) for s in (0, 1) for i in range(10))
+            assert max(map(_members, cells)) <= cap
+            assert len(cells) >= min(slots, 20 // cap if cap < 20 else 1)
 
 
 def test_dense_phase_only_for_dense_runs_that_several_trials_share(tmp_path):

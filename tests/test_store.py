@@ -8,6 +8,8 @@ from grok_core.config import ConfigError
 from grok_core.recipes import ensure_dense, run_experiment
 from grok_core.store import ArtifactStore, Storage
 
+from conftest import as_ticket
+
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
     storage = Storage(tmp_path)
@@ -66,7 +68,7 @@ def test_dense_runs_are_reused_and_incomplete_ones_redone(tmp_path, small_config
 
 def test_ticket_uses_theta_0_of_its_dense_run_and_the_mask_of_theta_t(tmp_path, small_config):
     store = ArtifactStore(tmp_path)
-    ticket = small_config.with_overrides(["recipe=ticket", "prune.step=100"])
+    ticket = as_ticket(small_config, "prune.step=100")
     result = run_experiment(ticket, [0], store, rates=[0.5, 0.8])
     assert result.members["pruning_rate"].tolist() == [0.5, 0.8]
     assert result.members["prune_step"].tolist() == [100, 100]
@@ -87,7 +89,24 @@ def test_ticket_uses_theta_0_of_its_dense_run_and_the_mask_of_theta_t(tmp_path, 
 
 def test_ticket_step_beyond_an_early_stopped_dense_run_is_refused(tmp_path, grokking_config):
     store = ArtifactStore(tmp_path)
-    ticket = grokking_config.with_overrides(
-        ["recipe=ticket", "train.steps=3000", "train.stop_margin=50", "prune.step=2750"])
+    ticket = as_ticket(grokking_config.with_overrides(["train.steps=3000", "train.stop_margin=50"]),
+                       "prune.step=2750")
     with pytest.raises(ConfigError, match="beyond or between"):
         run_experiment(ticket, [0], store)
+
+
+def test_every_ticket_row_says_whether_its_dense_run_had_generalised_by_the_mask_step(
+        tmp_path, grokking_config):
+    store = ArtifactStore(tmp_path)
+    notes = []
+    early = run_experiment(as_ticket(grokking_config, "prune.step=250"), [0], store,
+                           log=notes.append)
+    t_gen = early.base_members["t_gen"].iloc[0]
+    assert t_gen > 250  # the dense run generalises later (step ~700)
+    assert early.members["base_generalised"].tolist() == [False]
+    assert early.members["base_t_gen"].tolist() == [t_gen]
+    assert any("non-grokking ticket" in n and "seed 0" in n for n in notes)
+    notes.clear()
+    final = run_experiment(as_ticket(grokking_config), [0], store, log=notes.append)
+    assert final.members["base_generalised"].tolist() == [True]
+    assert not any("non-grokking" in n for n in notes)

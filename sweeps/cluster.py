@@ -1,0 +1,101 @@
+"""Ray for sweeps: joining a cluster (or starting a local embedded Ray), what it holds, and
+whether a trial of the requested size fits anywhere. Shared by every launcher in ``sweeps``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Optional
+
+from grok_core.config import ConfigError
+
+
+def check_reachable(address: str) -> None:
+    """ConfigError unless something listens at HOST:PORT (checked before ray.init waits)."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address: expected HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: no Ray cluster reachable ({exc.strerror or exc})"
+                          ) from None
+
+
+def use_prestarted_workers() -> None:
+    """Let trial actors start on the worker processes Ray prestarts, not fresh ones.
+
+    Ray Tune gives every trial actor one environment variable, for PyTorch Lightning
+    (``PL_DISABLE_FORK``), and Ray boots a fresh worker process for any actor with its own
+    environment variables instead of taking one it prestarted: 1-1.5 s more per trial actor
+    here (measured: trainable entered 1.0-1.7 s instead of 2.7-3.2 s after the Tuner started).
+    Nothing here uses Lightning. Only that one variable is dropped; if Ray renames things this
+    does nothing."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:
+        return
+    env = getattr(class_cache, "DEFAULT_ENV_VARS", None)
+    if isinstance(env, dict):
+        env.pop("PL_DISABLE_FORK", None)
+
+
+def connect_ray(address: Optional[str]) -> None:
+    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray."""
+    import ray
+
+    use_prestarted_workers()
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
+def alive_nodes() -> list[dict]:
+    """The cluster's live nodes (``ray.nodes()`` entries)."""
+    import ray
+
+    return [node for node in ray.nodes() if node.get("Alive")]
+
+
+def cluster_cpus() -> float:
+    """CPUs the cluster offers in all."""
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 1))
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """ConfigError if no node could ever hold one trial (instead of a trial pending forever)."""
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    nodes = alive_nodes()
+    fits = [n for n in nodes if n["Resources"].get("CPU", 0) >= cpus_per_trial
+            and n["Resources"].get("GPU", 0) >= gpus_per_trial]
+    if not fits:
+        total_gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
+        what = (f"{gpus_per_trial} GPU(s) per trial, the cluster has {total_gpus:g} GPU(s)"
+                if gpus_per_trial > total_gpus or total_gpus == 0 and gpus_per_trial > 0
+                else f"{cpus_per_trial} CPU(s) per trial on one node")
+        raise ConfigError(f"no node can run a trial: {what}")
+
+
+
+
+def trial_slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """How many trials of this size the cluster runs at once."""
+    import ray
+
+    resources = ray.cluster_resources()
+    slots = int(resources.get("CPU", 1) // cpus_per_trial)
+    if gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) // gpus_per_trial))
+    return max(1, slots)

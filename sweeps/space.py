@@ -1,0 +1,184 @@
+"""Param-space surgery for sweeps: ``--set`` overrides, grid expansion, validation of every
+cell, and splitting cohorts into trials (to respect ``--max-cohort`` and to fill the slots).
+
+A space is the plain dict a ``search_spaces`` module returns: an ``ExperimentConfig`` in nested
+form plus ``seeds`` and ``rates``, where any value may be a ``tune.grid_search``. Nothing here
+starts Ray or imports torch.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from typing import Any, Iterable, Optional, Sequence
+
+from grok_core.config import ConfigError, ExperimentConfig, check_pruning_rate, typed_override
+from grok_core.trial_config import split_trial_config
+
+
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
+def _set_path(space: dict, dotted: str, value: Any) -> None:
+    node = space
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict) or _is_grid(child):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:
+    """``--set key=value`` on every trial: the typed value replaces whatever (grid or not) is
+    there; unknown keys and ill-typed values raise ConfigError."""
+    space = copy.deepcopy(space)
+    for text in overrides:
+        key, value = typed_override(text)
+        _set_path(space, key, value)
+    return space
+
+
+def _grid_axes(space: Any, prefix: str = "") -> list[tuple[str, list]]:
+    if _is_grid(space):
+        return [(prefix, list(space["grid_search"]))]
+    if isinstance(space, dict):
+        return [axis for key, value in space.items()
+                for axis in _grid_axes(value, f"{prefix}.{key}" if prefix else key)]
+    return []
+
+
+def grid_axes(space: dict) -> list[tuple[str, list]]:
+    """(dotted path, values) of every grid_search axis of a space."""
+    return _grid_axes(space)
+
+
+def expand_cells(space: dict) -> list[dict]:
+    """Every trial config of a grid space (the cartesian product of its grid axes)."""
+    axes = grid_axes(space)
+    cells = []
+    for values in itertools.product(*[v for _, v in axes]) if axes else [()]:
+        cell = copy.deepcopy(space)
+        for (path, _), value in zip(axes, values):
+            _set_path(cell, path, value)
+        cells.append(cell)
+    return cells
+
+
+def validate_cell(cell: dict) -> ExperimentConfig:
+    """The cell's typed config (ConfigError names the bad key); seeds and rates checked too."""
+    seeds = cell.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds: expected a non-empty list of non-negative integers, got {seeds!r}")
+    for rate in cell.get("rates") or []:
+        check_pruning_rate(rate, "rates")
+    config, _, _ = split_trial_config(cell)
+    return config
+
+
+def requested_space(space: str, quick: bool = False, overrides: Iterable[str] = (),
+                    seeds: Optional[Sequence[int]] = None,
+                    rates: Optional[Sequence[float]] = None) -> dict:
+    """The study ``space``'s param space with overrides, seeds and rates (not yet split into
+    trials); ConfigError for an unknown study, key or value."""
+    from search_spaces import get_space
+
+    built = apply_overrides(get_space(space).param_space(quick=quick), overrides)
+    if seeds is not None:
+        built["seeds"] = list(seeds)
+    if rates is not None:
+        if built.get("recipe") != "ticket":
+            raise ConfigError(f"--rates: the {space} space trains dense runs, which have "
+                              "no pruning rate")
+        built["rates"] = list(rates)
+    return built
+
+
+def validated_cells(space: dict) -> list[dict]:
+    """Every cell of ``space``, each checked (ConfigError names the first bad key)."""
+    cells = expand_cells(space)
+    for cell in cells:
+        validate_cell(cell)
+    return cells
+
+
+# --- cohorts into trials --------------------------------------------------------------------
+# Relative cost of one member in the split planner: a dense run trained inside a trial costs 1,
+# a ticket member costs 1 too (it trains the same number of steps unless it stops early, which
+# cannot be known in advance). Only the comparison between splits matters.
+DENSE_COST = 1.0
+TICKET_COST = 1.0
+
+
+def _makespan(costs: Sequence[float], slots: int) -> float:
+    """Finish time of ``costs`` run on ``slots`` parallel slots, longest first (LPT)."""
+    loads = [0.0] * max(1, slots)
+    for cost in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
+
+
+def _chunks(values: list, size: int) -> list[list]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def plan_split(n_seeds: int, n_rates: Optional[int], max_cohort: int, slots: int,
+               cells: int = 1) -> tuple[int, int]:
+    """(seeds per trial, rates per trial) for a cell of ``n_seeds`` x ``n_rates`` members
+    (``n_rates`` None: a dense cell) that ``cells`` cells share ``slots`` slots with.
+
+    Every split with at most ``max_cohort`` members per trial is costed by its makespan on the
+    cell's share of the slots: its trials (a trial trains its own dense runs unless the rates
+    are chunked, when several trials share them and a dense phase trains them first) scheduled
+    longest first. The cheapest wins; among equals, the one without a dense phase, then the one
+    with fewer trials (larger cohorts are cheaper per member, markedly so on a GPU)."""
+    if max_cohort < 1:
+        raise ConfigError(f"--max-cohort: must be at least 1, got {max_cohort}")
+    share = max(1, slots // max(1, cells))
+    rates = n_rates or 1
+    best: Optional[tuple[float, bool, int, int, int]] = None
+    for seeds_per in range(1, n_seeds + 1):
+        for rates_per in range(1, rates + 1):
+            if seeds_per * rates_per > max_cohort:
+                continue
+            seed_groups = _chunks(list(range(n_seeds)), seeds_per)
+            rate_groups = _chunks(list(range(rates)), rates_per)
+            if n_rates is None:
+                time = _makespan([DENSE_COST * len(g) for g in seed_groups], share)
+            elif len(rate_groups) == 1:  # each trial trains its own dense runs first
+                time = _makespan([len(g) * (DENSE_COST + TICKET_COST * rates)
+                                  for g in seed_groups], share)
+            else:  # dense phase first (one dense run per slot), then the ticket trials
+                time = (_makespan([DENSE_COST] * n_seeds, share)
+                        + _makespan([TICKET_COST * len(s) * len(r) for s in seed_groups
+                                     for r in rate_groups], share))
+            trials = len(seed_groups) * len(rate_groups)
+            dense_phase = n_rates is not None and len(rate_groups) > 1  # a Tuner more (~4 s)
+            candidate = (round(time, 9), dense_phase, trials, -seeds_per, rates_per)
+            if best is None or candidate < best:
+                best = candidate
+    assert best is not None
+    return -best[3], best[4]
+
+
+def split_cohorts(space: dict, max_cohort: int, slots: int = 1) -> dict:
+    """``space`` with each cell's cohort (seeds x rates; seeds alone for dense runs) split into
+    trials by new grid axes over groups of seeds and chunks of rates, as ``plan_split``
+    chooses: no trial above ``max_cohort`` members, and the ``slots`` (parallel trials the
+    cluster holds) kept busy."""
+    seeds, rates = space.get("seeds"), space.get("rates")
+    if not isinstance(seeds, list):
+        return space
+    ticket = space.get("recipe") == "ticket"
+    n_rates = len(rates) if ticket and isinstance(rates, list) else (1 if ticket else None)
+    cells = math.prod(len(values) for _, values in grid_axes(space))
+    seeds_per, rates_per = plan_split(len(seeds), n_rates, max_cohort, slots, cells)
+    split = dict(space)
+    if seeds_per < len(seeds):
+        split["seeds"] = {"grid_search": _chunks(seeds, seeds_per)}
+    if ticket and isinstance(rates, list) and rates_per < len(rates):
+        split["rates"] = {"grid_search": _chunks(rates, rates_per)}
+    return split
