@@ -30,7 +30,7 @@ def _summary(rows: np.ndarray, threshold: float) -> dict[str, Any]:
     """Small per-report metrics from the latest curve row of every member ([K, columns])."""
     column = {name: i for i, name in enumerate(CURVE_COLUMNS)}
     test_acc = rows[:, column["test_acc"]]
-    return {"step": int(rows[0, column["step"]]), "members": int(len(rows)),
+    return {"step": int(rows[:, column["step"]].max()), "members": int(len(rows)),
             "test_acc_mean": float(test_acc.mean()), "test_acc_max": float(test_acc.max()),
             "train_acc_mean": float(rows[:, column["train_acc"]].mean()),
             "generalised": int((test_acc >= threshold).sum())}
@@ -64,16 +64,26 @@ class _TuneReporter(Callbacks):
             with open(os.path.join(directory, STATE_FILE), "wb") as handle:
                 handle.write(state.to_bytes())
             _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-            tune.report({**_summary(rows[-1], self.threshold), **self.identity,
+            tune.report({**_summary(_latest_rows(rows), self.threshold), **self.identity,
                          "done_training": False},
                         checkpoint=tune.Checkpoint.from_directory(directory))
 
 
+def _latest_rows(rows: np.ndarray) -> np.ndarray:
+    """[K, columns]: each member's latest curve row (a member that stopped early has NaN rows
+    after its last one)."""
+    valid = ~np.isnan(rows[:, :, 0])  # [evals, K]
+    last = valid.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    return rows[last, np.arange(rows.shape[1])]
+
+
 def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
-    """[evals, K, columns] curve rows as a long DataFrame with a member column."""
+    """[evals, K, columns] curve rows as a long DataFrame with a member column (the NaN rows
+    after a member stopped left out)."""
     evals, k_count, _ = rows.shape
     frame = pd.DataFrame(rows.reshape(evals * k_count, -1), columns=list(CURVE_COLUMNS))
     frame.insert(0, "member", np.tile(np.arange(k_count), evals))
+    frame = frame[frame["step"].notna()]
     frame["step"] = frame["step"].astype(np.int64)
     return frame.sort_values(["member", "step"], kind="stable").reset_index(drop=True)
 

@@ -54,19 +54,57 @@ def _stop(marker: str) -> None:
         time.sleep(2)
 
 
+def _ray_start(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    return subprocess.run([ray, "start", *args], env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def _explain(what: str, result: subprocess.CompletedProcess) -> str:
+    return (f"`ray start` ({what}) exited {result.returncode}\n--- stdout ---\n"
+            f"{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}")
+
+
+def _start_cluster(env: dict) -> tuple[str, str, list[str]]:
+    """(address, temp dir, failures): a head and a second node, each with one CPU, on fresh
+    ports. Ray's fixed default ports (client server 10001, dashboard agent 52365, ...) may still
+    be held by the Ray of an earlier test shutting down on a loaded machine, so every port is
+    given explicitly; a failed start is retried once on new ports."""
+    failures = []
+    for _ in range(2):
+        temp = tempfile.mkdtemp(prefix="grt", dir="/tmp")  # short: Ray's socket paths must be
+        port = _free_port()
+        common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
+        head = _ray_start(["--head", f"--port={port}", "--include-dashboard=false",
+                           f"--ray-client-server-port={_free_port()}", *_node_ports(), *common],
+                          env)
+        if head.returncode == 0:
+            node = _ray_start([f"--address=127.0.0.1:{port}", *_node_ports(), *common], env)
+            if node.returncode == 0:
+                return f"127.0.0.1:{port}", temp, failures
+            failures.append(_explain("second node", node))
+        else:
+            failures.append(_explain("head", head))
+        _stop(temp)
+    pytest.fail("could not start a two-node Ray cluster:\n" + "\n".join(failures))
+
+
+def _node_ports() -> list[str]:
+    """Explicit free ports for the processes of one node that otherwise take fixed defaults."""
+    return [f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}",
+            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
+
+
 @pytest.fixture
 def two_node_cluster():
-    temp = tempfile.mkdtemp(prefix="grt", dir="/tmp")  # short: Ray's socket paths must be
-    ray = os.path.join(os.path.dirname(sys.executable), "ray")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    port = _free_port()
-    common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
+    address, temp, failures = _start_cluster(env)
+    if failures:  # started on the second try: say why the first failed
+        print("first start failed (retried on new ports):\n" + failures[0])
     try:
-        subprocess.run([ray, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                        *common], check=True, env=env, capture_output=True, timeout=180)
-        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], check=True,
-                       env=env, capture_output=True, timeout=180)
-        yield f"127.0.0.1:{port}"
+        yield address
     finally:
         _stop(temp)
 
