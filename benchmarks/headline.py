@@ -7,7 +7,7 @@ Prints per-seed t_mem, t_gen, tau_grok and the medians against the targets
 (dense median tau_grok >= 30, ticket median <= 5); exits 1 if a target is missed.
 
     OMP_NUM_THREADS=1 python benchmarks/headline.py [--store grok_store] [--seeds 0,1,2]
-        [--set task.pairs=ge ...]
+        [--set task.pairs=gt ...]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="extra settings, e.g. task.pairs=ge")
+                        metavar="KEY=VALUE", help="extra settings, e.g. task.pairs=gt")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -54,9 +54,25 @@ def connect_ray(address: Optional[str]) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         check_reachable(address)
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except Exception as exc:  # Ray raises many kinds here; the user needs one line
+            raise ConfigError(f"--address {address}: could not join the Ray cluster: "
+                              f"{_first_line(exc)}{_auth_hint(exc)}") from None
     else:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _auth_hint(exc: BaseException) -> str:
+    if "token" not in str(exc).lower() and "auth" not in type(exc).__name__.lower():
+        return ""
+    return (" (clusters with token authentication need RAY_AUTH_MODE=token and the cluster's "
+            "token in RAY_AUTH_TOKEN or ~/.ray/auth_token)")
 
 
 def alive_nodes() -> list[dict]:

@@ -2,9 +2,13 @@
 
 The test starts a head node and a second node with `ray start` (token authentication, as Ray
 2.60 has it by default), in a temp dir of its own, and stops only the processes under that dir.
+The cluster gets a token of its own (``RAY_AUTH_TOKEN``), given to both nodes and the client:
+`ray start --head` refuses to start without one, and ``~/.ray/auth_token`` exists only once some
+local ``ray.init()`` made it (on a fresh machine, when this test runs first, it does not).
 """
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,10 +21,16 @@ import pytest
 from conftest import run_grok
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now (all held at once while chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _processes_under(marker: str) -> set[int]:
@@ -67,19 +77,19 @@ def _explain(what: str, result: subprocess.CompletedProcess) -> str:
 
 def _start_cluster(env: dict) -> tuple[str, str, list[str]]:
     """(address, temp dir, failures): a head and a second node, each with one CPU, on fresh
-    ports. Ray's fixed default ports (client server 10001, dashboard agent 52365, ...) may still
-    be held by the Ray of an earlier test shutting down on a loaded machine, so every port is
-    given explicitly; a failed start is retried once on new ports."""
+    ports. Ray's fixed default ports (dashboard agent 52365, ...) may still be held by the Ray of
+    an earlier test shutting down on a loaded machine, so every port is given explicitly; a
+    failed start is retried once on new ports."""
     failures = []
     for _ in range(2):
         temp = tempfile.mkdtemp(prefix="grt", dir="/tmp")  # short: Ray's socket paths must be
-        port = _free_port()
+        port, *ports = _free_ports(13)
         common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
         head = _ray_start(["--head", f"--port={port}", "--include-dashboard=false",
-                           f"--ray-client-server-port={_free_port()}", *_node_ports(), *common],
-                          env)
+                           *_node_ports(ports[:6]), *common], env)
         if head.returncode == 0:
-            node = _ray_start([f"--address=127.0.0.1:{port}", *_node_ports(), *common], env)
+            node = _ray_start([f"--address=127.0.0.1:{port}", *_node_ports(ports[6:]), *common],
+                              env)
             if node.returncode == 0:
                 return f"127.0.0.1:{port}", temp, failures
             failures.append(_explain("second node", node))
@@ -89,32 +99,37 @@ def _start_cluster(env: dict) -> tuple[str, str, list[str]]:
     pytest.fail("could not start a two-node Ray cluster:\n" + "\n".join(failures))
 
 
-def _node_ports() -> list[str]:
-    """Explicit free ports for the processes of one node that otherwise take fixed defaults."""
-    return [f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}",
-            f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
+def _node_ports(ports: list[int]) -> list[str]:
+    """Explicit ports (six) for the processes of one node that otherwise take fixed defaults."""
+    names = ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc",
+             "runtime-env-agent", "metrics-export")
+    return [f"--{name}-port={port}" for name, port in zip(names, ports)]
+
+
+def cluster_env() -> dict:
+    """Environment of the cluster's nodes and of its clients: token auth with a fresh token."""
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 @pytest.fixture
 def two_node_cluster():
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    env = cluster_env()
     address, temp, failures = _start_cluster(env)
     if failures:  # started on the second try: say why the first failed
         print("first start failed (retried on new ports):\n" + failures[0])
     try:
-        yield address
+        yield address, env
     finally:
         _stop(temp)
 
 
 def test_sweep_on_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
     storage = tmp_path / "shared"  # both nodes are on this machine: local storage is shared
     # trials long enough (seconds) that the two run side by side, one per single-CPU node
     result = run_grok("sweep", "lr_wd", "--quick", "--set", "train.steps=2000",
-                      "--address", two_node_cluster, "--storage", storage,
-                      env={"RAY_AUTH_MODE": "token"})
+                      "--address", address, "--storage", storage,
+                      env={k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "note: 2 nodes share the sweep: every node must see" in result.stderr
     nodes = set()
