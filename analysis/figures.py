@@ -65,6 +65,16 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     return _png(fig, dpi=120)
 
 
+def mean_over_members(curves: pd.DataFrame, column: str = "test_acc") -> pd.Series:
+    """Mean of ``column`` per step over the members in ``curves`` (told apart by trial, seed
+    and pruning rate), a member that stopped early holding its last value: it stopped because
+    it had held test accuracy >= the threshold for the stop margin, and dropping it would
+    pull the mean down at the step where it stopped."""
+    member = [c for c in ("trial", "seed", "pruning_rate") if c in curves.columns]
+    wide = curves.pivot_table(index="step", columns=member, values=column, aggfunc="first")
+    return wide.sort_index().ffill().mean(axis=1)
+
+
 def _cell_label(columns: list[str], values: tuple) -> str:
     return ", ".join(f"{c.split('.')[-1]}={v:g}" if isinstance(v, float)
                      else f"{c.split('.')[-1]}={v}" for c, v in zip(columns, values))
@@ -72,7 +82,8 @@ def _cell_label(columns: list[str], values: tuple) -> str:
 
 def sweep_summary_png(loaded, title: str = "") -> bytes:
     """A sweep at a glance, from what ``analysis.results.load`` returns. Left: test accuracy
-    against step (log), mean over seeds, one line per cell and pruning rate; the dense runs
+    against step (log), mean over seeds (a ticket that stopped early holds its last value), one
+    line per cell and pruning rate; the dense runs
     behind tickets in grey. Right: steps to memorise (t_mem, open markers) and to generalise
     (t_gen, filled) against pruning rate, mean and std over seeds, one colour per cell (with a
     single pruning rate: against the cell); the dense runs' means as grey lines. A rate none of
@@ -99,7 +110,7 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     frame = curves.merge(trials[["trial", *cells]], on="trial") if cells else curves
     lines = list(frame.groupby([*cells, "pruning_rate"], dropna=False))
     for i, (key, part) in enumerate(lines):
-        mean = part.groupby("step")["test_acc"].mean()
+        mean = mean_over_members(part)
         key = key if isinstance(key, tuple) else (key,)
         left.plot(mean.index.to_numpy().clip(min=1), mean.to_numpy(), lw=1.4,
                   color=colours(i / max(1, len(lines) - 1) * 0.9),
