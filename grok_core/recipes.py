@@ -46,8 +46,11 @@ def model_for(config: ExperimentConfig) -> CohortModel:
 class DenseCheckpointsToStore(Callbacks):
     """Writes each dense member's theta_t to the store at every checkpoint step."""
 
-    def __init__(self, store: ArtifactStore, key: str, seeds: Sequence[int]) -> None:
+    def __init__(self, store: ArtifactStore, key: str, seeds: Sequence[int],
+                 on_eval: Optional[Callable[[int, Any], None]] = None) -> None:
         self.store, self.key, self.seeds = store, key, list(seeds)
+        if on_eval is not None:  # only then: listening to evaluations syncs a GPU
+            self.on_eval = on_eval  # type: ignore[method-assign]
 
     def on_checkpoint(self, step: int, params: Params, members: Sequence[int]) -> None:
         for position, k in enumerate(members):
@@ -78,10 +81,12 @@ def store_dense_results(store: ArtifactStore, config: ExperimentConfig, seeds: S
 
 
 def ensure_dense(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
-                 device: Any = "cpu", progress: bool = False, log: Log = lambda _: None
+                 device: Any = "cpu", progress: bool = False, log: Log = lambda _: None,
+                 on_eval: Optional[Callable[[int, Any], None]] = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Make sure the store holds the dense run of ``config`` for every seed; train the missing
-    ones as one cohort. Returns (one row per seed, curves), read back from the store."""
+    ones as one cohort (``on_eval(step, rows)`` hears each evaluation, e.g. to show progress).
+    Returns (one row per seed, curves), read back from the store."""
     if config.recipe != "dense":
         raise ValueError("ensure_dense needs a dense config")
     key = config.dense_key()
@@ -94,7 +99,7 @@ def ensure_dense(config: ExperimentConfig, seeds: Sequence[int], store: Artifact
             f"({config.train.steps} steps) -> {store.display('artifacts', key)}")
         result = train_cohort(config, [MemberSpec(seed=s) for s in missing], device=device,
                               progress=progress,
-                              callbacks=DenseCheckpointsToStore(store, key, missing),
+                              callbacks=DenseCheckpointsToStore(store, key, missing, on_eval),
                               desc=f"dense seeds {','.join(map(str, missing))}")
         store_dense_results(store, config, missing, result)
     rows, curves = [], []

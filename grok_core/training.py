@@ -193,7 +193,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     stopped_at: list[Optional[int]] = [None] * k_count
     stopped_params: dict[int, Params] = {}
     bar = _Progress(progress, run.steps, desc)
-    wants_eval = type(callbacks).on_eval is not Callbacks.on_eval
+    # overridden in a subclass or set on the instance (a plain function has no __func__)
+    wants_eval = getattr(callbacks.on_eval, "__func__", None) is not Callbacks.on_eval
     last_checkpoint = None
     last_eval = None
 

@@ -65,7 +65,7 @@ class _TuneReporter(Callbacks):
                 handle.write(state.to_bytes())
             _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
             tune.report({**_summary(_latest_rows(rows), self.threshold), **self.identity,
-                         "done_training": False},
+                         "phase": "train", "done_training": False},
                         checkpoint=tune.Checkpoint.from_directory(directory))
 
 
@@ -75,6 +75,21 @@ def _latest_rows(rows: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(rows[:, :, 0])  # [evals, K]
     last = valid.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
     return rows[last, np.arange(rows.shape[1])]
+
+
+def _dense_progress(report_every: int, threshold: float):
+    """An ``on_eval`` that reports a ticket trial's own dense runs to Tune every
+    ``report_every`` steps (metrics only, ``phase: dense``), so the progress table moves while
+    they train; a retried trial finds finished dense runs in the store."""
+    def report(step: int, rows) -> None:
+        if step == 0 or step % report_every:
+            return
+        from ray import tune
+
+        latest = np.stack([rows[c] for c in CURVE_COLUMNS], axis=1)
+        tune.report({**_summary(latest[~np.isnan(latest[:, 0])], threshold), "phase": "dense",
+                     "done_training": False})
+    return report
 
 
 def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
@@ -129,8 +144,9 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     store = ArtifactStore(store_root)
     base_rows = None
     if config.recipe == "ticket":
-        base_rows, _ = ensure_dense(config.dense_base(), seeds, store,  # normally already there
-                                    device=device)
+        base_rows, _ = ensure_dense(config.dense_base(), seeds, store,  # often already there
+                                    device=device,
+                                    on_eval=_dense_progress(report_every, config.train.threshold))
         members = ticket_members(config, seeds, rates or [config.prune.rate], store)
         for line in non_grokking_warnings(members):  # in the trial's log; grok results says it too
             print(line, flush=True)
@@ -149,7 +165,8 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     rows, curves = member_tables(config, members, result)
     last = np.stack([result.curves[result.curves["member"] == k].iloc[-1][list(CURVE_COLUMNS)]
                      .to_numpy(dtype=float) for k in range(len(members))])
-    final = {**_summary(last, config.train.threshold), **reporter.identity, "done_training": True,
+    final = {**_summary(last, config.train.threshold), **reporter.identity, "phase": "done",
+             "done_training": True,
              "t_mem_median": _median(rows["t_mem"]), "t_gen_median": _median(rows["t_gen"]),
              "tau_grok_median": _median(rows["tau_grok"]),
              "final_test_acc_mean": float(rows["final_test_acc"].mean()),

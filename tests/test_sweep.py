@@ -240,3 +240,19 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
     resumed = run_grok(*args)
     assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-3000:]
     assert len(results.load(str(tmp_path / "c")).members) == 1
+
+
+def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_path):
+    import json
+
+    result = run_grok("sweep", "headline", "--quick", "--seeds", "0", "--rates", "0.6",
+                      "--set", "train.steps=200", "--report-every", "500",
+                      "--storage", tmp_path, "--name", "own")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (result_file,) = (tmp_path / "own").glob("*/result.json")
+    reports = [json.loads(line) for line in result_file.read_text().splitlines() if line]
+    phases = [r["phase"] for r in reports]
+    # the quick dense run (3000 steps) reports every 500 steps before the ticket trains
+    assert phases[:5] == ["dense"] * 5 and phases[-1] == "done", phases
+    assert [r["step"] for r in reports[:5]] == [500, 1000, 1500, 2000, 2500]
+    assert not any(r.get("_store") for r in reports)
