@@ -24,6 +24,13 @@ from .trial_config import split_trial_config
 from .training import CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, train_cohort
 
 STATE_FILE = "state.pt"
+# A report carries a checkpoint at most this often (the first and the last always do). Tune
+# keeps the newest checkpoints of a trial (``num_to_keep``) and deletes older ones at once, but
+# writes the experiment state that names a trial's checkpoint only every ~10 s: with
+# checkpoints faster than that, a driver killed in between left a state naming a deleted
+# checkpoint, and the resumed trial failed ("Could not recover from checkpoint"). Spaced
+# checkpoints keep the named one alive; a killed trial loses at most this much more work.
+MIN_CHECKPOINT_SECONDS = 20.0
 
 
 def _summary(rows: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -47,6 +54,7 @@ class _TuneReporter(Callbacks):
     def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
                  resumed_from_step: int = 0, device: str = "cpu") -> None:
         self.threshold, self.chained = threshold, chained
+        self.last_checkpoint: Optional[float] = None  # time.monotonic() of the last one
         # who, where, on what and from which step: lets a user (and a test) see on which node
         # and device a trial ran and that a retried trial resumed mid-run
         self.identity = {"pid": os.getpid(), "node": _node_id(), "device": device,
@@ -60,13 +68,18 @@ class _TuneReporter(Callbacks):
         from ray import tune
 
         rows = state.rows.cpu().numpy()
+        metrics = {**_summary(_latest_rows(rows), self.threshold), **self.identity,
+                   "phase": "train", "done_training": False}
+        now = time.monotonic()
+        if self.last_checkpoint is not None and now - self.last_checkpoint < MIN_CHECKPOINT_SECONDS:
+            tune.report(metrics)
+            return
+        self.last_checkpoint = now
         with tempfile.TemporaryDirectory() as directory:
             with open(os.path.join(directory, STATE_FILE), "wb") as handle:
                 handle.write(state.to_bytes())
             _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-            tune.report({**_summary(_latest_rows(rows), self.threshold), **self.identity,
-                         "phase": "train", "done_training": False},
-                        checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def _latest_rows(rows: np.ndarray) -> np.ndarray:

@@ -106,7 +106,9 @@ def _tuner(trainable, space: dict, name: str, storage: str, request: SweepReques
     run_config = tune.RunConfig(
         name=name, storage_path=storage, callbacks=callbacks, verbose=1,
         failure_config=tune.FailureConfig(max_failures=3),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+        # three, with checkpoints >= MIN_CHECKPOINT_SECONDS apart (grok_core.trial_run): the
+        # one Tune's last saved experiment state names is never the one it deletes
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=3))
     # metric/mode only drive the progress table's best-so-far line (no search, no stopping)
     namer = _trial_namer(axes)  # the progress table and the folders name trials alike
     tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=namer,
@@ -258,6 +260,11 @@ def run_sweep(request: SweepRequest, log: Log = print):
     if not request.restart:
         check_same_sweep(storage, name, spec)
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # JSON only, by default
+    # Tune saves the experiment state (trial params, results, which checkpoint to resume from)
+    # every >= 10 s by default: a driver killed sooner left trials without params on storage.
+    # Every 2 s keeps what a killed sweep leaves readable and resumable (checkpoints are >= 20 s
+    # apart, grok_core.trial_run.MIN_CHECKPOINT_SECONDS); set the variable to change it.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     connect_ray(request.address)
     check_resources(request.cpus_per_trial, request.gpus_per_trial)
     slots = trial_slots(request.cpus_per_trial, request.gpus_per_trial)

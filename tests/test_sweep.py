@@ -54,7 +54,8 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     (newest / "curves.parquet").write_bytes(b"")
     damaged = results.load(str(cut))
     assert damaged.trials["finished"].tolist() == [False, True, True, True]
-    assert 200 < damaged.curves[damaged.curves["trial"] == trial_dir.name]["step"].max() < 400
+    # (checkpoints are spaced in time: the one before the final one is the first, at step 100)
+    assert 0 < damaged.curves[damaged.curves["trial"] == trial_dir.name]["step"].max() < 400
 
     assert (storage / "pr" / "summary.png").read_bytes()[:4] == b"\x89PNG"  # the sweep drew itself
     assert sorted(set(loaded.base_curves["seed"])) == [0, 1]  # dense curves, for the figure
@@ -177,6 +178,8 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
             if len(reports) >= 2:  # a checkpoint exists and training is under way
                 killed = reports[-1]
                 os.kill(reports[-1]["pid"], signal.SIGKILL)
+                # checkpoints are spaced in time: the trial resumes from the last one saved
+                saved = [r["step"] for r in reports if r.get("checkpoint_dir_name")]
                 break
         time.sleep(0.1)
     out, err = driver.communicate(timeout=600)
@@ -184,7 +187,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
     (result_file,) = (storage / "one").glob("*/result.json")
     final = json.loads(result_file.read_text().splitlines()[-1])
     assert final["done_training"] and final["step"] == 4000
-    assert final["resumed_from_step"] >= killed["step"] > 0 and final["pid"] != killed["pid"]
+    assert final["resumed_from_step"] >= saved[-1] > 0 and final["pid"] != killed["pid"]
     assert final["device"] == "cpu"  # no GPU asked for (with --gpus-per-trial: "cuda")
 
     alone = run_grok("train", "dense", *settings, "--set", "task.p=23", "--set", "task.pairs=all",
