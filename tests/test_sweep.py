@@ -225,7 +225,7 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
     import time
 
     args = ["sweep", "lr_wd", "--quick", "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
-            "--set", "train.steps=3000", "--seeds", "0", "--report-every", "200", "--name", "c",
+            "--set", "train.steps=15000", "--seeds", "0", "--report-every", "200", "--name", "c",
             "--storage", str(tmp_path)]
     driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -234,6 +234,8 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
     while time.time() < deadline and driver.poll() is None and not any(
             len(f.read_text().splitlines()) >= 2 for f in (tmp_path / "c").glob("*/result.json")):
         time.sleep(0.1)
+    # (the run is long enough, ~15 s, that Ctrl-C lands mid-run even though result.json reaches
+    # storage only with Tune's experiment state, every 2 s)
     os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     _, err = driver.communicate(timeout=300)
     assert driver.returncode == 130, err[-3000:]
