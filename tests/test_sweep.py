@@ -164,7 +164,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
     import time
 
     settings = ["--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
-                "--set", "train.steps=4000", "--seeds", "0"]
+                "--set", "train.steps=12000", "--seeds", "0"]
     storage = tmp_path / "sweeps"
     driver = subprocess.Popen(
         [sys.executable, "-m", "sweeps.cli", "sweep", "lr_wd", "--quick", *settings,
@@ -186,7 +186,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
     assert killed is not None and driver.returncode == 0, err[-3000:]
     (result_file,) = (storage / "one").glob("*/result.json")
     final = json.loads(result_file.read_text().splitlines()[-1])
-    assert final["done_training"] and final["step"] == 4000
+    assert final["done_training"] and final["step"] == 12000
     assert final["resumed_from_step"] >= saved[-1] > 0 and final["pid"] != killed["pid"]
     assert final["device"] == "cpu"  # no GPU asked for (with --gpus-per-trial: "cuda")
 
