@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from sweeps.launch import SweepRequest, run_sweep
+from sweeps.space import makespan
 
 LONGER = ["train.steps=6000", "train.stop_margin=none", "base.train.steps=6000"]
 
@@ -39,14 +40,6 @@ def trial_times(sweep_dir: Path, field: str = "train_seconds") -> list[float]:
         lines = [line for line in result_file.read_text().splitlines() if line]
         times.append(json.loads(lines[-1])[field])
     return times
-
-
-def critical_path(times: list[float], slots: int) -> float:
-    """Finish time of ``times`` on ``slots`` parallel slots, longest first."""
-    loads = [0.0] * max(1, slots)
-    for value in sorted(times, reverse=True):
-        loads[loads.index(min(loads))] += value
-    return max(loads)
 
 
 def measure(space: str, max_cohort: int, overrides: list[str], cpus: int) -> str:
@@ -61,8 +54,8 @@ def measure(space: str, max_cohort: int, overrides: list[str], cpus: int) -> str
         for name in ("bench.dense", "bench"):  # Tuners run one after the other
             own = trial_times(Path(storage, name))
             if own:
-                ideal += critical_path(own, cpus)
-                tune_ideal += critical_path(trial_times(Path(storage, name), "time_total_s"), cpus)
+                ideal += makespan(own, cpus)
+                tune_ideal += makespan(trial_times(Path(storage, name), "time_total_s"), cpus)
                 trials += len(own)
                 tuners += 1
     return (f"{trials} trial(s) in {tuners} Tuner(s); wall {wall:.1f} s, trials' own time on "

@@ -113,7 +113,7 @@ DENSE_COST = 1.0
 TICKET_COST = 1.0
 
 
-def _makespan(costs: Sequence[float], slots: int) -> float:
+def makespan(costs: Sequence[float], slots: int) -> float:
     """Finish time of ``costs`` run on ``slots`` parallel slots, longest first (LPT)."""
     loads = [0.0] * max(1, slots)
     for cost in sorted(costs, reverse=True):
@@ -147,13 +147,13 @@ def plan_split(n_seeds: int, n_rates: Optional[int], max_cohort: int, slots: int
             seed_groups = _chunks(list(range(n_seeds)), seeds_per)
             rate_groups = _chunks(list(range(rates)), rates_per)
             if n_rates is None:
-                time = _makespan([DENSE_COST * len(g) for g in seed_groups], share)
+                time = makespan([DENSE_COST * len(g) for g in seed_groups], share)
             elif len(rate_groups) == 1:  # each trial trains its own dense runs first
-                time = _makespan([len(g) * (DENSE_COST + TICKET_COST * rates)
+                time = makespan([len(g) * (DENSE_COST + TICKET_COST * rates)
                                   for g in seed_groups], share)
             else:  # dense phase first (one dense run per slot), then the ticket trials
-                time = (_makespan([DENSE_COST] * n_seeds, share)
-                        + _makespan([TICKET_COST * len(s) * len(r) for s in seed_groups
+                time = (makespan([DENSE_COST] * n_seeds, share)
+                        + makespan([TICKET_COST * len(s) * len(r) for s in seed_groups
                                      for r in rate_groups], share))
             trials = len(seed_groups) * len(rate_groups)
             dense_phase = n_rates is not None and len(rate_groups) > 1  # a Tuner more (~4 s)
