@@ -220,6 +220,10 @@ class CriticalEstimate:
 
     def summary_lines(self) -> list[str]:
         """What a user reads: both edges, the seeds' own edges and the seeds without a window."""
+        if self.members and not self.per_seed["generalised"].any():
+            return [f"no window: no member generalised at any tested rate ({self.trials} "
+                    f"trials, {self.members} members; seeds {len(self.per_seed)} of "
+                    f"{len(self.per_seed)} without a window)"]
         lines = [f"critical pruning ratio (upper edge of the window, P(generalise)=0.5): "
                  f"{self.upper.describe()}, from {self.upper.n} member outcomes on the falling "
                  f"flank ({self.trials} trials, {self.members} members)",
@@ -300,3 +304,180 @@ def estimate_edges(members: pd.DataFrame, resolution: float = RESOLUTION,
     return CriticalEstimate(upper, lower, per_seed,
                             [int(s) for s in per_seed.loc[~per_seed["has_window"], "seed"]],
                             int(len(members)), trials, resolution)
+
+
+# --- searches on disk ---------------------------------------------------------------------------
+SPEC_FILE = "critical.json"      # written by sweeps.critical_launch: what the search searches
+STUDY_FILE = "study.json"        # the study's name and storage URL
+MEMBER_TABLE = "members.parquet"
+ESTIMATE_FILE = "estimate.json"
+MEMBER_COLUMNS = ["trial", "seed", "pruning_rate", "generalised", "t_gen", "t_mem",
+                  "final_test_acc", "steps_run"]
+
+
+def study_members(study) -> pd.DataFrame:
+    """One row per member outcome of the study's finished trials (``MEMBER_COLUMNS``): from
+    the trial's ``members`` user attribute where it has one, else ``n_members`` outcomes of
+    unknown seed at its rate from its value (the objective contract of ``sweeps.critical``)."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        rate = trial.params.get("pruning_rate")
+        if rate is None or trial.value is None:
+            continue
+        members = trial.user_attrs.get("members")
+        if members:
+            for member in members:
+                rows.append({"trial": trial.number, **member,
+                             "pruning_rate": float(member.get("pruning_rate", rate)),
+                             "generalised": bool(member["generalised"])})
+            continue
+        n = int(trial.user_attrs.get("n_members", 1))
+        successes = int(round(float(trial.value) * n))
+        seed = trial.user_attrs.get("seed", trial.params.get("seed"))
+        rows += [{"trial": trial.number, "seed": seed, "pruning_rate": float(rate),
+                  "generalised": i < successes} for i in range(n)]
+    frame = pd.DataFrame(rows)
+    for column in MEMBER_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=float)
+    frame = frame[MEMBER_COLUMNS + [c for c in frame.columns if c not in MEMBER_COLUMNS]]
+    return frame.astype({"generalised": bool}) if not frame.empty else frame
+
+
+@dataclass
+class CriticalSearch:
+    """A critical-ratio search: its settings (``spec``), one row per member outcome
+    (``members``) and the estimate of both edges (``estimate``)."""
+
+    name: str
+    path: str
+    spec: dict
+    members: pd.DataFrame
+    estimate: CriticalEstimate
+    study_name: Optional[str] = None
+    study_storage: Optional[str] = None
+    trials: int = 0
+    study: Any = field(default=None, repr=False)
+
+    @property
+    def steps(self) -> Optional[int]:
+        """The tickets' step budget (part of what the estimate means)."""
+        return (self.spec.get("template", {}).get("train", {}) or {}).get("steps")
+
+    def settings(self) -> dict[str, Any]:
+        """The search's settings as flat columns: range, resolution, seeds, the step budget and
+        every ticket / dense-run setting that differs from the defaults."""
+        from grok_core.config import ExperimentConfig, flatten_settings
+
+        template = dict(self.spec.get("template", {}))
+        seeds = template.pop("seeds", [])
+        defaults = flatten_settings(ExperimentConfig().to_dict())
+        changed = {k: v for k, v in flatten_settings(template).items() if defaults.get(k) != v}
+        steps = self.steps if self.steps is not None else defaults["train.steps"]
+        return {"low": self.spec.get("low"), "high": self.spec.get("high"),
+                "resolution": self.spec.get("resolution"),
+                "seeds": ",".join(map(str, seeds)), "steps": steps, **changed}
+
+    def summary_lines(self) -> list[str]:
+        """Header (budget, range, seeds) and the estimate's lines."""
+        settings = self.settings()
+        head = (f"search {self.name}: k in [{settings['low']}, {settings['high']}] at "
+                f"resolution {settings['resolution']}, seeds {settings['seeds']}, tickets of "
+                f"{settings['steps']} steps without weight decay")
+        if self.members.empty:
+            return [head, "no finished trials yet"]
+        return [head, *self.estimate.summary_lines()]
+
+    def row(self) -> dict[str, Any]:
+        """One row of ``critical_ratios``: settings, both edges with intervals, counts."""
+        e = self.estimate
+        return {"name": self.name, **self.settings(),
+                "critical_ratio": e.upper.estimate, "ci_low": e.upper.ci_low,
+                "ci_high": e.upper.ci_high, "upper_status": e.upper.status,
+                "lower_edge": e.lower.estimate, "lower_ci_low": e.lower.ci_low,
+                "lower_ci_high": e.lower.ci_high, "lower_status": e.lower.status,
+                "trials": self.trials, "members": e.members,
+                "seeds_without_window": len(e.seeds_without_window), "path": self.path}
+
+    def write_tables(self) -> None:
+        """``members.parquet`` and ``estimate.json`` next to the search, and the estimate as
+        the study's user attribute ``estimate``."""
+        from grok_core.store import Storage
+
+        where = Storage(self.path)
+        where.write_parquet(self.members, MEMBER_TABLE)
+        summary = {"settings": self.settings(), "estimate": self.estimate.to_dict()}
+        where.write_json(summary, ESTIMATE_FILE)
+        if self.study is not None:
+            self.study.set_user_attr("estimate", json.loads(json.dumps(summary, default=str)))
+
+
+def load(path: str) -> CriticalSearch:
+    """The critical-ratio search at ``path`` (``<storage>/<name>``), from its Optuna study
+    (or, where the study storage is gone, from its last ``members.parquet``)."""
+    import io
+
+    from grok_core.config import ConfigError
+    from grok_core.store import Storage
+
+    where = Storage(path)
+    if not where.exists(SPEC_FILE):
+        raise ConfigError(f"no critical-ratio search at {path!r} (no {SPEC_FILE})")
+    spec = where.read_json(SPEC_FILE)
+    info = where.read_json(STUDY_FILE) if where.exists(STUDY_FILE) else {}
+    name = path.rstrip("/").rpartition("/")[2]
+    study, members, trials = None, None, 0
+    if info.get("study_storage"):
+        try:
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            study = optuna.load_study(study_name=info["study_name"],
+                                      storage=info["study_storage"])
+        except Exception:  # moved or unreachable: fall back to the last tables written
+            study = None
+    if study is not None:
+        from optuna.trial import TrialState
+
+        members = study_members(study)
+        trials = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    elif where.exists(MEMBER_TABLE):
+        members = pd.read_parquet(io.BytesIO(where.read_bytes(MEMBER_TABLE)))
+        trials = int(members["trial"].nunique()) if not members.empty else 0
+    if members is None:
+        members = pd.DataFrame(columns=MEMBER_COLUMNS)
+    resolution = float(spec.get("resolution", RESOLUTION))
+    estimate = estimate_edges(members, resolution, trials)
+    return CriticalSearch(name, path, spec, members, estimate, info.get("study_name"),
+                          info.get("study_storage"), trials, study)
+
+
+def is_search(path: str) -> bool:
+    """Whether ``path`` holds a critical-ratio search (rather than a grid sweep)."""
+    from grok_core.store import Storage
+
+    return Storage(path).exists(SPEC_FILE)
+
+
+def critical_ratios(storage: str) -> pd.DataFrame:
+    """One row per critical-ratio search under the storage root ``storage``: its settings as
+    columns (range, seeds, step budget, every non-default setting such as the dense run's
+    weight decay or the operation), both edges with their 95 % intervals, trials, members and
+    seeds without a window; searches under different conditions compare in one table."""
+    import pyarrow.fs as pafs
+
+    from grok_core.store import Storage
+
+    root = Storage(storage)
+    if root.fs.get_file_info(root.root).type != pafs.FileType.Directory:
+        from grok_core.config import ConfigError
+
+        raise ConfigError(f"no storage at {storage!r}")
+    rows = []
+    for entry in sorted(root.fs.get_file_info(pafs.FileSelector(root.root)),
+                        key=lambda e: e.base_name):
+        if entry.type == pafs.FileType.Directory and root.exists(entry.base_name, SPEC_FILE):
+            rows.append(load(f"{storage.rstrip('/')}/{entry.base_name}").row())
+    return pd.DataFrame(rows)

@@ -145,3 +145,65 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     if title:
         fig.suptitle(title)
     return _png(fig, dpi=110)
+
+
+def critical_summary_png(search, dpi: int = 110) -> bytes:
+    """A critical-ratio search (``analysis.critical.CriticalSearch``) in two panels.
+
+    Left: every member outcome (generalised 1 / not 0, jittered, coloured by seed) against the
+    pruning rate, the fitted P(generalise | k) of each flank with its 95 % band, and both
+    edges with their intervals. Right: final test accuracy against k per seed (the paper's
+    Fig. 16a), with the accuracy threshold."""
+    import numpy as np
+
+    plt = _pyplot()
+    members, estimate = search.members.reset_index(drop=True), search.estimate
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    seeds = sorted(members["seed"].dropna().unique().tolist())
+    colours = {seed: plt.cm.tab10(i % 10) for i, seed in enumerate(seeds)}
+    jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(members))
+    for seed in seeds or [None]:
+        rows = members if seed is None else members[members["seed"] == seed]
+        left.scatter(rows["pruning_rate"], rows["generalised"].astype(float)
+                     + jitter[rows.index.to_numpy()], s=12, alpha=0.7,
+                     color=colours.get(seed, "grey"), label=f"seed {seed}")
+    settings = search.settings()
+    grid = np.linspace(settings["low"], settings["high"], 400)
+    for fit, colour, label in ((estimate.upper, "crimson", "upper edge"),
+                               (estimate.lower, "navy", "lower edge")):
+        if fit.status != "ok":
+            continue
+        side = grid >= estimate_centre(members) if fit.falling else grid <= estimate_centre(members)
+        low, high = fit.band(grid[side])
+        left.fill_between(grid[side], low, high, color=colour, alpha=0.15)
+        left.plot(grid[side], fit.probability(grid[side]), color=colour,
+                  label=f"{label} {fit.describe()}")
+        left.axvline(fit.estimate, color=colour, lw=0.8, ls="--")
+    left.set_xlabel("pruning rate k")
+    left.set_ylabel("generalised (member outcomes) / fitted P")
+    left.set_ylim(-0.1, 1.1)
+    left.legend(fontsize=7, loc="center left")
+    left.set_title(f"{estimate.members} members, {estimate.trials} trials, "
+                   f"{settings['steps']} steps, wd 0", fontsize=9)
+    for seed in seeds:
+        rows = members[members["seed"] == seed].sort_values("pruning_rate")
+        right.plot(rows["pruning_rate"], rows["final_test_acc"], "o-", ms=3, lw=0.8,
+                   color=colours[seed], label=f"seed {seed}")
+    right.axhline(0.95, color="grey", lw=0.8, ls=":")
+    right.set_xlabel("pruning rate k")
+    right.set_ylabel("final test accuracy")
+    right.set_ylim(-0.02, 1.02)
+    right.set_title("final test accuracy without weight decay (Fig. 16a)", fontsize=9)
+    if seeds:
+        right.legend(fontsize=7)
+    fig.suptitle(f"critical pruning ratio: {search.name}", fontsize=10)
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
+def estimate_centre(members: pd.DataFrame) -> float:
+    """The window's centre of a search's outcomes (where its two flanks meet)."""
+    from analysis.critical import window_centre
+
+    centre = window_centre(members["pruning_rate"], members["generalised"])
+    return centre if centre is not None else float(members["pruning_rate"].median())

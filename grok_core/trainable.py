@@ -21,3 +21,17 @@ def grok_trainable(trial_config: dict, store: str, report_every: int = DEFAULT_R
     from .trial_run import run_trial
 
     run_trial(trial_config, store, report_every)
+
+
+RATE_PARAM = "pruning_rate"  # what a critical-ratio search suggests per trial
+
+
+def critical_trainable(trial_config: dict, store: str,
+                       report_every: int = DEFAULT_REPORT_EVERY) -> None:
+    """Ray Tune function trainable of a critical-ratio search: the ticket cohort of
+    ``trial_config`` (every seed) at the one rate the search suggested (``pruning_rate``)."""
+    from .trial_run import run_trial
+
+    config = {k: v for k, v in trial_config.items() if k != RATE_PARAM}
+    config["rates"] = [float(trial_config[RATE_PARAM])]
+    run_trial(config, store, report_every)

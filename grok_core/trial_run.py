@@ -40,7 +40,37 @@ def _summary(rows: np.ndarray, threshold: float) -> dict[str, Any]:
     return {"step": int(rows[:, column["step"]].max()), "members": int(len(rows)),
             "test_acc_mean": float(test_acc.mean()), "test_acc_max": float(test_acc.max()),
             "train_acc_mean": float(rows[:, column["train_acc"]].mean()),
-            "generalised": int((test_acc >= threshold).sum())}
+            "generalised": int((test_acc >= threshold).sum()),
+            # the metric of critical-ratio searches; final reports count t_gen instead
+            "generalised_fraction": float((test_acc >= threshold).mean())}
+
+
+OUTCOME_COLUMNS = ("seed", "pruning_rate", "t_mem", "t_gen", "final_test_acc", "steps_run")
+
+
+def member_outcomes(rows: pd.DataFrame) -> dict[str, Any]:
+    """``generalised_fraction`` (members whose test accuracy reached the threshold, i.e. that
+    have a t_gen) and ``member_outcomes`` (one plain dict per member: seed, rate, generalised,
+    t_mem, t_gen, final test accuracy, steps run) for the final report: what a critical-ratio
+    search stores per trial."""
+    outcomes = []
+    for row in rows.to_dict("records"):
+        entry = {c: _plain(row.get(c)) for c in OUTCOME_COLUMNS}
+        entry["generalised"] = entry["t_gen"] is not None
+        outcomes.append(entry)
+    fraction = sum(o["generalised"] for o in outcomes) / max(1, len(outcomes))
+    return {"generalised_fraction": fraction, "member_outcomes": outcomes}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able scalar: NaN and None as None, numpy scalars as Python ones."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 def _median(values) -> Optional[float]:
@@ -183,7 +213,7 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
              "t_mem_median": _median(rows["t_mem"]), "t_gen_median": _median(rows["t_gen"]),
              "tau_grok_median": _median(rows["tau_grok"]),
              "final_test_acc_mean": float(rows["final_test_acc"].mean()),
-             "train_seconds": time.perf_counter() - started}
+             **member_outcomes(rows), "train_seconds": time.perf_counter() - started}
     with tempfile.TemporaryDirectory() as directory:
         rows.to_parquet(os.path.join(directory, "members.parquet"), index=False)
         curves.to_parquet(os.path.join(directory, "curves.parquet"), index=False)

@@ -7,7 +7,10 @@
     grok sweep SPACE  [--quick] [--seeds] [--rates] [--set key=value ...] [--name] [--storage]
                       [--address HOST:PORT] [--cpus-per-trial] [--gpus-per-trial] [--max-cohort]
                       [--report-every] [--restart] [--tensorboard]
-    grok results PATH [--csv FILE] [--parquet FILE] [--figure PNG]
+    grok critical-ratio [--set key=value ...] [--seeds] [--low] [--high] [--trials] [--sampler]
+                      [--name] [--storage] [--study-storage URL] [--address] [--cpus-per-trial]
+                      [--gpus-per-trial] [--restart] [--quick]
+    grok results PATH [--csv FILE] [--parquet FILE] [--figure PNG]   (a sweep or a search)
 
 User errors (bad key, bad value, unwritable directory ...) print one line and exit with code 2
 before any work starts.
@@ -123,14 +126,62 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps between reports and checkpoints of a trial")
     sweep.add_argument("--restart", action="store_true", help="start over instead of resuming")
     sweep.add_argument("--tensorboard", action="store_true", help="also log TensorBoard files")
-    results = commands.add_parser("results", help="aggregated table of a sweep (no Ray needed)")
-    results.add_argument("path", help="<storage>/<sweep name>, a directory or URI")
+    _add_critical_parser(commands)
+    results = commands.add_parser(
+        "results", help="aggregated table of a sweep, or the estimate of a critical-ratio "
+                        "search (no Ray needed)")
+    results.add_argument("path", help="<storage>/<sweep or search name>, a directory or URI")
     results.add_argument("--csv", default=None, help="also write the table as CSV here")
     results.add_argument("--parquet", default=None, help="also write the table as parquet here")
     results.add_argument("--figure", default=None, metavar="PNG",
                          help="also draw the sweep here: test accuracy curves, and t_mem / t_gen "
                               "per pruning rate and cell")
     return parser
+
+
+def _add_critical_parser(commands) -> None:
+    search = commands.add_parser(
+        "critical-ratio",
+        help="search the critical pruning ratio (the window of rates at which tickets "
+             "generalise without weight decay) with Optuna on Ray Tune; continues by name")
+    search.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a ticket setting (repeatable), e.g. train.steps=10000 "
+                             "or base.optim.weight_decay=0.5; see `grok keys`")
+    search.add_argument("--seeds", default=None,
+                        help="seeds trained at every suggested rate (default 0,1,2; quick 0,1)")
+    search.add_argument("--low", type=float, default=None,
+                        help="lowest pruning rate searched (default 0.5; quick 0.3)")
+    search.add_argument("--high", type=float, default=None,
+                        help="highest pruning rate searched (default 0.95)")
+    search.add_argument("--trials", type=int, default=None,
+                        help="finished trials the study should hold (default 40; quick 6); a "
+                             "rerun with more continues the study")
+    search.add_argument("--sampler", default="threshold",
+                        help="threshold (default: ours, puts trials where the edge is still "
+                             "uncertain), tpe, random or grid (every --resolution step)")
+    search.add_argument("--sampler-seed", dest="sampler_seed", type=int, default=0,
+                        help="seed of the sampler's random draws")
+    search.add_argument("--resolution", type=float, default=0.01,
+                        help="resolution of the per-seed edges (default 0.01, as the paper)")
+    search.add_argument("--quick", action="store_true",
+                        help="the reduced version (p=23, two seeds, six trials: minutes)")
+    search.add_argument("--name", default=None,
+                        help="search name (default critical-ratio, or critical-ratio-quick)")
+    search.add_argument("--storage", default=os.environ.get("GROK_STORAGE", "grok_sweeps"),
+                        help="results root, a directory or URI (default $GROK_STORAGE or "
+                             "./grok_sweeps); dense runs are shared under <storage>/artifacts")
+    search.add_argument("--study-storage", default=None, metavar="URL",
+                        help="SQLAlchemy URL of the Optuna study (default: SQLite file "
+                             "<storage>/<name>/study.db)")
+    search.add_argument("--address", default=None,
+                        help="Ray cluster HOST:PORT (default $RAY_ADDRESS, else local Ray)")
+    search.add_argument("--cpus-per-trial", type=float, default=1.0)
+    search.add_argument("--gpus-per-trial", type=float, default=0.0)
+    search.add_argument("--report-every", type=int, default=500,
+                        help="steps between reports and checkpoints of a trial")
+    search.add_argument("--restart", action="store_true",
+                        help="start a new study (the old search is kept as NAME.restarted-K)")
 
 
 def default_out(config: ExperimentConfig, seeds: Sequence[int],
@@ -312,12 +363,75 @@ def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str
     return loaded
 
 
+def cmd_critical_ratio(args: argparse.Namespace) -> int:
+    """``grok critical-ratio``: validate, run or continue the search, print the estimate."""
+    from sweeps.critical_launch import CriticalRequest, run_critical, search_folder
+    from sweeps.launch import SweepInterrupted, resolve_storage
+
+    request = CriticalRequest(
+        overrides=args.overrides,
+        seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
+        low=args.low, high=args.high, trials=args.trials, sampler=args.sampler,
+        seed=args.sampler_seed, resolution=args.resolution, name=args.name,
+        storage=args.storage, study_storage=args.study_storage, address=args.address,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        restart=args.restart, quick=args.quick, report_every=args.report_every)
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    path = search_folder(resolve_storage(request.storage), request.search_name)
+    try:
+        search = run_critical(request, log=log)
+    except SweepInterrupted as stopped:
+        log(f"grok: {stopped}")
+        log(f"results so far: grok results {path}")
+        return 130
+    print("\n".join(search.summary_lines()))
+    log(f"results: grok results {path}  (members.parquet, estimate.json, summary.png there; "
+        f"study {search.study_name} in {search.study_storage})")
+    return 0
+
+
+def _print_search(path: str, csv: Optional[str], parquet: Optional[str], figure: Optional[str]
+                  ) -> int:
+    """``grok results`` on a critical-ratio search: its estimate, per-seed edges and the
+    member outcomes per rate."""
+    from analysis.critical import load
+
+    search = load(path)
+    print("\n".join(search.summary_lines()))
+    members = search.members
+    if not members.empty:
+        table = (members.groupby("pruning_rate")
+                 .agg(members=("generalised", "size"), generalised=("generalised", "sum"),
+                      final_test_acc=("final_test_acc", "mean"), t_gen=("t_gen", "median"))
+                 .reset_index())
+        print("member outcomes per rate:")
+        print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+    if csv:
+        members.to_csv(csv, index=False)
+    if parquet:
+        members.to_parquet(parquet, index=False)
+    if figure:
+        if members.empty:
+            raise UsageError(f"--figure: no finished trials in {path} to draw yet")
+        from analysis.figures import critical_summary_png
+
+        with open(figure, "wb") as handle:
+            handle.write(critical_summary_png(search))
+        print(f"figure: {figure}", file=sys.stderr)
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
-    """``grok results``: aggregated table over seeds per cell and pruning rate."""
+    """``grok results``: aggregated table over seeds per cell and pruning rate (a sweep), or
+    the estimate and outcomes (a critical-ratio search)."""
+    from analysis.critical import is_search
+
     if args.figure:
         from grok_core.store import Storage
 
         Storage(os.path.dirname(os.path.abspath(args.figure))).check_writable()
+    if is_search(args.path):
+        return _print_search(args.path, args.csv, args.parquet, args.figure)
     loaded = _print_aggregate(args.path, args.csv, args.parquet)
     if args.figure:
         png = _figure(loaded)
@@ -341,7 +455,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         handler = {"train": cmd_train, "keys": cmd_keys, "spaces": cmd_spaces,
-                   "sweep": cmd_sweep, "results": cmd_results}[args.command]
+                   "sweep": cmd_sweep, "results": cmd_results,
+                   "critical-ratio": cmd_critical_ratio}[args.command]
         return handler(args)
     except BrokenPipeError:  # e.g. `grok keys | head`
         sys.stderr.close()

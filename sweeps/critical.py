@@ -56,7 +56,7 @@ def _van_der_corput(i: int) -> float:
 def scan_order(low: float, high: float, points: int) -> list[float]:
     """``points`` evenly spaced rates from low to high, in an order that spreads any prefix
     over the range (van der Corput), so parallel trials of the scan cover it evenly."""
-    grid = np.linspace(low, high, points)
+    grid = np.round(np.linspace(low, high, points), 6)
     return [float(grid[i]) for i in sorted(range(points), key=_van_der_corput)]
 
 
