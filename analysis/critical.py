@@ -220,7 +220,7 @@ class CriticalEstimate:
 
     def summary_lines(self) -> list[str]:
         """What a user reads: both edges, the seeds' own edges and the seeds without a window."""
-        if self.members and not self.per_seed["generalised"].any():
+        if self.members and self.upper.status == "below" and self.lower.status == "above":
             return [f"no window: no member generalised at any tested rate ({self.trials} "
                     f"trials, {self.members} members; seeds {len(self.per_seed)} of "
                     f"{len(self.per_seed)} without a window)"]
