@@ -21,6 +21,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -32,6 +33,10 @@ from .cluster import check_resources, connect_ray, trial_slots
 from .space import requested_space, validate_cell
 
 Log = Callable[[str], None]
+# Optuna flags its heartbeats as experimental and expects them with Study.optimize; here the
+# driver beats for the trials Ray Tune runs (ask/tell). Neither warning is news to a user.
+warnings.filterwarnings("ignore", message=".*fail_stale_trials is experimental.*")
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used.*")
 STUDY = "critical_ratio"  # the search_spaces module whose settings a search takes
 SPEC_FILE = "critical.json"
 STUDY_FILE = "study.db"
@@ -124,8 +129,6 @@ def open_study_storage(url: str, heartbeat: bool = True):
     if heartbeat:
         kwargs = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS}
     try:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat_interval is experimental"
             return optuna.storages.RDBStorage(url, **kwargs)

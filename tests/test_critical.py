@@ -1,0 +1,219 @@
+"""The critical-ratio search: the fit, the sampler in plain Optuna (seconds), and
+`grok critical-ratio` end to end on local Ray, killed and continued."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from analysis.critical import estimate_edges, fit_threshold, seed_edges
+from conftest import run_grok
+from sweeps.critical import ThresholdSampler, search, trial_outcomes
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# --- the fit ---------------------------------------------------------------------------------
+def test_fit_of_separated_outcomes_lies_in_the_gap_and_its_interval_spans_it():
+    fit = fit_threshold([0.70, 0.75, 0.78, 0.79, 0.80, 0.82, 0.85], [1, 1, 1, 1, 0, 0, 0])
+    assert fit.status == "ok" and fit.n == 7
+    assert 0.79 < fit.estimate < 0.80
+    assert fit.ci_low <= 0.79 and fit.ci_high >= 0.80 and fit.ci_high - fit.ci_low < 0.05
+
+
+def test_fit_of_noisy_outcomes_finds_the_planted_edge_and_covers_it():
+    rng = np.random.default_rng(0)
+    rates = rng.uniform(0.6, 0.95, 400)
+    generalised = rng.random(400) < 1 / (1 + np.exp((rates - 0.8) / 0.01))
+    fit = fit_threshold(rates, generalised)
+    assert abs(fit.estimate - 0.8) < 0.005 and fit.ci_low < 0.8 < fit.ci_high
+    assert 0.005 < fit.width < 0.02
+    low, high = fit.band([0.7, 0.8, 0.9])
+    assert (low <= fit.probability([0.7, 0.8, 0.9]) + 1e-12).all()
+    assert (fit.probability([0.7, 0.8, 0.9]) <= high + 1e-12).all()
+
+
+def test_fit_of_all_successes_or_none_says_where_the_edge_lies():
+    above = fit_threshold([0.5, 0.6, 0.7], [1, 1, 1])
+    assert above.status == "above" and math.isnan(above.estimate) and above.ci_low == 0.7
+    below = fit_threshold([0.5, 0.6, 0.7], [0, 0, 0])
+    assert below.status == "below" and below.ci_high == 0.5
+    assert "above every tested rate" in above.describe()
+
+
+def test_rising_flank_fit_finds_the_lower_edge():
+    fit = fit_threshold([0.5, 0.55, 0.6, 0.62, 0.7], [0, 0, 0, 1, 1], falling=False)
+    assert fit.status == "ok" and 0.6 < fit.estimate < 0.62 and not fit.falling
+    assert fit.probability([0.5])[0] < 0.5 < fit.probability([0.7])[0]
+
+
+def test_edges_per_seed_bracket_and_seeds_without_a_window_are_counted():
+    members = pd.DataFrame({
+        "seed": [0] * 5 + [1] * 5 + [2] * 2,
+        "pruning_rate": [0.5, 0.6, 0.8, 0.81, 0.9, 0.5, 0.7, 0.75, 0.76, 0.9, 0.7, 0.8],
+        "generalised": [0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0]})
+    edges = seed_edges(members).set_index("seed")
+    assert edges.loc[0, "upper_edge"] == 0.8 and edges.loc[0, "upper_fail"] == 0.81
+    assert edges.loc[0, "upper_resolved"] and not edges.loc[0, "lower_resolved"]
+    assert edges.loc[1, "lower_edge"] == 0.7 and edges.loc[1, "lower_fail"] == 0.5
+    assert not edges.loc[2, "has_window"]
+    estimate = estimate_edges(members)
+    assert estimate.seeds_without_window == [2]
+    # seed 2 fails everywhere, so the population edge lies below seed 0 and 1's own
+    assert 0.7 < estimate.upper.estimate < 0.81 and 0.5 < estimate.lower.estimate < 0.7
+    assert any("seeds without a window: 1 of 3" in line for line in estimate.summary_lines())
+
+
+# --- the sampler, in plain Optuna -------------------------------------------------------------
+def _window(lower, upper, members=1):
+    """A deterministic objective: generalises inside (lower, upper)."""
+    def objective(trial):
+        rate = trial.suggest_float("pruning_rate", 0.5, 0.95)
+        trial.set_user_attr("n_members", members)
+        return float(lower < rate < upper)
+    return objective
+
+
+def test_threshold_sampler_finds_a_planted_edge_in_plain_optuna():
+    study = search(_window(-1, 0.777), 0.5, 0.95, trials=25)
+    rates, outcomes = trial_outcomes(study.trials)
+    fit = fit_threshold(rates, outcomes)
+    assert abs(fit.estimate - 0.777) < 0.003 and fit.ci_low <= 0.777 <= fit.ci_high
+    # its trials gather at the edge, unlike a grid
+    assert np.mean(np.abs(rates[10:] - 0.777) < 0.02) > 0.8
+
+
+def test_threshold_sampler_finds_both_edges_of_a_window():
+    study = search(_window(0.63, 0.81, members=2), 0.5, 0.95, trials=40)
+    rates, outcomes = trial_outcomes(study.trials)
+    estimate = estimate_edges(pd.DataFrame({"seed": 0, "pruning_rate": rates,
+                                            "generalised": outcomes.astype(bool)}))
+    assert abs(estimate.upper.estimate - 0.81) < 0.005
+    assert abs(estimate.lower.estimate - 0.63) < 0.01
+
+
+def test_parallel_asks_do_not_pile_up_on_one_rate():
+    study = optuna.create_study(direction="maximize",
+                                sampler=ThresholdSampler(0.5, 0.95, seed=3))
+    study.optimize(_window(-1, 0.8), n_trials=12)
+    asked = [study.ask() for _ in range(4)]  # four trials running at once
+    rates = sorted(t.suggest_float("pruning_rate", 0.5, 0.95) for t in asked)
+    assert min(np.diff(rates)) >= 0.0025 - 1e-9, rates
+
+
+@pytest.mark.parametrize("sampler", ["threshold", "random"])
+def test_a_resumed_study_continues_instead_of_replaying_its_first_rates(tmp_path, sampler):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = search(_window(-1, 0.8), 0.5, 0.95, trials=8, sampler=sampler, storage=url,
+                   study_name="s")
+    before = [t.params["pruning_rate"] for t in first.trials]
+    resumed = search(_window(-1, 0.8), 0.5, 0.95, trials=14, sampler=sampler, storage=url,
+                     study_name="s")
+    after = [t.params["pruning_rate"] for t in resumed.trials]
+    assert after[:8] == before and len(after) == 14
+    assert not set(after[8:]) & set(before), (before, after)
+
+
+def test_grid_sampler_walks_the_resolution():
+    study = search(_window(-1, 0.8), 0.5, 0.6, trials=11, sampler="grid")
+    assert sorted(round(t.params["pruning_rate"], 6) for t in study.trials) == [
+        round(0.5 + 0.01 * i, 6) for i in range(11)]
+
+
+# --- grok critical-ratio, end to end -----------------------------------------------------------
+SMALL = ["--quick", "--set", "train.steps=600", "--set", "base.train.steps=600",
+         "--set", "base.train.checkpoint_every=300", "--report-every", "200"]
+
+
+def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_path):
+    storage = tmp_path / "s"
+    result = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "dense phase: seeds 0,1" in result.stderr
+    assert "critical-ratio-quick" in result.stdout and "600 steps" in result.stdout
+    folder = storage / "critical-ratio-quick"
+    for name in ("critical.json", "study.db", "members.parquet", "estimate.json", "summary.png"):
+        assert (folder / name).exists(), name
+    shell = subprocess.run([sys.executable, "-c", (
+        "import optuna\n"
+        f"s = optuna.load_study(study_name='critical-ratio-quick', storage='sqlite:///{folder}/study.db')\n"
+        "for t in s.trials:\n"
+        "    m = t.user_attrs['members']\n"
+        "    print(t.state.name, t.params['pruning_rate'], t.value, len(m), sorted(x['seed'] for x in m),"
+        " all(set(x) >= {'seed', 'pruning_rate', 'generalised', 't_gen'} for x in m))\n"
+        "print('estimate' in s.user_attrs)")], capture_output=True, text=True)
+    assert shell.returncode == 0, shell.stderr
+    lines = shell.stdout.strip().splitlines()
+    assert len(lines) == 4 and lines[-1] == "True"
+    assert all(line.startswith("COMPLETE") and line.endswith("2 [0, 1] True")
+               for line in lines[:3]), lines
+    members = pd.read_parquet(folder / "members.parquet")
+    assert len(members) == 6 and set(members["seed"]) == {0, 1}
+    shown = run_grok("results", folder)
+    assert shown.returncode == 0 and "member outcomes per rate" in shown.stdout
+    again = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
+    assert again.returncode == 0 and "3 finished trial(s), 0 to go" in again.stderr
+    changed = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage,
+                       "--set", "train.steps=700")
+    assert changed.returncode == 2 and "train.steps" in changed.stderr
+
+
+def _states(db):
+    study = optuna.load_study(study_name="critical-ratio-quick", storage=f"sqlite:///{db}")
+    return {t.number: t.state.name for t in study.trials}
+
+
+def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path):
+    storage = tmp_path / "s"
+    args = ["critical-ratio", "--quick", "--trials", "4", "--report-every", "250",
+            "--storage", str(storage)]
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    db = storage / "critical-ratio-quick" / "study.db"
+    deadline, states = time.time() + 300, {}
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                states = _states(db)
+            except Exception:  # the study is being created
+                continue
+            if "COMPLETE" in states.values() and "RUNNING" in states.values():
+                break
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    before = _states(db)
+    done = {n for n, s in before.items() if s == "COMPLETE"}
+    stale = {n for n, s in before.items() if s == "RUNNING"}
+    assert done and stale and len(done) < 4, before
+
+    rerun = run_grok(*args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "marked" in rerun.stderr and "stale" in rerun.stderr
+    after = _states(db)
+    assert all(after[n] == "COMPLETE" for n in done)       # nothing finished is lost or rerun
+    assert all(after[n] == "FAIL" for n in stale)          # nor counted, nor RUNNING forever
+    assert list(after.values()).count("COMPLETE") == 4 and "RUNNING" not in after.values()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--low", "1.2"], "--low"),
+    (["--low", "0.9", "--high", "0.5"], "must be below"),
+    (["--sampler", "annealing"], "--sampler"),
+    (["--trials", "0"], "--trials"),
+    (["--study-storage", "sqlite:////proc/grok-no-such-dir/study.db"], "cannot open"),
+    (["--set", "optim.lr=fast"], "optim.lr"),
+])
+def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, args, message):
+    result = run_grok("critical-ratio", "--quick", *args, "--storage", tmp_path / "s")
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
