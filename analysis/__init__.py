@@ -5,8 +5,15 @@
     results.members          # one row per member: config columns, seed, pruning_rate, t_mem ...
     analysis.aggregate(results.members)                  # the `grok results` table
 
-``load`` and ``aggregate`` live in ``analysis.results``; the figures in ``analysis.figures``.
+    search = analysis.critical.load("grok_sweeps/critical-ratio")   # a critical-ratio search
+    search.members, search.estimate.upper     # member outcomes; the fit of the upper edge
+    analysis.critical_ratios("grok_sweeps")   # one row per search under a storage root
+
+``load`` and ``aggregate`` live in ``analysis.results``, searches in ``analysis.critical``, the
+figures in ``analysis.figures``.
 """
+from . import critical
+from .critical import critical_ratios
 from .results import SweepResults, aggregate, load
 
-__all__ = ["SweepResults", "aggregate", "load"]
+__all__ = ["SweepResults", "aggregate", "critical", "critical_ratios", "load"]

@@ -29,7 +29,7 @@ from grok_core.config import ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
 from grok_core.trainable import DEFAULT_REPORT_EVERY, RATE_PARAM
 
-from .cluster import check_resources, connect_ray, trial_slots
+from .cluster import check_reachable, check_resources, connect_ray, trial_slots
 from .space import requested_space, validate_cell
 
 Log = Callable[[str], None]
@@ -154,6 +154,9 @@ def validate(request: CriticalRequest) -> CriticalRequest:
         raise ConfigError(f"--resolution: must be in (0, 1), got {request.resolution}")
     if request.cpus_per_trial <= 0 or request.gpus_per_trial < 0:
         raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    address = request.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
     template = request.template()
     for rate in (request.low, request.high):
         check_pruning_rate(rate)
@@ -342,7 +345,8 @@ def train_dense_phase(request: CriticalRequest, storage: str, folder: str, slots
 def run_critical(request: CriticalRequest, log: Log = print):
     """Validate, open (or continue) the study, train the missing dense runs, run the search on
     Ray Tune until the study holds ``--trials`` finished trials, then write and return the
-    estimate (``analysis.critical.CriticalEstimate``)."""
+    estimate (``analysis.critical.CriticalSearch``). Nothing is written before every input
+    check (settings, storage, study storage, cluster, resources) has passed."""
     request = validate(request)
     storage = _resolve(request.storage)
     name = request.search_name
@@ -350,13 +354,16 @@ def run_critical(request: CriticalRequest, log: Log = print):
     default_url = request.study_storage is None
     study_url = request.study_storage or default_study_storage(storage, name)
     spec = request.spec()
-    if not default_url:
-        open_study_storage(study_url, heartbeat=False)  # unreachable URL: fail before work
     folder = Storage(search_folder(storage, name))
+    if not request.restart:
+        check_same_search(folder, spec)
+    finished = 0 if request.restart else _finished_trials(study_url, name, default_url)
+    remaining = request.trials - finished
+    if remaining > 0:
+        connect_ray(request.address)
+        check_resources(request.cpus_per_trial, request.gpus_per_trial)
     if request.restart:
         restart_search(storage, name, study_url, default_url, log)
-    else:
-        check_same_search(folder, spec)
     folder.write_json(spec, SPEC_FILE)
     folder.write_json({"study_name": name, "study_storage": study_url,
                        "sampler": request.sampler, "seed": request.seed}, "study.json")
@@ -369,15 +376,27 @@ def run_critical(request: CriticalRequest, log: Log = print):
     failed = fail_stale_trials(study, log)
     if failed:
         log(f"marked {failed} stale trial(s) FAIL: they are not counted as results")
-    from optuna.trial import TrialState
-
-    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    remaining = request.trials - finished
     log(f"search {name}: study {name} in {study_url}; {finished} finished trial(s), "
         f"{max(0, remaining)} to go (--trials {request.trials})")
     if remaining > 0:
         _search(request, storage, folder, study, rdb, finished, remaining, log)
     return write_outputs(folder.root, log)
+
+
+def _finished_trials(study_url: str, name: str, default_url: bool) -> int:
+    """COMPLETE trials of the study NAME (0 if it does not exist yet); opening the storage
+    checks a user-given URL before anything is written."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if default_url and not os.path.exists(study_url.removeprefix("sqlite:///")):
+        return 0
+    rdb = open_study_storage(study_url, heartbeat=False)
+    try:
+        study = optuna.load_study(study_name=name, storage=rdb)
+    except KeyError:
+        return 0
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def _resolve(location: str) -> str:
@@ -402,8 +421,6 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
-    connect_ray(request.address)
-    check_resources(request.cpus_per_trial, request.gpus_per_trial)
     slots = trial_slots(request.cpus_per_trial, request.gpus_per_trial)
     train_dense_phase(request, storage, folder.root, slots, log)
     sampler = make_sampler(request.sampler, request.low, request.high, request.seed,

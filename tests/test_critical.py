@@ -12,6 +12,7 @@ import optuna
 import pandas as pd
 import pytest
 
+import analysis
 from analysis.critical import estimate_edges, fit_threshold, seed_edges
 from conftest import run_grok
 from sweeps.critical import ThresholdSampler, search, trial_outcomes
@@ -163,6 +164,15 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
                        "--set", "train.steps=700")
     assert changed.returncode == 2 and "train.steps" in changed.stderr
 
+    other = run_grok("critical-ratio", *SMALL, "--trials", "2", "--storage", storage,
+                     "--name", "narrow", "--low", "0.6", "--sampler", "random")
+    assert other.returncode == 0 and "dense runs" in other.stderr and "in the store" in other.stderr
+    table = analysis.critical_ratios(str(storage)).set_index("name")
+    assert list(table.index) == ["critical-ratio-quick", "narrow"]
+    assert table.loc["narrow", "low"] == 0.6 and table.loc["critical-ratio-quick", "low"] == 0.3
+    assert table["steps"].tolist() == [600, 600] and table["members"].tolist() == [6, 4]
+    assert table["trials"].tolist() == [3, 2]
+
 
 def _states(db):
     study = optuna.load_study(study_name="critical-ratio-quick", storage=f"sqlite:///{db}")
@@ -210,6 +220,7 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     (["--trials", "0"], "--trials"),
     (["--study-storage", "sqlite:////proc/grok-no-such-dir/study.db"], "cannot open"),
     (["--set", "optim.lr=fast"], "optim.lr"),
+    (["--address", "127.0.0.1:9"], "no Ray cluster reachable"),
 ])
 def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, args, message):
     result = run_grok("critical-ratio", "--quick", *args, "--storage", tmp_path / "s")
