@@ -184,6 +184,18 @@ def _add_critical_parser(commands) -> None:
                         help="start a new study (the old search is kept as NAME.restarted-K)")
 
 
+def _log(message: str) -> None:
+    """Progress and notes go to stderr (stdout carries the tables)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _interrupted(stopped: Exception, path: str) -> int:
+    """Exit code 130 after Ctrl-C, with where the partial results are."""
+    _log(f"grok: {stopped}")
+    _log(f"results so far: grok results {path}")
+    return 130
+
+
 def default_out(config: ExperimentConfig, seeds: Sequence[int],
                 rates: Optional[Sequence[float]]) -> str:
     """Output directory named by what was run (never by time, so reruns land in one place)."""
@@ -270,7 +282,7 @@ def _print_result(result, as_json: bool) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """``grok train``: validate everything, run, write outputs, print the member table."""
     config, seeds, rates, device, out, store = _prepare_train(args)
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log = _log
     from grok_core.recipes import run_experiment  # only now: bad input never waits for torch
 
     result = run_experiment(config, seeds, store, rates=rates, device=device,
@@ -310,15 +322,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         restart=args.restart, max_cohort=args.max_cohort, report_every=args.report_every,
         tensorboard=args.tensorboard)
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log = _log
     name = request.sweep_name
     path = sweep_path(resolve_storage(request.storage), name)
     try:
         grid = run_sweep(request, log=log)
     except SweepInterrupted as stopped:
-        log(f"grok: {stopped}")
-        log(f"results so far: grok results {path}")
-        return 130
+        return _interrupted(stopped, path)
     errors = [r for r in grid if r.error is not None]
     log(f"results: grok results {path}")
     png = _figure(_print_aggregate(path))
@@ -376,14 +386,12 @@ def cmd_critical_ratio(args: argparse.Namespace) -> int:
         storage=args.storage, study_storage=args.study_storage, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         restart=args.restart, quick=args.quick, report_every=args.report_every)
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log = _log
     path = search_folder(resolve_storage(request.storage), request.search_name)
     try:
         search = run_critical(request, log=log)
     except SweepInterrupted as stopped:
-        log(f"grok: {stopped}")
-        log(f"results so far: grok results {path}")
-        return 130
+        return _interrupted(stopped, path)
     print("\n".join(search.summary_lines()))
     log(f"results: grok results {path}  (members.parquet, estimate.json, summary.png there; "
         f"study {search.study_name} in {search.study_storage})")
