@@ -226,7 +226,8 @@ class CriticalEstimate:
                     f"{len(self.per_seed)} without a window)"]
         lines = [f"critical pruning ratio (upper edge of the window, P(generalise)=0.5): "
                  f"{self.upper.describe()}, from {self.upper.n} member outcomes on the falling "
-                 f"flank ({self.trials} trials, {self.members} members)",
+                 f"flank ({self.trials} trials, {self.members} members; seeds without a window "
+                 "are not in the fits)",
                  f"lower edge (least pruning that generalises without weight decay): "
                  f"{self.lower.describe()}, from {self.lower.n} outcomes"]
         for row in self.per_seed.itertuples():
@@ -291,9 +292,13 @@ def seed_edges(members: pd.DataFrame, resolution: float = RESOLUTION) -> pd.Data
 def estimate_edges(members: pd.DataFrame, resolution: float = RESOLUTION,
                    trials: Optional[int] = None) -> CriticalEstimate:
     """Both edges from member outcomes (columns seed, pruning_rate, generalised; ``trial``
-    counts the trials if present)."""
-    rates = members["pruning_rate"].to_numpy(dtype=float)
-    ok = members["generalised"].to_numpy(dtype=float)
+    counts the trials if present). The population fits use the seeds that have a window: a
+    seed that generalised at no tested rate says nothing about where an edge lies (its
+    failures would only pull P(generalise) below 1 everywhere); such seeds are counted in
+    ``seeds_without_window`` instead. Outcomes of unknown seed all count."""
+    in_fit = window_seeds(members)
+    rates = members.loc[in_fit, "pruning_rate"].to_numpy(dtype=float)
+    ok = members.loc[in_fit, "generalised"].to_numpy(dtype=float)
     upper_side, lower_side = flank(rates, ok, upper=True), flank(rates, ok, upper=False)
     upper = fit_threshold(rates[upper_side], ok[upper_side], resolution=resolution)
     lower = fit_threshold(rates[lower_side], ok[lower_side], falling=False,
@@ -304,6 +309,16 @@ def estimate_edges(members: pd.DataFrame, resolution: float = RESOLUTION,
     return CriticalEstimate(upper, lower, per_seed,
                             [int(s) for s in per_seed.loc[~per_seed["has_window"], "seed"]],
                             int(len(members)), trials, resolution)
+
+
+def window_seeds(members: pd.DataFrame) -> pd.Series:
+    """Boolean selection of the outcomes whose seed generalised at some tested rate (or whose
+    seed is unknown)."""
+    if members.empty or "seed" not in members.columns:
+        return pd.Series(True, index=members.index)
+    generalised = members["generalised"].astype(bool)
+    with_window = set(members.loc[generalised, "seed"].dropna().tolist())
+    return members["seed"].isna() | members["seed"].isin(with_window)
 
 
 # --- searches on disk ---------------------------------------------------------------------------

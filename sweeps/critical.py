@@ -61,17 +61,26 @@ def scan_order(low: float, high: float, points: int) -> list[float]:
 
 
 def trial_outcomes(trials: Sequence[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:
-    """(rate, generalised) per member of the finished trials that have a pruning rate: a
-    trial of value v and ``n_members`` n counts round(v n) successes and the rest failures."""
-    rates, outcomes = [], []
+    """(rate, generalised) per member of the finished trials that have a pruning rate, left
+    out the members of seeds that generalised nowhere (as in ``analysis.critical``'s fits).
+    A trial with a ``members`` user attribute gives its members; otherwise a trial of value v
+    and ``n_members`` n counts round(v n) successes and the rest failures, of unknown seed."""
+    rows = []
     for trial in trials:
         if trial.state != TrialState.COMPLETE or PARAM not in trial.params or trial.value is None:
             continue
+        rate = float(trial.params[PARAM])
+        members = trial.user_attrs.get("members")
+        if members:
+            rows += [(rate, float(bool(m["generalised"])), m.get("seed")) for m in members]
+            continue
         n = int(trial.user_attrs.get("n_members", 1))
         successes = int(round(float(trial.value) * n))
-        rates += [float(trial.params[PARAM])] * n
-        outcomes += [1.0] * successes + [0.0] * (n - successes)
-    return np.asarray(rates, dtype=float), np.asarray(outcomes, dtype=float)
+        rows += [(rate, 1.0 if i < successes else 0.0, None) for i in range(n)]
+    with_window = {seed for _, ok, seed in rows if ok and seed is not None}
+    kept = [(rate, ok) for rate, ok, seed in rows if seed is None or seed in with_window]
+    return (np.asarray([r for r, _ in kept], dtype=float),
+            np.asarray([o for _, o in kept], dtype=float))
 
 
 class ThresholdSampler(optuna.samplers.BaseSampler):
