@@ -158,15 +158,19 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
 
     plt = _pyplot()
     members, estimate = search.members.reset_index(drop=True), search.estimate
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.0))
     seeds = sorted(members["seed"].dropna().unique().tolist())
     colours = {seed: plt.cm.tab10(i % 10) for i, seed in enumerate(seeds)}
     jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(members))
+    no_window = set(estimate.seeds_without_window)
     for seed in seeds or [None]:
         rows = members if seed is None else members[members["seed"] == seed]
+        hollow = seed in no_window  # not in the fits: drawn as open circles
         left.scatter(rows["pruning_rate"], rows["generalised"].astype(float)
-                     + jitter[rows.index.to_numpy()], s=12, alpha=0.7,
-                     color=colours.get(seed, "grey"), label=f"seed {seed}")
+                     + jitter[rows.index.to_numpy()], s=14, alpha=0.8,
+                     facecolors="none" if hollow else colours.get(seed, "grey"),
+                     edgecolors=colours.get(seed, "grey"),
+                     label=f"seed {seed}" + (" (no window, not fitted)" if hollow else ""))
     settings = search.settings()
     grid = np.linspace(settings["low"], settings["high"], 400)
     for fit, colour, label in ((estimate.upper, "crimson", "upper edge"),
@@ -182,7 +186,7 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
     left.set_xlabel("pruning rate k")
     left.set_ylabel("generalised (member outcomes) / fitted P")
     left.set_ylim(-0.1, 1.1)
-    left.legend(fontsize=7, loc="center left")
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     left.set_title(f"{estimate.members} members, {estimate.trials} trials, "
                    f"{settings['steps']} steps, wd 0", fontsize=9)
     for seed in seeds:
@@ -195,7 +199,7 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
     right.set_ylim(-0.02, 1.02)
     right.set_title("final test accuracy without weight decay (Fig. 16a)", fontsize=9)
     if seeds:
-        right.legend(fontsize=7)
+        right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=5)
     fig.suptitle(f"critical pruning ratio: {search.name}", fontsize=10)
     fig.tight_layout()
     return _png(fig, dpi)

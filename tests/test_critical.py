@@ -186,6 +186,13 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
     assert table["steps"].tolist() == [600, 600] and table["members"].tolist() == [6, 4]
     assert table["trials"].tolist() == [3, 2]
 
+    restarted = run_grok("critical-ratio", *SMALL, "--trials", "1", "--storage", storage,
+                         "--name", "narrow", "--low", "0.6", "--restart")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert "the old search is now" in restarted.stderr
+    kept = analysis.critical.load(str(storage / "narrow.restarted-1"))
+    assert kept.trials == 2 and analysis.critical.load(str(storage / "narrow")).trials == 1
+
 
 def _states(db):
     study = optuna.load_study(study_name="critical-ratio-quick", storage=f"sqlite:///{db}")
