@@ -323,7 +323,8 @@ def window_seeds(members: pd.DataFrame) -> pd.Series:
 
 # --- searches on disk ---------------------------------------------------------------------------
 SPEC_FILE = "critical.json"      # written by sweeps.critical_launch: what the search searches
-STUDY_FILE = "study.json"        # the study's name and storage URL
+STUDY_INFO_FILE = "study.json"   # the study's name (and its storage URL unless the default)
+DEFAULT_STUDY_FILE = "study.db"  # the SQLite study next to a search's files, by default
 MEMBER_TABLE = "members.parquet"
 ESTIMATE_FILE = "estimate.json"
 MEMBER_COLUMNS = ["trial", "seed", "pruning_rate", "generalised", "t_gen", "t_mem",
@@ -441,16 +442,16 @@ def load(path: str) -> CriticalSearch:
     if not where.exists(SPEC_FILE):
         raise ConfigError(f"no critical-ratio search at {path!r} (no {SPEC_FILE})")
     spec = where.read_json(SPEC_FILE)
-    info = where.read_json(STUDY_FILE) if where.exists(STUDY_FILE) else {}
+    info = where.read_json(STUDY_INFO_FILE) if where.exists(STUDY_INFO_FILE) else {}
     name = path.rstrip("/").rpartition("/")[2]
+    url = info.get("study_storage") or default_study_url(path)
     study, members, trials = None, None, 0
-    if info.get("study_storage"):
+    if info.get("study_name") and url:
         try:
             import optuna
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-            study = optuna.load_study(study_name=info["study_name"],
-                                      storage=info["study_storage"])
+            study = optuna.load_study(study_name=info["study_name"], storage=url)
         except Exception:  # moved or unreachable: fall back to the last tables written
             study = None
     if study is not None:
@@ -466,7 +467,20 @@ def load(path: str) -> CriticalSearch:
     resolution = float(spec.get("resolution", RESOLUTION))
     estimate = estimate_edges(members, resolution, trials)
     return CriticalSearch(name, path, spec, members, estimate, info.get("study_name"),
-                          info.get("study_storage"), trials, study)
+                          url, trials, study)
+
+
+
+def default_study_url(path: str) -> Optional[str]:
+    """The SQLite URL of a search's default study file (None for a storage URI)."""
+    from grok_core.store import _is_uri
+
+    if _is_uri(path):
+        return None
+    import os
+
+    file = os.path.join(os.path.abspath(path), DEFAULT_STUDY_FILE)
+    return f"sqlite:///{file}" if os.path.exists(file) else None
 
 
 def is_search(path: str) -> bool:

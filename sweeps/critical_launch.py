@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from analysis.critical import DEFAULT_STUDY_FILE, SPEC_FILE, STUDY_INFO_FILE
 from grok_core.config import ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
 from grok_core.trainable import DEFAULT_REPORT_EVERY, RATE_PARAM
@@ -38,8 +39,6 @@ Log = Callable[[str], None]
 warnings.filterwarnings("ignore", message=".*fail_stale_trials is experimental.*")
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used.*")
 STUDY = "critical_ratio"  # the search_spaces module whose settings a search takes
-SPEC_FILE = "critical.json"
-STUDY_FILE = "study.db"
 METRIC = "generalised_fraction"
 HEARTBEAT_SECONDS = 2   # the driver's heartbeat for each running trial
 GRACE_SECONDS = 8       # a RUNNING trial without a heartbeat for this long is stale
@@ -116,7 +115,7 @@ def default_study_storage(storage: str, name: str) -> str:
         raise ConfigError("--study-storage: give an SQLAlchemy URL (e.g. sqlite:///study.db or "
                           "postgresql://...) when --storage is a URI; the default SQLite file "
                           "needs a local folder")
-    return "sqlite:///" + os.path.join(search_folder(storage, name), STUDY_FILE)
+    return "sqlite:///" + os.path.join(search_folder(storage, name), DEFAULT_STUDY_FILE)
 
 
 def open_study_storage(url: str, heartbeat: bool = True):
@@ -189,26 +188,34 @@ def check_same_search(folder: Storage, spec: dict) -> None:
 
 
 def restart_search(storage: str, name: str, study_url: str, default_url: bool, log: Log) -> None:
-    """Keep the old search under NAME.restarted-K: its folder (which holds the default SQLite
-    study), and its study under that name in a user-given study storage."""
+    """Keep the old search as NAME.restarted-K: its folder (which holds the default SQLite
+    study, found there again by ``analysis.critical.load``) and, in a user-given study
+    storage, its study copied to the name NAME.restarted-K (then deleted under NAME)."""
     import optuna
 
     from .launch import _move_aside
 
     kept = _move_aside(storage, name)
-    if not default_url:
-        rdb = open_study_storage(study_url, heartbeat=False)
-        names = {s.study_name for s in optuna.get_all_studies(storage=rdb)}
-        if name in names:
-            k = 1
-            while f"{name}.restarted-{k}" in names:
-                k += 1
-            optuna.copy_study(from_study_name=name, from_storage=rdb, to_storage=rdb,
-                              to_study_name=f"{name}.restarted-{k}")
-            optuna.delete_study(study_name=name, storage=rdb)
-            log(f"the old study is now {name}.restarted-{k} in {study_url}")
     if kept:
         log(f"starting {name} over (--restart); the old search is now {kept}")
+    if default_url:
+        return
+    rdb = open_study_storage(study_url, heartbeat=False)
+    names = {s.study_name for s in optuna.get_all_studies(storage=rdb)}
+    if name not in names:
+        return
+    old = kept.rstrip("/").rpartition("/")[2] if kept else f"{name}.restarted-1"
+    while old in names:
+        old += "-1"
+    optuna.copy_study(from_study_name=name, from_storage=rdb, to_storage=rdb,
+                      to_study_name=old)
+    optuna.delete_study(study_name=name, storage=rdb)
+    if kept:
+        where = Storage(search_folder(storage, kept.rstrip("/").rpartition("/")[2]))
+        if where.exists(STUDY_INFO_FILE):
+            where.write_json({**where.read_json(STUDY_INFO_FILE), "study_name": old},
+                             STUDY_INFO_FILE)
+    log(f"the old study is now {old} in {study_url}")
 
 
 def fail_stale_trials(study, log: Log, wait: float = GRACE_SECONDS + 2 * HEARTBEAT_SECONDS
@@ -365,8 +372,11 @@ def run_critical(request: CriticalRequest, log: Log = print):
     if request.restart:
         restart_search(storage, name, study_url, default_url, log)
     folder.write_json(spec, SPEC_FILE)
-    folder.write_json({"study_name": name, "study_storage": study_url,
-                       "sampler": request.sampler, "seed": request.seed}, "study.json")
+    # the default SQLite file is found next to the search's files (it moves with them on
+    # --restart), so only a user-given URL is written down
+    folder.write_json({"study_name": name,
+                       "study_storage": None if default_url else study_url,
+                       "sampler": request.sampler, "seed": request.seed}, STUDY_INFO_FILE)
     import optuna
 
     rdb = open_study_storage(study_url)
