@@ -395,6 +395,10 @@ def cmd_critical_ratio(args: argparse.Namespace) -> int:
     print("\n".join(search.summary_lines()))
     log(f"results: grok results {path}  (members.parquet, estimate.json, summary.png there; "
         f"study {search.study_name} in {search.study_storage})")
+    wanted = request.trials if request.trials is not None else request.defaults()["trials"]
+    if search.trials < wanted:
+        log(f"{wanted - search.trials} trial(s) failed; rerun the same command to replace them")
+        return 1
     return 0
 
 
