@@ -235,8 +235,10 @@ class CriticalEstimate:
                 lines.append(f"  seed {row.seed}: no window (no generalising rate in "
                              f"{row.outcomes} outcomes)")
                 continue
+            inside = (f"; {row.failures_inside} failing rate(s) inside its window"
+                      if row.failures_inside else "")
             lines.append(f"  seed {row.seed}: upper edge {_bracket(row.upper_edge, row.upper_fail, '>')}"
-                         f", lower edge {_bracket(row.lower_edge, row.lower_fail, '<')}")
+                         f", lower edge {_bracket(row.lower_edge, row.lower_fail, '<')}{inside}")
         seeds = len(self.per_seed)
         lines.append(f"seeds without a window: {len(self.seeds_without_window)} of {seeds}"
                      + (f" ({', '.join(map(str, self.seeds_without_window))})"
@@ -258,14 +260,17 @@ def _bracket(edge: float, fail: float, side: str) -> str:
 
 
 SEED_EDGE_COLUMNS = ["seed", "outcomes", "generalised", "has_window", "upper_edge", "upper_fail",
-                     "upper_resolved", "lower_edge", "lower_fail", "lower_resolved"]
+                     "upper_resolved", "lower_edge", "lower_fail", "lower_resolved",
+                     "failures_inside"]
 
 
 def seed_edges(members: pd.DataFrame, resolution: float = RESOLUTION) -> pd.DataFrame:
     """One row per seed: its largest generalising rate (``upper_edge``) and the smallest
     failing rate above it (``upper_fail``; NaN if none), resolved when they are at most
     ``resolution`` apart; the same for the lower edge; ``has_window`` False when the seed never
-    generalised. ``members`` needs columns seed, pruning_rate, generalised."""
+    generalised; ``failures_inside``: failing rates between its lower and upper edge (near an
+    edge a seed's outcome need not be monotone in k: a mask a little sparser can generalise
+    again). ``members`` needs columns seed, pruning_rate, generalised."""
     rows = []
     for seed, group in members.groupby("seed", sort=True):
         rates = group["pruning_rate"].to_numpy(dtype=float)
@@ -281,10 +286,11 @@ def seed_edges(members: pd.DataFrame, resolution: float = RESOLUTION) -> pd.Data
             row.update(upper_edge=upper, upper_fail=upper_fail,
                        upper_resolved=bool(upper_fail - upper <= resolution + 1e-9),
                        lower_edge=lower, lower_fail=lower_fail,
-                       lower_resolved=bool(lower - lower_fail <= resolution + 1e-9))
+                       lower_resolved=bool(lower - lower_fail <= resolution + 1e-9),
+                       failures_inside=int((~ok & (rates > lower) & (rates < upper)).sum()))
         else:
             row.update(upper_edge=nan, upper_fail=nan, upper_resolved=False, lower_edge=nan,
-                       lower_fail=nan, lower_resolved=False)
+                       lower_fail=nan, lower_resolved=False, failures_inside=0)
         rows.append(row)
     return pd.DataFrame(rows, columns=SEED_EDGE_COLUMNS)
 

@@ -64,6 +64,10 @@ def test_edges_per_seed_bracket_and_seeds_without_a_window_are_counted():
     assert edges.loc[0, "upper_resolved"] and not edges.loc[0, "lower_resolved"]
     assert edges.loc[1, "lower_edge"] == 0.7 and edges.loc[1, "lower_fail"] == 0.5
     assert not edges.loc[2, "has_window"]
+    assert edges["failures_inside"].tolist() == [0, 0, 0]
+    bumpy = pd.DataFrame({"seed": 0, "pruning_rate": [0.6, 0.7, 0.72, 0.75, 0.8],
+                          "generalised": [1, 1, 0, 1, 0]})
+    assert seed_edges(bumpy).loc[0, "failures_inside"] == 1  # fails at 0.72, not at 0.75
     estimate = estimate_edges(members)
     assert estimate.seeds_without_window == [2]
     assert 0.75 < estimate.upper.estimate < 0.81 and 0.5 < estimate.lower.estimate < 0.7
