@@ -57,7 +57,7 @@ PAIR_MODES = ("gt", "ge", "all")
 TASKS = ("modular",)
 MODELS = ("mlp", "transformer")
 RECIPES = ("dense", "ticket")
-PRUNE_METHODS = ("magnitude",)
+PRUNE_METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
 PRUNE_SCOPES = ("global", "layer")
 LOSS_DTYPES = ("float32", "float64")
 
@@ -178,7 +178,10 @@ class TrainConfig:
 class PruneConfig:
     """How a ticket's mask is made: magnitude of theta_t of the dense run, rewound to theta_0."""
 
-    method: str = hp("magnitude", "scoring: 'magnitude' |theta_t|")
+    method: str = hp("magnitude", "scores of the weights at prune.step: 'magnitude' |theta|, "
+                                  "'random' (seeded Gaussian), 'snip' |theta dL/dtheta|, 'grasp' "
+                                  "theta (H g), 'synflow' (iterative, data-free); data-based "
+                                  "scores use the training split")
     rate: float = hp(0.6, "pruning rate k: fraction of prunable weights removed (0.6 keeps 40%)")
     step: Union[int, str] = hp("final", "dense step t whose weights give the mask: an integer "
                                         "checkpoint step or 'final'")

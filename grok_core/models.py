@@ -33,6 +33,7 @@ class CohortModel:
     """Base class: parameter specs, seeded per-member init, and a stacked forward."""
 
     specs: dict[str, ParamSpec]
+    embedding: str  # the token embedding table [vocab, d] (SynFlow's all-ones input sums its rows)
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
         self.config = config
@@ -94,6 +95,8 @@ class MLP(CohortModel):
     and W_out W_unemb is one [hidden, classes] matrix. The product of two small matrices per
     step replaces the [N, d_emb] activations of the naive form (see ``naive_logits``).
     """
+
+    embedding = "W_emb"
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
         super().__init__(config, vocab, classes)
@@ -182,6 +185,7 @@ class Transformer(CohortModel):
     """
 
     n_ctx = 2
+    embedding = "W_E"
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
         super().__init__(config, vocab, classes)

@@ -3,7 +3,8 @@
 ``dense``  trains randomly initialised networks and keeps each run (theta_0, checkpoints, curves,
            summary) in the artifact store, keyed by config; a finished run is never retrained.
 ``ticket`` takes each seed's dense run (trained first only if the store lacks it), builds a
-           magnitude mask from theta_t at ``prune.step`` for every pruning rate, rewinds the kept
+           mask from the ``prune.method`` scores of theta_t at ``prune.step`` for every pruning
+           rate (``grok_core.pruning``), rewinds the kept
            weights to theta_0, and trains all (seed, rate) members as one cohort.
 """
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pandas as pd
 
 from .config import ConfigError, ExperimentConfig, check_pruning_rate
 from .models import CohortModel, Params, build_model, member_slice
-from .pruning import magnitude_mask
+from .pruning import DATA_FREE_METHODS, prune
 from .store import ArtifactStore
+from .tasks import build_dataset
 from .training import Callbacks, CohortResult, MemberSpec, train_cohort
 
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
@@ -139,10 +141,13 @@ def resolve_prune_step(config: ExperimentConfig, summary: dict[str, Any]) -> int
 
 def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequence[float],
                    store: ArtifactStore) -> list[MemberSpec]:
-    """One member per (seed, rate): theta_0 of the seed's dense run, masked by the magnitude
-    of its theta_t (needs the dense runs in the store)."""
+    """One member per (seed, rate): theta_0 of the seed's dense run, masked by the scores of
+    ``prune.method`` on its theta_t (data-based methods score on the training split; needs the
+    dense runs in the store)."""
     key = config.dense_key()
-    prunable = model_for(config).prunable
+    model = model_for(config)
+    method = config.prune.method
+    train = None if method in DATA_FREE_METHODS else build_dataset(config.task).train
     members = []
     for seed in seeds:
         summary = store.dense_summary(key, seed)
@@ -151,7 +156,10 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
         theta_0 = store.load_checkpoint(key, seed, 0)
         theta_t = store.load_checkpoint(key, seed, step)
         for rate in rates:
-            mask = magnitude_mask({n: theta_t[n] for n in prunable}, rate, config.prune.scope)
+            mask = prune(method, model, theta_t, rate,
+                         train.inputs if train is not None else None,
+                         train.labels if train is not None else None,
+                         config.prune.scope, seed=seed)
             members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
                 "pruning_rate": float(rate), "prune_step": step,
                 "base_t_gen": summary.get("t_gen"), "base_generalised": generalised}))

@@ -1,0 +1,116 @@
+"""Pruning methods: each scorer against an independent computation on a tiny network, exact
+counts for every method, SynFlow's closed form, and scoring on the transformer."""
+import pytest
+import torch
+
+from grok_core.config import ExperimentConfig, PRUNE_METHODS
+from grok_core.models import MLP
+from grok_core.pruning import SCORERS, count_to_prune, prune, score
+from grok_core.recipes import model_for
+from grok_core.tasks import build_dataset
+
+TINY = ["task.p=7", "task.pairs=all", "model.d_emb=6", "model.d_hidden=5"]
+
+
+def _setup(*extra):
+    config = ExperimentConfig().with_overrides([*TINY, *extra])
+    model = model_for(config)
+    params = {n: t.double() for n, t in model.init_member(3).items()}
+    train = build_dataset(config.task).train
+    return model, params, train
+
+
+def _naive_loss(model, params, inputs, labels, temperature=1.0):
+    logits = MLP.naive_logits({n: t[None] for n, t in params.items()}, inputs, model.vocab)[0]
+    return torch.nn.functional.cross_entropy(logits / temperature, labels)
+
+
+def test_every_configurable_method_has_a_scorer():
+    assert set(PRUNE_METHODS) == set(SCORERS)
+
+
+def test_snip_is_theta_times_the_loss_gradient():
+    model, params, train = _setup()
+    leaves = {n: t.clone().requires_grad_(True) for n, t in params.items()}
+    grads = torch.autograd.grad(_naive_loss(model, leaves, train.inputs, train.labels),
+                                list(leaves.values()))
+    expected = {n: (params[n] * g).abs() for n, g in zip(leaves, grads)}
+    got = score("snip", model, params, train.inputs, train.labels)
+    for name in model.prunable:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-9, atol=1e-12)
+
+
+def test_grasp_is_theta_times_hessian_gradient_product_at_temperature_200():
+    model, params, train = _setup()
+    names = list(params)
+    flat = torch.cat([params[n].reshape(-1) for n in names])
+    sizes = [params[n].numel() for n in names]
+
+    def loss_of(vector):
+        parts = dict(zip(names, (c.reshape(params[n].shape) for n, c in
+                                 zip(names, vector.split(sizes)))))
+        return _naive_loss(model, parts, train.inputs, train.labels, temperature=200.0)
+
+    gradient = torch.autograd.functional.jacobian(loss_of, flat)
+    _, hessian_gradient = torch.autograd.functional.hvp(loss_of, flat, gradient)
+    expected = dict(zip(names, (flat * hessian_gradient).split(sizes)))
+    got = score("grasp", model, params, train.inputs, train.labels)
+    for name in model.prunable:
+        torch.testing.assert_close(got[name].reshape(-1), expected[name], rtol=1e-7, atol=1e-15)
+
+
+def test_synflow_round_matches_the_closed_form_of_a_nonnegative_chain():
+    """With |theta| and an all-ones one-hot input at both positions, the MLP is the chain
+    R = 1^T 2 colsum|W_emb| |W_in| |W_out| |W_unemb| 1 (ReLU is the identity on positives)."""
+    model, params, _ = _setup()
+    e, w_in, w_out, w_u = (params[n].abs() for n in ("W_emb", "W_in", "W_out", "W_unemb"))
+    ones_c = torch.ones(w_u.shape[1], dtype=torch.float64)
+    left_in = 2 * e.sum(0)                           # input of W_in
+    right_in = w_out @ (w_u @ ones_c)                # what a unit of W_in's output adds to R
+    expected_in = w_in * torch.outer(left_in, right_in)
+    expected_emb = e * (2 * (w_in @ right_in))[None, :].expand_as(e)
+    got = score("synflow", model, params, None, None)
+    torch.testing.assert_close(got["W_in"], expected_in, rtol=1e-10, atol=0)
+    torch.testing.assert_close(got["W_emb"], expected_emb, rtol=1e-10, atol=0)
+
+
+def test_random_scores_are_seeded():
+    model, params, _ = _setup()
+    first, again = score("random", model, params, None, None, seed=1), score(
+        "random", model, params, None, None, seed=1)
+    other = score("random", model, params, None, None, seed=2)
+    assert all(torch.equal(first[n], again[n]) for n in first)
+    assert not torch.equal(first["W_in"], other["W_in"])
+
+
+@pytest.mark.parametrize("method", PRUNE_METHODS)
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_every_method_removes_the_exact_count(method, scope):
+    model, params, train = _setup()
+    masks = prune(method, model, params, 0.6, train.inputs, train.labels, scope=scope, seed=0)
+    assert set(masks) == set(model.prunable)
+    if scope == "global":
+        total = sum(params[n].numel() for n in model.prunable)
+        assert sum(int((~m).sum()) for m in masks.values()) == count_to_prune(0.6, total)
+    else:
+        for name, mask in masks.items():
+            assert int((~mask).sum()) == count_to_prune(0.6, params[name].numel())
+
+
+def test_synflow_is_iterative_and_differs_from_its_first_round():
+    model, params, train = _setup()
+    iterative = prune("synflow", model, params, 0.9, train.inputs, train.labels)
+    from grok_core.pruning import mask_from_scores
+    one_shot = mask_from_scores(score("synflow", model, params, None, None), 0.9)
+    assert any(not torch.equal(iterative[n], one_shot[n]) for n in iterative)
+
+
+@pytest.mark.parametrize("method", PRUNE_METHODS)
+def test_every_method_scores_the_transformer(method):
+    model, params, train = _setup("model.name=transformer", "model.d_emb=8", "model.d_hidden=8")
+    scores = score(method, model, params, train.inputs, train.labels, seed=0)
+    assert set(scores) == set(model.prunable)
+    assert all(torch.isfinite(s).all() and s.shape == params[n].shape for n, s in scores.items())
+    masks = prune(method, model, params, 0.5, train.inputs, train.labels)
+    total = sum(params[n].numel() for n in model.prunable)
+    assert sum(int((~m).sum()) for m in masks.values()) == count_to_prune(0.5, total)
