@@ -184,7 +184,8 @@ class PruneConfig:
                                   "scores use the training split")
     rate: float = hp(0.6, "pruning rate k: fraction of prunable weights removed (0.6 keeps 40%)")
     step: Union[int, str] = hp("final", "dense step t whose weights give the mask: an integer "
-                                        "checkpoint step or 'final'")
+                                        "checkpoint step or 'final'; 0 scores theta_0 "
+                                        "(pruning at initialisation: no dense run is trained)")
     scope: str = hp("global", "'global' one threshold over all prunable tensors, 'layer' per tensor")
 
     def __post_init__(self) -> None:
@@ -196,6 +197,11 @@ class PruneConfig:
                 raise ConfigError(f"prune.step: must be an integer or 'final', got {self.step!r}")
         elif self.step < 0:
             raise ConfigError(f"prune.step: must be >= 0, got {self.step}")
+
+    @property
+    def at_init(self) -> bool:
+        """Whether the mask scores theta_0 (step 0): the ticket needs no trained dense run."""
+        return self.step == 0
 
 
 def check_pruning_rate(rate: float, key: str = "pruning rate") -> None:

@@ -143,18 +143,22 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
                    store: ArtifactStore) -> list[MemberSpec]:
     """One member per (seed, rate): theta_0 of the seed's dense run, masked by the scores of
     ``prune.method`` on its theta_t (data-based methods score on the training split; needs the
-    dense runs in the store)."""
+    dense runs in the store), or on theta_0 itself at ``prune.step=0`` (no dense run)."""
     key = config.dense_key()
     model = model_for(config)
     method = config.prune.method
     train = None if method in DATA_FREE_METHODS else build_dataset(config.task).train
     members = []
     for seed in seeds:
-        summary = store.dense_summary(key, seed)
-        step = resolve_prune_step(config, summary)
-        generalised = generalised_by(summary, step)
-        theta_0 = store.load_checkpoint(key, seed, 0)
-        theta_t = store.load_checkpoint(key, seed, step)
+        if config.prune.at_init:  # pruning at initialisation: theta_0 is all it needs
+            step, generalised, t_gen = 0, None, None
+            theta_0 = theta_t = model.init_member(seed)
+        else:
+            summary = store.dense_summary(key, seed)
+            step = resolve_prune_step(config, summary)
+            generalised, t_gen = generalised_by(summary, step), summary.get("t_gen")
+            theta_0 = store.load_checkpoint(key, seed, 0)
+            theta_t = store.load_checkpoint(key, seed, step)
         for rate in rates:
             mask = prune(method, model, theta_t, rate,
                          train.inputs if train is not None else None,
@@ -162,7 +166,7 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
                          config.prune.scope, seed=seed)
             members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
                 "pruning_rate": float(rate), "prune_step": step,
-                "base_t_gen": summary.get("t_gen"), "base_generalised": generalised}))
+                "base_t_gen": t_gen, "base_generalised": generalised}))
     return members
 
 
@@ -178,7 +182,8 @@ def non_grokking_warnings(members: Sequence[MemberSpec]) -> list[str]:
     at the mask step (so the ticket is a non-grokking ticket)."""
     lines, seen = [], set()
     for member in members:
-        if member.labels.get("base_generalised", True) or member.seed in seen:
+        # None: pruned at initialisation, no dense run involved
+        if member.labels.get("base_generalised") is not False or member.seed in seen:
             continue
         seen.add(member.seed)
         t_gen = member.labels.get("base_t_gen")
@@ -197,8 +202,10 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     rates = list(rates) if rates else [config.prune.rate]
     for rate in rates:
         check_pruning_rate(rate, "--rates")
-    base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
-                                progress=progress, log=log)
+    base_rows = base_curves = None
+    if not config.prune.at_init:
+        base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
+                                              progress=progress, log=log)
     members = ticket_members(config, seeds, rates, store)
     for line in non_grokking_warnings(members):
         log(line)

@@ -187,9 +187,10 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     store = ArtifactStore(store_root)
     base_rows = None
     if config.recipe == "ticket":
-        base_rows, _ = ensure_dense(config.dense_base(), seeds, store,  # often already there
-                                    device=device,
-                                    on_eval=_dense_progress(report_every, config.train.threshold))
+        if not config.prune.at_init:  # pruning at initialisation needs no dense run
+            base_rows, _ = ensure_dense(  # often already there
+                config.dense_base(), seeds, store, device=device,
+                on_eval=_dense_progress(report_every, config.train.threshold))
         members = ticket_members(config, seeds, rates or [config.prune.rate], store)
         for line in non_grokking_warnings(members):  # in the trial's log; grok results says it too
             print(line, flush=True)

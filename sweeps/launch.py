@@ -202,7 +202,7 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 
     configs: dict[str, dict] = {}
     for cell in cells:
         config = validate_cell(cell)
-        if config.recipe != "ticket":
+        if config.recipe != "ticket" or config.prune.at_init:  # at init: no dense run
             continue
         base = config.dense_base()
         configs[base.dense_key()] = base.to_dict()

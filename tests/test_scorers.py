@@ -114,3 +114,35 @@ def test_every_method_scores_the_transformer(method):
     masks = prune(method, model, params, 0.5, train.inputs, train.labels)
     total = sum(params[n].numel() for n in model.prunable)
     assert sum(int((~m).sum()) for m in masks.values()) == count_to_prune(0.5, total)
+
+
+SMALL_TICKET = [*TINY, "recipe=ticket", "train.steps=60", "train.checkpoint_every=30",
+                "base.train.steps=60", "base.train.checkpoint_every=30"]
+
+
+@pytest.mark.parametrize("method", ["random", "snip", "grasp", "synflow", "magnitude"])
+def test_pruning_at_initialisation_trains_no_dense_run(tmp_path, method):
+    from grok_core.recipes import run_experiment
+    from grok_core.store import ArtifactStore
+
+    config = ExperimentConfig().with_overrides([*SMALL_TICKET, "prune.step=0",
+                                                f"prune.method={method}"])
+    store = ArtifactStore(str(tmp_path / "store"))
+    result = run_experiment(config, [0, 1], store, rates=[0.5])
+    assert result.base_members is None and not (tmp_path / "store" / "artifacts").exists()
+    assert result.members["seed"].tolist() == [0, 1]
+    assert result.members["final_train_acc"].notna().all()
+
+
+def test_theta_0_of_a_dense_run_is_the_models_seeded_init(tmp_path):
+    """So a step-0 ticket built from the seed's init is the one built from the dense run."""
+    from grok_core.recipes import ensure_dense
+    from grok_core.store import ArtifactStore
+
+    config = ExperimentConfig().with_overrides([*TINY, "train.steps=60",
+                                                "train.checkpoint_every=30"])
+    store = ArtifactStore(str(tmp_path / "store"))
+    ensure_dense(config, [4], store)
+    stored = store.load_checkpoint(config.dense_key(), 4, 0)
+    init = model_for(config).init_member(4)
+    assert all(torch.equal(stored[n], init[n]) for n in init)
