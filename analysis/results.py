@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pandas as pd
 import pyarrow.fs as pafs
 
-from grok_core.config import ConfigError, flatten_settings
+from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
 from grok_core.store import Storage
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
@@ -57,7 +57,7 @@ class SweepResults:
 def _member_labels(config: dict) -> list[dict[str, Any]]:
     """Seed and pruning rate of each cohort member, in the order the trainable stacks them."""
     seeds = config.get("seeds", [])
-    if config.get("recipe", "dense") == "ticket":
+    if config.get("recipe", "dense") in MASK_RECIPES:
         rates = config.get("rates") or [config.get("prune", {}).get("rate", 0.6)]
         return [{"seed": s, "pruning_rate": float(r)} for s in seeds for r in rates]
     return [{"seed": s, "pruning_rate": 0.0} for s in seeds]

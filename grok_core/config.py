@@ -56,7 +56,10 @@ PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
 PAIR_MODES = ("gt", "ge", "all")
 TASKS = ("modular",)
 MODELS = ("mlp", "transformer")
-RECIPES = ("dense", "ticket")
+RECIPES = ("dense", "ticket", "norm_control")
+# recipes built from a pruning mask of a dense run: they take pruning rates and a base run
+MASK_RECIPES = ("ticket", "norm_control")
+NORMS = ("l1", "l2")
 PRUNE_METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
 PRUNE_SCOPES = ("global", "layer")
 LOSS_DTYPES = ("float32", "float64")
@@ -204,6 +207,18 @@ class PruneConfig:
         return self.step == 0
 
 
+@dataclass(frozen=True)
+class NormControlConfig:
+    """The norm-matched dense control (Fig. 5a): theta_0 rescaled to the ticket's norm."""
+
+    norm: str = hp("l2", "recipe norm_control: which global norm of theta_0 (over the prunable "
+                         "tensors) is matched to the ticket's rewound weights theta_0 * m: "
+                         "'l1' or 'l2'")
+
+    def __post_init__(self) -> None:
+        choice("norm_control.norm", self.norm, NORMS)
+
+
 def check_pruning_rate(rate: float, key: str = "pruning rate") -> None:
     """Raise ConfigError unless 0 <= rate < 1."""
     if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
@@ -216,6 +231,7 @@ SECTIONS: dict[str, type] = {
     "optim": OptimConfig,
     "train": TrainConfig,
     "prune": PruneConfig,
+    "norm_control": NormControlConfig,
 }
 # The dense run behind a ticket may differ from the ticket in these sections only: the mask must
 # fit the same architecture and data.
@@ -393,6 +409,7 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    norm_control: NormControlConfig = field(default_factory=NormControlConfig)
     base: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -401,7 +418,7 @@ class ExperimentConfig:
             raise ConfigError("base.*: only a ticket has a dense base run; drop the base.* keys")
         for key in self.base:
             _base_field(key)
-        if self.recipe == "ticket":
+        if self.recipe in MASK_RECIPES:
             base = self.dense_base()
             step = self.prune.step
             if step != "final" and step not in base.train.checkpoint_steps():

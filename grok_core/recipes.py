@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
+import torch
 
 from .config import ConfigError, ExperimentConfig, check_pruning_rate
 from .models import CohortModel, Params, build_model, member_slice
@@ -23,7 +24,7 @@ from .training import Callbacks, CohortResult, MemberSpec, train_cohort
 
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
                   "final_train_acc", "final_test_acc", "steps_run", "base_generalised"]
-CURVE_LABELS = ("pruning_rate", "prune_step")  # member labels repeated on every curve row
+CURVE_LABELS = ("pruning_rate", "prune_step", "norm_ratio")  # member labels repeated on every curve row
 Log = Callable[[str], None]
 
 
@@ -170,6 +171,43 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
     return members
 
 
+def global_norm(tensors: Mapping[str, torch.Tensor], norm: str) -> float:
+    """The L1 or L2 norm of all ``tensors`` together (in float64)."""
+    flat = torch.cat([t.detach().double().reshape(-1) for t in tensors.values()])
+    return float(flat.abs().sum() if norm == "l1" else flat.pow(2).sum().sqrt())
+
+
+def norm_control_members(config: ExperimentConfig, seeds: Sequence[int],
+                         rates: Sequence[float], store: ArtifactStore) -> list[MemberSpec]:
+    """The norm-matched dense controls of the tickets ``ticket_members`` would build: for each
+    (seed, rate), the dense theta_0 with its prunable tensors scaled by
+    r = ||theta_0 * m|| / ||theta_0|| (``norm_control.norm``: L1 or L2 over the prunable
+    tensors), so its initial norm equals the ticket's exactly; no mask."""
+    norm = config.norm_control.norm
+    prunable = model_for(config).prunable
+    controls = []
+    for ticket in ticket_members(config, seeds, rates, store):
+        theta_0 = {n: ticket.init[n] for n in prunable}
+        kept = {n: ticket.init[n] * ticket.mask[n] for n in prunable}
+        ratio = global_norm(kept, norm) / global_norm(theta_0, norm)
+        init = {n: (t * ratio if n in prunable else t.clone()) for n, t in ticket.init.items()}
+        controls.append(MemberSpec(seed=ticket.seed, init=init, mask=None,
+                                   labels={**ticket.labels, "norm_ratio": ratio}))
+    return controls
+
+
+MEMBER_BUILDERS: dict[str, Callable[..., list[MemberSpec]]] = {
+    "ticket": ticket_members,
+    "norm_control": norm_control_members,
+}
+
+
+def mask_recipe_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequence[float],
+                        store: ArtifactStore) -> list[MemberSpec]:
+    """The members of a recipe built from a pruning mask (``MASK_RECIPES``)."""
+    return MEMBER_BUILDERS[config.recipe](config, seeds, rates, store)
+
+
 def generalised_by(summary: dict[str, Any], step: int) -> bool:
     """Whether the dense run of ``summary`` had generalised (t_gen reached) by ``step``: its
     mask at that step makes a grokking ticket; otherwise a non-grokking one."""
@@ -198,7 +236,8 @@ def non_grokking_warnings(members: Sequence[MemberSpec]) -> list[str]:
 def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
                device: Any = "cpu", progress: bool = False, log: Log = lambda _: None,
                rates: Optional[Sequence[float]] = None) -> ExperimentResult:
-    """Grokking (or non-grokking) tickets of every seed at every pruning rate, one cohort."""
+    """Grokking (or non-grokking) tickets of every seed at every pruning rate, one cohort; the
+    norm-matched dense controls of those tickets for ``recipe=norm_control``."""
     rates = list(rates) if rates else [config.prune.rate]
     for rate in rates:
         check_pruning_rate(rate, "--rates")
@@ -206,15 +245,16 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     if not config.prune.at_init:
         base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
                                               progress=progress, log=log)
-    members = ticket_members(config, seeds, rates, store)
+    members = mask_recipe_members(config, seeds, rates, store)
     for line in non_grokking_warnings(members):
         log(line)
-    log(f"ticket: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
+    log(f"{config.recipe}: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
         f"{','.join(map(str, rates))}), mask from dense step {members[0].labels['prune_step']}")
     result = train_cohort(config, members, device=device, progress=progress,
-                          desc=f"ticket x{len(members)}")
+                          desc=f"{config.recipe} x{len(members)}")
     rows, curves = member_tables(config, members, result)
-    return ExperimentResult("ticket", config.dense_key(), rows, curves, base_rows, base_curves)
+    return ExperimentResult(config.recipe, config.dense_key(), rows, curves, base_rows,
+                            base_curves)
 
 
 def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
@@ -234,6 +274,7 @@ def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
 RECIPE_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {
     "dense": run_dense,
     "ticket": run_ticket,
+    "norm_control": run_ticket,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .config import ExperimentConfig
+from .config import MASK_RECIPES, ExperimentConfig
 
 COHORT_KEYS = ("seeds", "rates")
 # Written by sweeps before the storage root and report cadence were passed to the trainable as
@@ -24,4 +24,4 @@ def split_trial_config(trial_config: Mapping[str, Any]
     config = ExperimentConfig.from_dict(settings)
     rates = trial_config.get("rates")
     return config, [int(s) for s in trial_config["seeds"]], (
-        [float(r) for r in rates] if rates is not None and config.recipe == "ticket" else None)
+        [float(r) for r in rates] if rates is not None and config.recipe in MASK_RECIPES else None)

@@ -17,8 +17,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from .recipes import (DenseCheckpointsToStore, ensure_dense, member_tables, non_grokking_warnings,
-                      store_dense_results, ticket_members)
+from .config import MASK_RECIPES
+from .recipes import (DenseCheckpointsToStore, ensure_dense, mask_recipe_members, member_tables,
+                      non_grokking_warnings, store_dense_results)
 from .store import ArtifactStore
 from .trial_config import split_trial_config
 from .training import CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, train_cohort
@@ -186,12 +187,12 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     config, seeds, rates = split_trial_config(trial_config)
     store = ArtifactStore(store_root)
     base_rows = None
-    if config.recipe == "ticket":
+    if config.recipe in MASK_RECIPES:
         if not config.prune.at_init:  # pruning at initialisation needs no dense run
             base_rows, _ = ensure_dense(  # often already there
                 config.dense_base(), seeds, store, device=device,
                 on_eval=_dense_progress(report_every, config.train.threshold))
-        members = ticket_members(config, seeds, rates or [config.prune.rate], store)
+        members = mask_recipe_members(config, seeds, rates or [config.prune.rate], store)
         for line in non_grokking_warnings(members):  # in the trial's log; grok results says it too
             print(line, flush=True)
         chained = None

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from grok_core.config import ConfigError
+from grok_core.config import MASK_RECIPES, ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
 from grok_core.trainable import DEFAULT_REPORT_EVERY
 
@@ -202,7 +202,7 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 
     configs: dict[str, dict] = {}
     for cell in cells:
         config = validate_cell(cell)
-        if config.recipe != "ticket" or config.prune.at_init:  # at init: no dense run
+        if config.recipe not in MASK_RECIPES or config.prune.at_init:  # at init: no dense run
             continue
         base = config.dense_base()
         configs[base.dense_key()] = base.to_dict()

@@ -12,7 +12,8 @@ import itertools
 import math
 from typing import Any, Iterable, Optional, Sequence
 
-from grok_core.config import ConfigError, ExperimentConfig, check_pruning_rate, typed_override
+from grok_core.config import (MASK_RECIPES, ConfigError, ExperimentConfig, check_pruning_rate,
+                              typed_override)
 from grok_core.trial_config import split_trial_config
 
 
@@ -90,7 +91,7 @@ def requested_space(space: str, quick: bool = False, overrides: Iterable[str] = 
     if seeds is not None:
         built["seeds"] = list(seeds)
     if rates is not None:
-        if built.get("recipe") != "ticket":
+        if built.get("recipe") not in MASK_RECIPES:
             raise ConfigError(f"--rates: the {space} space trains dense runs, which have "
                               "no pruning rate")
         built["rates"] = list(rates)
@@ -172,7 +173,7 @@ def split_cohorts(space: dict, max_cohort: int, slots: int = 1) -> dict:
     seeds, rates = space.get("seeds"), space.get("rates")
     if not isinstance(seeds, list):
         return space
-    ticket = space.get("recipe") == "ticket"
+    ticket = space.get("recipe") in MASK_RECIPES
     n_rates = len(rates) if ticket and isinstance(rates, list) else (1 if ticket else None)
     cells = math.prod(len(values) for _, values in grid_axes(space))
     seeds_per, rates_per = plan_split(len(seeds), n_rates, max_cohort, slots, cells)

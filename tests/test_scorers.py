@@ -146,3 +146,24 @@ def test_theta_0_of_a_dense_run_is_the_models_seeded_init(tmp_path):
     stored = store.load_checkpoint(config.dense_key(), 4, 0)
     init = model_for(config).init_member(4)
     assert all(torch.equal(stored[n], init[n]) for n in init)
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_norm_control_starts_at_the_tickets_norm_exactly(tmp_path, norm):
+    from grok_core.recipes import global_norm, norm_control_members, run_experiment, ticket_members
+    from grok_core.store import ArtifactStore
+
+    config = ExperimentConfig().with_overrides(
+        [*SMALL_TICKET, "recipe=norm_control", f"norm_control.norm={norm}"])
+    store = ArtifactStore(str(tmp_path / "store"))
+    result = run_experiment(config, [0, 1], store, rates=[0.3, 0.7])
+    assert result.recipe == "norm_control" and result.base_members is not None
+    assert len(result.members) == 4 and result.members["norm_ratio"].between(0, 1).all()
+    tickets = ticket_members(config, [0, 1], [0.3, 0.7], store)
+    controls = norm_control_members(config, [0, 1], [0.3, 0.7], store)
+    prunable = model_for(config).prunable
+    for ticket, control in zip(tickets, controls):
+        assert control.mask is None and control.labels["pruning_rate"] == ticket.labels["pruning_rate"]
+        ticket_norm = global_norm({n: ticket.init[n] * ticket.mask[n] for n in prunable}, norm)
+        control_norm = global_norm({n: control.init[n] for n in prunable}, norm)
+        assert control_norm == pytest.approx(ticket_norm, rel=1e-6)
