@@ -190,10 +190,14 @@ class PruneConfig:
                                         "checkpoint step or 'final'; 0 scores theta_0 "
                                         "(pruning at initialisation: no dense run is trained)")
     scope: str = hp("global", "'global' one threshold over all prunable tensors, 'layer' per tensor")
+    synflow_input: str = hp("ones", "prune.method=synflow: 'ones' the all-ones input (every "
+                                    "embedding row summed; Tanaka et al.), 'batch' the training "
+                                    "split (the authors' variant)")
 
     def __post_init__(self) -> None:
         choice("prune.method", self.method, PRUNE_METHODS)
         choice("prune.scope", self.scope, PRUNE_SCOPES)
+        choice("prune.synflow_input", self.synflow_input, ("ones", "batch"))
         check_pruning_rate(self.rate, "prune.rate")
         if isinstance(self.step, str):
             if self.step != "final":

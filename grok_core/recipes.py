@@ -148,7 +148,9 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
     key = config.dense_key()
     model = model_for(config)
     method = config.prune.method
-    train = None if method in DATA_FREE_METHODS else build_dataset(config.task).train
+    needs_data = method not in DATA_FREE_METHODS or (
+        method == "synflow" and config.prune.synflow_input == "batch")
+    train = build_dataset(config.task).train if needs_data else None
     members = []
     for seed in seeds:
         if config.prune.at_init:  # pruning at initialisation: theta_0 is all it needs
@@ -164,7 +166,8 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
             mask = prune(method, model, theta_t, rate,
                          train.inputs if train is not None else None,
                          train.labels if train is not None else None,
-                         config.prune.scope, seed=seed)
+                         config.prune.scope, seed=seed,
+                         synflow_ones=config.prune.synflow_input == "ones")
             members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
                 "pruning_rate": float(rate), "prune_step": step,
                 "base_t_gen": t_gen, "base_generalised": generalised}))

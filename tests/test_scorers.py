@@ -74,6 +74,16 @@ def test_synflow_round_matches_the_closed_form_of_a_nonnegative_chain():
     torch.testing.assert_close(got["W_emb"], expected_emb, rtol=1e-10, atol=0)
 
 
+def test_synflow_on_a_real_batch_is_the_authors_variant():
+    model, params, train = _setup()
+    ones = prune("synflow", model, params, 0.8, train.inputs, train.labels)
+    batch = prune("synflow", model, params, 0.8, train.inputs, train.labels, synflow_ones=False)
+    assert any(not torch.equal(ones[n], batch[n]) for n in ones)
+    config = ExperimentConfig().with_overrides(["prune.method=synflow",
+                                                "prune.synflow_input=batch"])
+    assert config.prune.synflow_input == "batch"
+
+
 def test_random_scores_are_seeded():
     model, params, _ = _setup()
     first, again = score("random", model, params, None, None, seed=1), score(
