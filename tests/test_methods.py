@@ -1,5 +1,7 @@
-"""Pruning methods: each scorer against an independent computation on a tiny network, exact
-counts for every method, SynFlow's closed form, and scoring on the transformer."""
+"""Pruning methods and controls (issue 9 so far): each scorer against an independent computation
+on a tiny network, exact counts, SynFlow's closed form, scoring the transformer, pruning at
+initialisation without a dense run, the norm-matched control, and structure over training."""
+import pandas as pd
 import pytest
 import torch
 
@@ -177,3 +179,28 @@ def test_norm_control_starts_at_the_tickets_norm_exactly(tmp_path, norm):
         ticket_norm = global_norm({n: ticket.init[n] * ticket.mask[n] for n in prunable}, norm)
         control_norm = global_norm({n: control.init[n] for n in prunable}, norm)
         assert control_norm == pytest.approx(ticket_norm, rel=1e-6)
+
+
+def test_dense_structure_over_training_from_stored_checkpoints(tmp_path):
+    from analysis.structure import dense_structure
+    from grok_core.metrics import fourier_entropy, jaccard_distance
+    from grok_core.pruning import magnitude_mask
+    from grok_core.recipes import ensure_dense
+    from grok_core.store import ArtifactStore
+
+    config = ExperimentConfig().with_overrides([*TINY, "train.steps=90",
+                                                "train.checkpoint_every=30", "optim.lr=0.01"])
+    store = ArtifactStore(str(tmp_path / "store"))
+    ensure_dense(config, [0], store)
+    table = dense_structure(store, config, seed=0, pruning_rate=0.6)
+    assert table["step"].tolist() == [0, 30, 60, 90]
+    assert pd.isna(table["jaccard"].iloc[0]) and (table["jaccard"].iloc[1:] > 0).all()
+    key = config.dense_key()
+    masks = [magnitude_mask(store.load_checkpoint(key, 0, s), 0.6) for s in (30, 60)]
+    assert table["jaccard"].iloc[2] == pytest.approx(jaccard_distance(masks[0], masks[1]))
+    assert table["jaccard.W_in"].iloc[2] == pytest.approx(
+        jaccard_distance(masks[0]["W_in"], masks[1]["W_in"]))
+    theta = store.load_checkpoint(key, 0, 90)
+    weights = (theta["W_emb"] @ theta["W_in"]).T
+    assert table["fourier_entropy"].iloc[3] == pytest.approx(fourier_entropy(weights))
+    assert (table["l2"] > 0).all()
