@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -147,13 +148,19 @@ def fit_threshold(rates: Sequence[float], generalised: Sequence[float], *,
     n = int(trials.sum())
     if n == 0:
         return ThresholdFit(math.nan, -math.inf, math.inf, 0, status="empty", falling=falling)
-    if not falling:  # a rising flank is a falling one in -k
-        fit = fit_threshold(-x.repeat(trials.astype(int)),
-                            _expand(successes, trials), falling=True, resolution=resolution)
-        region = fit.region * np.array([-1.0, 1.0]) if len(fit.region) else fit.region
-        status = {"above": "below", "below": "above"}.get(fit.status, fit.status)
-        return ThresholdFit(-fit.estimate, -fit.ci_high, -fit.ci_low, fit.n, fit.width, status,
-                            False, region)
+    if falling:
+        return _fit_falling(x, successes, trials, resolution)
+    fit = _fit_falling(-x, successes, trials, resolution)  # a rising flank is a falling one in -k
+    region = fit.region * np.array([-1.0, 1.0]) if len(fit.region) else fit.region
+    status = {"above": "below", "below": "above"}.get(fit.status, fit.status)
+    return ThresholdFit(-fit.estimate, -fit.ci_high, -fit.ci_low, fit.n, fit.width, status,
+                        False, region)
+
+
+def _fit_falling(x: np.ndarray, successes: np.ndarray, trials: np.ndarray,
+                 resolution: float) -> ThresholdFit:
+    """``fit_threshold`` of aggregated outcomes on a falling flank (at least one outcome)."""
+    n = int(trials.sum())
     if successes.sum() == n:
         return ThresholdFit(math.nan, float(x.max()), math.inf, n, status="above")
     if successes.sum() == 0:
@@ -177,12 +184,6 @@ def fit_threshold(rates: Sequence[float], generalised: Sequence[float], *,
     region = np.stack([fine[edge_index], widths[width_index]], axis=1)
     width = float(widths[np.argmax(surface[peak[len(peak) // 2]])])
     return ThresholdFit(estimate, ci_low, ci_high, n, width, "ok", True, region)
-
-
-def _expand(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
-    """Per-member 0/1 outcomes of aggregated (successes, trials), successes first."""
-    return np.concatenate([np.r_[np.ones(int(round(s))), np.zeros(int(round(t - s)))]
-                           for s, t in zip(successes, trials)])
 
 
 def window_centre(rates: Sequence[float], generalised: Sequence[float]) -> Optional[float]:
@@ -338,13 +339,21 @@ MEMBER_COLUMNS = ["trial", "seed", "pruning_rate", "generalised", "t_gen", "t_me
 
 
 def study_members(study) -> pd.DataFrame:
-    """One row per member outcome of the study's finished trials (``MEMBER_COLUMNS``): from
-    the trial's ``members`` user attribute where it has one, else ``n_members`` outcomes of
-    unknown seed at its rate from its value (the objective contract of ``sweeps.critical``)."""
+    """One row per member outcome of the study's finished trials (``trial_members``)."""
+    return trial_members(study.get_trials(deepcopy=False))
+
+
+def trial_members(trials) -> pd.DataFrame:
+    """One row per member outcome of the finished ones among Optuna ``trials``
+    (``MEMBER_COLUMNS``): from a trial's ``members`` user attribute where it has one, else
+    ``n_members`` outcomes at its rate from its value, of the seed its user attribute or
+    parameter ``seed`` names if any (the objective contract of ``sweeps.critical``)."""
     from optuna.trial import TrialState
 
     rows = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE:
+            continue
         rate = trial.params.get("pruning_rate")
         if rate is None or trial.value is None:
             continue
@@ -477,16 +486,19 @@ def load(path: str) -> CriticalSearch:
 
 
 
+def study_file_url(path: str) -> str:
+    """The SQLite URL of the default study file of the search at the local ``path``."""
+    return "sqlite:///" + os.path.join(os.path.abspath(path), DEFAULT_STUDY_FILE)
+
+
 def default_study_url(path: str) -> Optional[str]:
-    """The SQLite URL of a search's default study file (None for a storage URI)."""
+    """The SQLite URL of a search's default study file if it exists (None for a URI)."""
     from grok_core.store import _is_uri
 
     if _is_uri(path):
         return None
-    import os
-
-    file = os.path.join(os.path.abspath(path), DEFAULT_STUDY_FILE)
-    return f"sqlite:///{file}" if os.path.exists(file) else None
+    url = study_file_url(path)
+    return url if os.path.exists(url.removeprefix("sqlite:///")) else None
 
 
 def is_search(path: str) -> bool:

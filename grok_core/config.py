@@ -253,6 +253,22 @@ INHERITED_SECTIONS = ("task", "model", "optim")
 ENGINE_VERSION = 2
 
 
+def plain_value(value: Any) -> Any:
+    """A JSON-able scalar: NaN as None, numpy / torch scalars as Python ones."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def changed_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two nested settings dicts (sorted)."""
+    old_flat, new_flat = flatten_settings(old), flatten_settings(new)
+    return sorted(k for k in old_flat.keys() | new_flat.keys()
+                  if old_flat.get(k) != new_flat.get(k))
+
+
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

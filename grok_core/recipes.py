@@ -151,6 +151,7 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
     needs_data = method not in DATA_FREE_METHODS or (
         method == "synflow" and config.prune.synflow_input == "batch")
     train = build_dataset(config.task).train if needs_data else None
+    inputs, labels = (train.inputs, train.labels) if train is not None else (None, None)
     members = []
     for seed in seeds:
         if config.prune.at_init:  # pruning at initialisation: theta_0 is all it needs
@@ -163,10 +164,8 @@ def ticket_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequen
             theta_0 = store.load_checkpoint(key, seed, 0)
             theta_t = store.load_checkpoint(key, seed, step)
         for rate in rates:
-            mask = prune(method, model, theta_t, rate,
-                         train.inputs if train is not None else None,
-                         train.labels if train is not None else None,
-                         config.prune.scope, seed=seed,
+            mask = prune(method, model, theta_t, rate, inputs, labels, config.prune.scope,
+                         seed=seed,
                          synflow_ones=config.prune.synflow_input == "ones")
             members.append(MemberSpec(seed=seed, init=theta_0, mask=mask, labels={
                 "pruning_rate": float(rate), "prune_step": step,

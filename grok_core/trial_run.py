@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from .config import MASK_RECIPES
+from .config import MASK_RECIPES, plain_value
 from .recipes import (DenseCheckpointsToStore, ensure_dense, mask_recipe_members, member_tables,
                       non_grokking_warnings, store_dense_results)
 from .store import ArtifactStore
@@ -56,22 +56,12 @@ def member_outcomes(rows: pd.DataFrame) -> dict[str, Any]:
     search stores per trial."""
     outcomes = []
     for row in rows.to_dict("records"):
-        entry = {c: _plain(row.get(c)) for c in OUTCOME_COLUMNS}
+        entry = {c: plain_value(row.get(c)) for c in OUTCOME_COLUMNS}
         entry["generalised"] = entry["t_gen"] is not None
         outcomes.append(entry)
     fraction = sum(o["generalised"] for o in outcomes) / max(1, len(outcomes))
     return {"generalised_fraction": fraction, "member_outcomes": outcomes}
 
-
-def _plain(value: Any) -> Any:
-    """A JSON-able scalar: NaN and None as None, numpy scalars as Python ones."""
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def _median(values) -> Optional[float]:

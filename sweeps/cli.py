@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from grok_core.config import (ConfigError, ExperimentConfig, RECIPES, check_pruning_rate, choice,
-                              key_help)
+                              key_help, plain_value)
 
 DEFAULT_STORE = "grok_store"
 DENSE_HAS_NO_RATE = "--rates: a dense run has no pruning rate; use the ticket recipe"
@@ -214,14 +213,6 @@ def _resolve_device(name: str) -> str:
     return name
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        return _json_value(value.item())
-    return value
-
-
 def _table(frame, columns: Sequence[str]) -> str:
     shown = frame[[c for c in columns if c in frame.columns]].copy()
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
@@ -269,7 +260,7 @@ def _print_result(result, as_json: bool) -> None:
     from grok_core.recipes import MEMBER_COLUMNS
 
     if as_json:
-        print(json.dumps([{c: _json_value(row[c]) for c in MEMBER_COLUMNS if c in row}
+        print(json.dumps([{c: plain_value(row[c]) for c in MEMBER_COLUMNS if c in row}
                           for row in result.members.to_dict("records")]))
         return
     if result.base_members is not None:

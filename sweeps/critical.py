@@ -20,10 +20,9 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from analysis.critical import (RESOLUTION, aggregate_outcomes, edge_grid, flank,
-                               log_likelihood, width_grid)
+                               log_likelihood, trial_members, width_grid, window_seeds)
 from grok_core.config import ConfigError, choice
-
-PARAM = "pruning_rate"
+from grok_core.trainable import RATE_PARAM as PARAM
 SAMPLERS = ("threshold", "tpe", "random", "grid")
 # A trial's rate is kept at least this many resolutions from a rate a running trial has (so
 # parallel trials never pile up on one rate) and from one already finished (a cohort of the same
@@ -61,26 +60,13 @@ def scan_order(low: float, high: float, points: int) -> list[float]:
 
 
 def trial_outcomes(trials: Sequence[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:
-    """(rate, generalised) per member of the finished trials that have a pruning rate, left
-    out the members of seeds that generalised nowhere (as in ``analysis.critical``'s fits).
-    A trial with a ``members`` user attribute gives its members; otherwise a trial of value v
-    and ``n_members`` n counts round(v n) successes and the rest failures, of unknown seed."""
-    rows = []
-    for trial in trials:
-        if trial.state != TrialState.COMPLETE or PARAM not in trial.params or trial.value is None:
-            continue
-        rate = float(trial.params[PARAM])
-        members = trial.user_attrs.get("members")
-        if members:
-            rows += [(rate, float(bool(m["generalised"])), m.get("seed")) for m in members]
-            continue
-        n = int(trial.user_attrs.get("n_members", 1))
-        successes = int(round(float(trial.value) * n))
-        rows += [(rate, 1.0 if i < successes else 0.0, None) for i in range(n)]
-    with_window = {seed for _, ok, seed in rows if ok and seed is not None}
-    kept = [(rate, ok) for rate, ok, seed in rows if seed is None or seed in with_window]
-    return (np.asarray([r for r, _ in kept], dtype=float),
-            np.asarray([o for _, o in kept], dtype=float))
+    """(rate, generalised) per member of the finished trials, left out the members of seeds
+    that generalised nowhere: the outcomes ``analysis.critical`` fits, so the sampler aims at
+    the edge the report shows (``trial_members``, ``window_seeds``)."""
+    members = trial_members(trials)
+    kept = members[window_seeds(members)]
+    return (kept["pruning_rate"].to_numpy(dtype=float),
+            kept["generalised"].to_numpy(dtype=float))
 
 
 class ThresholdSampler(optuna.samplers.BaseSampler):

@@ -25,12 +25,14 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from analysis.critical import DEFAULT_STUDY_FILE, SPEC_FILE, STUDY_INFO_FILE
+from analysis.critical import SPEC_FILE, STUDY_INFO_FILE, study_file_url
 from grok_core.config import ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
 from grok_core.trainable import DEFAULT_REPORT_EVERY, RATE_PARAM
 
 from .cluster import check_reachable, check_resources, connect_ray, trial_slots
+from .launch import (SweepInterrupted, _bound, _check_finished, _dense_trainable, _fit,
+                     _move_aside, resolve_storage)
 from .space import requested_space, validate_cell
 
 Log = Callable[[str], None]
@@ -115,7 +117,7 @@ def default_study_storage(storage: str, name: str) -> str:
         raise ConfigError("--study-storage: give an SQLAlchemy URL (e.g. sqlite:///study.db or "
                           "postgresql://...) when --storage is a URI; the default SQLite file "
                           "needs a local folder")
-    return "sqlite:///" + os.path.join(search_folder(storage, name), DEFAULT_STUDY_FILE)
+    return study_file_url(search_folder(storage, name))
 
 
 def open_study_storage(url: str, heartbeat: bool = True):
@@ -168,7 +170,7 @@ def validate(request: CriticalRequest) -> CriticalRequest:
 def check_same_search(folder: Storage, spec: dict) -> None:
     """ConfigError if the search exists with another spec (a study's outcomes are only
     comparable under one set of settings, seeds, range and step budget)."""
-    from grok_core.config import flatten_settings
+    from grok_core.config import changed_settings
 
     if not folder.exists(SPEC_FILE):
         return
@@ -179,9 +181,7 @@ def check_same_search(folder: Storage, spec: dict) -> None:
     wanted = json.loads(json.dumps(spec))
     if stored == wanted:
         return
-    old, new = flatten_settings(stored), flatten_settings(wanted)
-    changed = sorted({k.removeprefix("template.") for k in old.keys() | new.keys()
-                      if old.get(k) != new.get(k)})
+    changed = [k.removeprefix("template.") for k in changed_settings(stored, wanted)]
     raise ConfigError(f"search {folder.display()} was started with other settings (differs in "
                       f"{', '.join(changed)}): rerun it as it was to continue it, or use --name "
                       "NEW for a new search, or --restart to start it over")
@@ -192,8 +192,6 @@ def restart_search(storage: str, name: str, study_url: str, default_url: bool, l
     study, found there again by ``analysis.critical.load``) and, in a user-given study
     storage, its study copied to the name NAME.restarted-K (then deleted under NAME)."""
     import optuna
-
-    from .launch import _move_aside
 
     kept = _move_aside(storage, name)
     if kept:
@@ -282,7 +280,7 @@ def _study_search_class():
             config = super().suggest(trial_id)
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is not None:  # at once: a trial never sits RUNNING without a beat
-                self._ot_study._storage.record_heartbeat(ot_trial._trial_id)
+                self._storage.record_heartbeat(ot_trial._trial_id)
             return config
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -330,8 +328,6 @@ def train_dense_phase(request: CriticalRequest, storage: str, folder: str, slots
     every trial of the search and by any sweep under the same storage)."""
     from grok_core.trial_config import split_trial_config
 
-    from .launch import _bound, _check_finished, _dense_trainable, _fit
-
     config, seeds, _ = split_trial_config({**request.template(), "rates": [request.low]})
     base = config.dense_base()
     store = ArtifactStore(storage)
@@ -355,7 +351,7 @@ def run_critical(request: CriticalRequest, log: Log = print):
     estimate (``analysis.critical.CriticalSearch``). Nothing is written before every input
     check (settings, storage, study storage, cluster, resources) has passed."""
     request = validate(request)
-    storage = _resolve(request.storage)
+    storage = resolve_storage(request.storage)
     name = request.search_name
     Storage(storage).check_writable()
     default_url = request.study_storage is None
@@ -409,12 +405,6 @@ def _finished_trials(study_url: str, name: str, default_url: bool) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
-def _resolve(location: str) -> str:
-    from .launch import resolve_storage
-
-    return resolve_storage(location)
-
-
 def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
             finished: int, remaining: int, log: Log) -> None:
     """The Tune run: OptunaSearch on the study behind a ConcurrencyLimiter, heartbeats, dense
@@ -427,7 +417,6 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
     from grok_core.trainable import critical_trainable
 
     from .critical import make_sampler
-    from .launch import SweepInterrupted, _bound
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")

@@ -151,7 +151,7 @@ def sweep_spec(request: SweepRequest) -> dict:
 def check_same_sweep(storage: str, name: str, spec: dict) -> None:
     """ConfigError if the sweep NAME exists with another spec: a resumed sweep keeps the
     trials it was started with, so new seeds, rates or settings would silently not apply."""
-    from grok_core.config import flatten_settings
+    from grok_core.config import changed_settings
 
     where = Storage(storage)
     if not where.exists(name, SPACE_FILE):
@@ -169,9 +169,8 @@ def check_same_sweep(storage: str, name: str, spec: dict) -> None:
     wanted = {k: wanted.get(k) for k in SPEC_KEYS}
     if stored == wanted:
         return
-    old, new = flatten_settings(stored), flatten_settings(wanted)
     changed = sorted({k.removeprefix("space.").removesuffix(".grid_search")
-                      for k in old.keys() | new.keys() if old.get(k) != new.get(k)})
+                      for k in changed_settings(stored, wanted)})
     raise ConfigError(f"sweep {where.display(name)} was started with other settings (differs in "
                       f"{', '.join(changed)}): rerun it as it was to resume it, or use --name "
                       "NEW for a new sweep, or --restart to start it over")
