@@ -227,10 +227,16 @@ def fail_stale_trials(study, log: Log, wait: float = GRACE_SECONDS + 2 * HEARTBE
     def running() -> list:
         return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
-    before = len(running())
+    left_running = running()
+    before = len(left_running)
     if before:
         log(f"{before} trial(s) left RUNNING by a driver that stopped: waiting for their "
             f"heartbeats to go stale (up to {wait:.0f} s), then they are marked FAIL")
+    # Optuna never calls a trial without any heartbeat stale, and a driver killed between
+    # ``ask`` and its first beat leaves one: beat each once here, so that every RUNNING trial
+    # goes stale after the grace period unless a live driver keeps beating it.
+    for trial in left_running:
+        study._storage.record_heartbeat(trial._trial_id)
     deadline = time.monotonic() + wait
     while True:
         optuna_fail_stale(study)

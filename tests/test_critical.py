@@ -237,6 +237,42 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     assert list(after.values()).count("COMPLETE") == 4 and "RUNNING" not in after.values()
 
 
+def _heartbeat_study(tmp_path):
+    from optuna.storages import RDBStorage
+    rdb = RDBStorage(f"sqlite:///{tmp_path / 'beats.db'}", heartbeat_interval=1, grace_period=1)
+    return optuna.create_study(study_name="beats", storage=rdb, direction="maximize"), rdb
+
+
+def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
+    from sweeps.critical_launch import fail_stale_trials
+    study, rdb = _heartbeat_study(tmp_path)
+    beaten, unbeaten = study.ask(), study.ask()  # the driver died before beating the second
+    rdb.record_heartbeat(beaten._trial_id)
+    lines = []
+    assert fail_stale_trials(study, lines.append, wait=4) == 2
+    assert {t.state.name for t in study.trials} == {"FAIL"} and "2 trial(s)" in lines[0]
+
+
+def test_trials_a_live_driver_keeps_beating_are_left_alone(tmp_path):
+    import threading
+    from sweeps.critical_launch import ConfigError, fail_stale_trials
+    study, rdb = _heartbeat_study(tmp_path)
+    trial, stop = study.ask(), threading.Event()
+
+    def beat():
+        while not stop.wait(0.3):
+            rdb.record_heartbeat(trial._trial_id)
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        with pytest.raises(ConfigError, match="fresh heartbeats"):
+            fail_stale_trials(study, lambda line: None, wait=2.5)
+    finally:
+        stop.set()
+        beater.join()
+    assert study.trials[0].state.name == "RUNNING"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--low", "1.2"], "--low"),
     (["--low", "0.9", "--high", "0.5"], "must be below"),
