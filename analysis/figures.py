@@ -16,6 +16,14 @@ def _pyplot():
     return plt
 
 
+def wrapped(title: str, width: int = 100) -> str:
+    """``title`` broken into lines of at most ``width`` characters (a sweep's title lists its
+    settings and would run off the figure)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)) if title else title
+
+
 def _png(fig, dpi: int) -> bytes:
     """The laid-out figure as PNG bytes; the figure is closed."""
     import matplotlib.pyplot as plt
@@ -60,7 +68,7 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     ax.set_ylim(-0.02, 1.02)
     ax.axhline(0.95, color="0.8", lw=0.8, zorder=0)
     if title:
-        ax.set_title(title)
+        ax.set_title(wrapped(title, 80), fontsize=9)
     ax.legend(fontsize=7, loc="lower right", ncol=2 if len(groups) > 6 else 1)
     return _png(fig, dpi=120)
 
@@ -143,7 +151,7 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     if (cells and several_rates) or not loaded.base.empty:
         right.legend(fontsize=6)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(wrapped(title, 140), fontsize=10)
     return _png(fig, dpi=110)
 
 
@@ -211,3 +219,55 @@ def estimate_centre(members: pd.DataFrame) -> float:
 
     centre = window_centre(members["pruning_rate"], members["generalised"])
     return centre if centre is not None else float(members["pruning_rate"].median())
+
+
+def _band(ax, wide: pd.DataFrame, colour, label: str, log_x: bool, style: str = "-") -> None:
+    """Mean line and +-1 std band of the members (columns) of ``wide`` against step."""
+    mean, std = wide.mean(axis=1), wide.std(axis=1).fillna(0.0)
+    steps = wide.index.to_numpy().clip(min=1) if log_x else wide.index.to_numpy()
+    ax.plot(steps, mean.to_numpy(), color=colour, lw=1.6, ls=style, label=label)
+    if style == "-":
+        ax.fill_between(steps, (mean - std).to_numpy(), (mean + std).to_numpy(), color=colour,
+                        alpha=0.18, lw=0)
+
+
+def _members_wide(part: pd.DataFrame, column: str) -> pd.DataFrame:
+    member = [c for c in ("trial", "seed", "pruning_rate") if c in part.columns]
+    return part.pivot_table(index="step", columns=member, values=column,
+                            aggfunc="first").sort_index().ffill()
+
+
+def variant_curves_png(loaded, title: str = "", log_x: bool = True,
+                       dense_label: Optional[str] = "dense runs") -> bytes:
+    """Test (solid, +-1 std over seeds) and train (dashed) accuracy against step, one colour
+    per cell of the sweep (its variant, e.g. grokking ticket / L1 / L2 norm-matched dense, or
+    one pruning method each), as the paper's Fig. 5 and Table 1 compare them; the dense runs
+    behind the tickets in grey (``dense_label`` None leaves them out). A member that stopped
+    early holds its last value. Returns PNG bytes."""
+    from analysis.results import _with_cells
+
+    plt = _pyplot()
+    frame, cells = _with_cells(loaded.curves, loaded.trials)
+    several = (frame.groupby(cells)["pruning_rate"].nunique().max() if cells
+               else frame["pruning_rate"].nunique()) > 1
+    keys = [*cells, "pruning_rate"] if several else cells
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    if dense_label and not loaded.base_curves.empty:
+        _band(ax, _members_wide(loaded.base_curves, "test_acc"), "0.55", dense_label, log_x)
+    groups = list(frame.groupby(keys, sort=False)) if keys else [((), frame)]
+    colours = plt.get_cmap("tab10")
+    for i, (key, part) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        label = (str(key[0]) if keys[:1] == ["variant"] and len(keys) == 1
+                 else _cell_label(keys, key)) if keys else "runs"
+        _band(ax, _members_wide(part, "test_acc"), colours(i % 10), label, log_x)
+        _band(ax, _members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set(xlabel="step", ylabel="accuracy (solid: test, mean +-1 std; dashed: train)",
+           ylim=(-0.02, 1.02))
+    ax.axhline(0.95, color="0.85", lw=0.8, zorder=0)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(wrapped(title, 90), fontsize=8)
+    return _png(fig, dpi=120)

@@ -16,6 +16,7 @@ import pyarrow.fs as pafs
 
 from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
 from grok_core.store import Storage
+from grok_core.trial_config import trial_settings, variant_label
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
 HIDDEN_CONFIG_KEYS = ("seeds", "rates", "_store", "_report_every")
@@ -37,6 +38,7 @@ class SweepResults:
     base_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     name: str = ""
     study: Optional[str] = None
+    path: str = ""
 
     def title(self) -> str:
         """What a figure of this sweep is about: its name, its study and the settings every
@@ -57,8 +59,9 @@ class SweepResults:
 def _member_labels(config: dict) -> list[dict[str, Any]]:
     """Seed and pruning rate of each cohort member, in the order the trainable stacks them."""
     seeds = config.get("seeds", [])
-    if config.get("recipe", "dense") in MASK_RECIPES:
-        rates = config.get("rates") or [config.get("prune", {}).get("rate", 0.6)]
+    settings = trial_settings(config)
+    if settings.get("recipe", "dense") in MASK_RECIPES:
+        rates = config.get("rates") or [settings.get("prune", {}).get("rate", 0.6)]
         return [{"seed": s, "pruning_rate": float(r)} for s in seeds for r in rates]
     return [{"seed": s, "pruning_rate": 0.0} for s in seeds]
 
@@ -101,8 +104,7 @@ def load(path: str) -> SweepResults:
             config = storage.read_json(trial, "params.json")
         except ValueError:  # cut short by a kill as Tune wrote it: a trial that never ran
             config = {}
-        columns = {k: v for k, v in flatten_settings(config).items()
-                   if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
+        columns = _config_columns(config)
         checkpoints = sorted(
             (int(m.group(1)), e.base_name) for e in storage.fs.get_file_info(
                 pafs.FileSelector(entry.path, recursive=False))
@@ -133,7 +135,22 @@ def load(path: str) -> SweepResults:
             study = None
     return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame,
                         _dense_curves(path, base_frame), name=path.rstrip("/").rpartition("/")[2],
-                        study=study)
+                        study=study, path=path)
+
+
+def _config_columns(config: dict) -> dict[str, Any]:
+    """A trial's settings as flat columns (its variant's merged in, and its label as
+    ``variant``); cohort keys left out."""
+    try:
+        settings = trial_settings(config)
+    except ConfigError:
+        settings = config
+    columns = {k: v for k, v in flatten_settings(settings).items()
+               if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
+    label = variant_label(config) if isinstance(config.get("variant"), dict) else None
+    if label is not None:
+        columns["variant"] = label
+    return columns
 
 
 def shared_settings(trials: pd.DataFrame, limit: int = 6) -> str:
@@ -147,15 +164,20 @@ def shared_settings(trials: pd.DataFrame, limit: int = 6) -> str:
     return ", ".join(shown[:limit]) + (", ..." if len(shown) > limit else "")
 
 
+def sweep_store(path: str):
+    """The artifact store of the sweep at ``path``: its storage root (the parent folder)."""
+    from grok_core.store import ArtifactStore
+
+    head, slash, _ = path.rstrip("/").rpartition("/")
+    return ArtifactStore(head or ("/" if slash else "."))
+
+
 def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
     """Curves of the dense runs in ``base`` from the artifact store of the sweep's storage
     root (the parent of ``path``); runs no longer there are left out."""
-    from grok_core.store import ArtifactStore
-
     if base.empty or "dense_key" not in base.columns:
         return pd.DataFrame()
-    head, slash, _ = path.rstrip("/").rpartition("/")
-    store = ArtifactStore(head or ("/" if slash else "."))
+    store = sweep_store(path)
     frames = []
     for key, seed in zip(base["dense_key"], base["seed"]):
         if store.exists(*store.run_parts(key, int(seed)), "curves.parquet"):
@@ -164,10 +186,15 @@ def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
 
 
 def varying_columns(members: pd.DataFrame) -> list[str]:
-    """Config columns whose value differs between trials (the cell axes)."""
+    """Config columns whose value differs between trials (the cell axes). With variants, the
+    ``variant`` label first, then only the columns that vary within a variant (the settings a
+    variant sets are told by its label)."""
     config_columns = [c for c in members.columns if "." in c]
-    return [c for c in config_columns
-            if members[c].astype(str).nunique(dropna=False) > 1]
+    varying = [c for c in config_columns if members[c].astype(str).nunique(dropna=False) > 1]
+    if "variant" not in members.columns:
+        return varying
+    by_variant = members.astype({c: str for c in varying}).groupby("variant")
+    return ["variant", *[c for c in varying if (by_variant[c].nunique(dropna=False) > 1).any()]]
 
 
 def aggregate(members: pd.DataFrame) -> pd.DataFrame:
@@ -189,3 +216,35 @@ def aggregate(members: pd.DataFrame) -> pd.DataFrame:
         table["non_grokking"] = grouped["base_generalised"].agg(
             lambda flags: int((flags == False).sum()))  # noqa: E712
     return table.reset_index()
+
+
+def _with_cells(curves: pd.DataFrame, trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Curves with their trials' varying settings (the variant first) as columns."""
+    cells = [c for c in varying_columns(trials) if c in trials.columns] if not trials.empty else []
+    frame = curves.merge(trials[["trial", *cells]], on="trial") if cells else curves
+    return frame, cells
+
+
+def accuracy_at_steps(curves: pd.DataFrame, trials: pd.DataFrame, steps,
+                      column: str = "test_acc") -> pd.DataFrame:
+    """Mean, std and count over members of ``column`` at each of ``steps``, per cell (variant)
+    and pruning rate: one row per (cell, rate, step) the members reached (Table 1's layout
+    with ``pivot``). A member that stopped early holds its last value."""
+    if curves.empty:
+        return pd.DataFrame()
+    frame, cells = _with_cells(curves, trials)
+    keys = [*cells, "pruning_rate"] if "pruning_rate" in frame.columns else cells
+    member = [c for c in ("trial", "seed", "pruning_rate") if c in frame.columns]
+    rows = []
+    for key, part in (frame.groupby(keys, dropna=False, sort=False) if keys else [((), frame)]):
+        key = key if isinstance(key, tuple) else (key,)
+        wide = part.pivot_table(index="step", columns=member, values=column,
+                                aggfunc="first").sort_index().ffill()
+        for step in steps:
+            if step > wide.index.max():
+                continue
+            values = wide.loc[:step].iloc[-1]  # at the step, or the evaluation before it
+            rows.append({**dict(zip(keys, key)), "step": int(step), f"{column}_mean":
+                         float(values.mean()), f"{column}_std": float(values.std()),
+                         "n": int(values.count())})
+    return pd.DataFrame(rows)

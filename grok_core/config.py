@@ -56,13 +56,16 @@ PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
 PAIR_MODES = ("gt", "ge", "all")
 TASKS = ("modular",)
 MODELS = ("mlp", "transformer")
-RECIPES = ("dense", "ticket", "norm_control")
-# recipes built from a pruning mask of a dense run: they take pruning rates and a base run
-MASK_RECIPES = ("ticket", "norm_control")
+RECIPES = ("dense", "ticket", "norm_control", "edge_popup")
+# recipes built from a dense run's weights and a pruning rate: they take pruning rates and a
+# base run (a ticket pruned at initialisation needs only the base run's theta_0)
+MASK_RECIPES = ("ticket", "norm_control", "edge_popup")
+EDGE_POPUP_VARIANTS = ("ep", "ep_wd", "wd")
 NORMS = ("l1", "l2")
 PRUNE_METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
 PRUNE_SCOPES = ("global", "layer")
 LOSS_DTYPES = ("float32", "float64")
+FOURIER_VARIANTS = ("shannon", "authors")
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,11 @@ class TrainConfig:
     stop_margin: Optional[int] = hp(None, "a member stops training once it has held test accuracy "
                                           ">= threshold for this many steps; the others go on "
                                           "(None: every member trains train.steps)")
+    fourier_entropy: Optional[str] = hp(None, "MLP only: also record the Fourier entropy of the "
+                                              "masked effective input weights at every "
+                                              "evaluation (curve column fourier_entropy; Fig. "
+                                              "8): 'shannon' or 'authors' (their variant); "
+                                              "None records nothing")
     loss_dtype: str = hp("float64", "dtype of the log-softmax; float64 as in the authors' code "
                                     "(float32 rounds the loss of memorised points to 0 and stalls "
                                     "generalisation)")
@@ -170,6 +178,8 @@ class TrainConfig:
         if self.stop_margin is not None and self.stop_margin < 0:
             raise ConfigError(f"train.stop_margin: must be >= 0, got {self.stop_margin}")
         choice("train.loss_dtype", self.loss_dtype, LOSS_DTYPES)
+        if self.fourier_entropy is not None:
+            choice("train.fourier_entropy", self.fourier_entropy, FOURIER_VARIANTS)
 
     def checkpoint_steps(self) -> list[int]:
         """Steps at which theta_t is kept: 0, every checkpoint_every, and the final step."""
@@ -223,6 +233,25 @@ class NormControlConfig:
         choice("norm_control.norm", self.norm, NORMS)
 
 
+@dataclass(frozen=True)
+class EdgePopupConfig:
+    """Edge-popup from a memorising solution (Sec. 5.2, Table 1; Ramanujan et al. 2020)."""
+
+    variant: str = hp("ep", "recipe edge_popup: 'ep' scores trained, weights frozen (EP w/o "
+                            "WD); 'ep_wd' weights and scores trained (EP w/ WD); 'wd' ordinary "
+                            "training of the same weights (WD). Scores start kaiming-uniform; "
+                            "each tensor keeps its top (1 - prune.rate) weights by |score|; "
+                            "straight-through gradient; scores use optim.*")
+    start_step: int = hp(1000, "theta_mem: the dense run's weights at this step (a checkpoint "
+                               "of it); the dense run trains this many steps unless "
+                               "base.train.steps says otherwise")
+
+    def __post_init__(self) -> None:
+        choice("edge_popup.variant", self.variant, EDGE_POPUP_VARIANTS)
+        if self.start_step < 1:
+            raise ConfigError(f"edge_popup.start_step: must be at least 1, got {self.start_step}")
+
+
 def check_pruning_rate(rate: float, key: str = "pruning rate") -> None:
     """Raise ConfigError unless 0 <= rate < 1."""
     if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
@@ -236,6 +265,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "prune": PruneConfig,
     "norm_control": NormControlConfig,
+    "edge_popup": EdgePopupConfig,
 }
 # The dense run behind a ticket may differ from the ticket in these sections only: the mask must
 # fit the same architecture and data.
@@ -430,6 +460,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
     norm_control: NormControlConfig = field(default_factory=NormControlConfig)
+    edge_popup: EdgePopupConfig = field(default_factory=EdgePopupConfig)
     base: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -438,13 +469,42 @@ class ExperimentConfig:
             raise ConfigError("base.*: only a ticket has a dense base run; drop the base.* keys")
         for key in self.base:
             _base_field(key)
-        if self.recipe in MASK_RECIPES:
+        if self.train.fourier_entropy is not None and self.model.name != "mlp":
+            raise ConfigError("train.fourier_entropy: needs model.name=mlp (the Fourier entropy "
+                              "is defined on the MLP's effective input weights W_emb W_in)")
+        if self.recipe == "edge_popup":
+            self._check_edge_popup()
+        elif self.recipe in MASK_RECIPES:
             base = self.dense_base()
             step = self.prune.step
             if step != "final" and step not in base.train.checkpoint_steps():
                 raise ConfigError(
                     f"prune.step: {step} is not a checkpoint of the dense run (steps 0..."
                     f"{base.train.steps}, every {base.train.checkpoint_every}, or 'final')")
+
+    def _check_edge_popup(self) -> None:
+        """Edge-popup learns its own scores from theta_mem: the mask settings of a ticket would
+        be silently ignored, so they are refused; theta_mem must be a kept checkpoint."""
+        defaults = PruneConfig()
+        for key in ("method", "step", "scope", "synflow_input"):
+            if getattr(self.prune, key) != getattr(defaults, key):
+                raise ConfigError(
+                    f"prune.{key}: does not apply to recipe edge_popup (its scores are learned "
+                    f"from theta_mem at edge_popup.start_step, ranked per tensor); only "
+                    f"prune.rate does")
+        base = self.dense_base()
+        start = self.edge_popup.start_step
+        if start not in base.train.checkpoint_steps():
+            raise ConfigError(
+                f"edge_popup.start_step: {start} is not a checkpoint of the dense run (steps "
+                f"0...{base.train.steps}, every {base.train.checkpoint_every}); set "
+                f"base.train.checkpoint_every or base.train.steps so that it keeps step {start}")
+
+    @property
+    def needs_dense_base(self) -> bool:
+        """Whether this recipe needs a trained dense run (not a ticket pruned at init)."""
+        return self.recipe in MASK_RECIPES and not (
+            self.recipe != "edge_popup" and self.prune.at_init)
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -503,6 +563,8 @@ class ExperimentConfig:
         training settings, then the base.* overrides (``INHERITED_SECTIONS``)."""
         flat = {k: v for k, v in self.to_flat().items()
                 if k.split(".")[0] in INHERITED_SECTIONS}
+        if self.recipe == "edge_popup":  # theta_mem is the end of a short run, by default
+            flat["train.steps"] = self.edge_popup.start_step
         flat.update(self.base)
         flat["recipe"] = "dense"
         return ExperimentConfig.from_dict(flat)

@@ -36,8 +36,12 @@ class CohortAdamW:
 
     def __init__(self, params: Mapping[str, torch.Tensor], lr: Sequence[float],
                  weight_decay: Sequence[float], betas: tuple[float, float] = (0.9, 0.98),
-                 eps: float = 1e-8, fused: bool | None = None) -> None:
+                 eps: float = 1e-8, fused: bool | None = None,
+                 frozen: Sequence[str] = ()) -> None:
         self.params = dict(params)
+        # tensors never updated (not even decayed): e.g. edge-popup's weights when only its
+        # scores learn
+        self.trained = [n for n in self.params if n not in set(frozen)]
         first = next(iter(self.params.values()))
         self.k_count = first.shape[0]
         if len(lr) != self.k_count or len(weight_decay) != self.k_count:
@@ -50,13 +54,13 @@ class CohortAdamW:
         self.step_count = 0
         self.fused = _fused_available(first.device) if fused is None else fused
         # the fused kernel reads the step count from a tensor, one per tensor it updates
-        self._steps = [torch.zeros((), device=first.device) for _ in self.params]
+        self._steps = [torch.zeros((), device=first.device) for _ in self.trained]
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params)."""
         self.step_count += 1
-        names = list(self.params)
+        names = self.trained
         for step_tensor in self._steps:
             step_tensor.fill_(self.step_count)
         for k in range(self.k_count):

@@ -6,6 +6,10 @@
            mask from the ``prune.method`` scores of theta_t at ``prune.step`` for every pruning
            rate (``grok_core.pruning``), rewinds the kept
            weights to theta_0, and trains all (seed, rate) members as one cohort.
+``norm_control`` trains the dense theta_0 rescaled to each such ticket's L1 or L2 norm.
+``edge_popup`` starts from each seed's dense weights at ``edge_popup.start_step`` (theta_mem)
+           and learns which weights to keep (``grok_core.edge_popup``), with or without
+           training the weights, or trains them plainly (variant ``wd``).
 """
 from __future__ import annotations
 
@@ -198,9 +202,45 @@ def norm_control_members(config: ExperimentConfig, seeds: Sequence[int],
     return controls
 
 
+def edge_popup_members(config: ExperimentConfig, seeds: Sequence[int], rates: Sequence[float],
+                       store: ArtifactStore) -> list[MemberSpec]:
+    """Members that start from theta_mem, each seed's dense run at ``edge_popup.start_step``
+    (needs the dense runs in the store): for the ``ep`` / ``ep_wd`` variants one per (seed,
+    rate) with fresh kaiming-uniform scores (``grok_core.edge_popup``); for ``wd`` (ordinary
+    training, no scores and no mask) one per seed."""
+    from .edge_popup import initial_scores
+    key = config.dense_key()
+    model = model_for(config)
+    step = config.edge_popup.start_step
+    learned = config.edge_popup.variant != "wd"
+    members = []
+    for seed in seeds:
+        summary = store.dense_summary(key, seed)
+        if step not in summary["checkpoint_steps"]:
+            raise ConfigError(f"edge_popup.start_step: the dense run {key} seed {seed} kept no "
+                              f"checkpoint at step {step} (it kept "
+                              f"{', '.join(map(str, summary['checkpoint_steps']))})")
+        theta_mem = store.load_checkpoint(key, seed, step)
+        start_acc = _test_acc_at(store.dense_curves(key, seed), step)
+        for rate in (rates if learned else [0.0]):
+            init = {**theta_mem, **initial_scores(model, seed)} if learned else theta_mem
+            members.append(MemberSpec(seed=seed, init=init, labels={
+                "pruning_rate": float(rate), "prune_step": step,
+                "base_t_gen": summary.get("t_gen"), "base_generalised": None,
+                "start_test_acc": start_acc}))
+    return members
+
+
+def _test_acc_at(curves: pd.DataFrame, step: int) -> Optional[float]:
+    """The dense run's test accuracy at its evaluation nearest ``step`` (at or before it)."""
+    before = curves[curves["step"] <= step]
+    return None if before.empty else float(before["test_acc"].iloc[-1])
+
+
 MEMBER_BUILDERS: dict[str, Callable[..., list[MemberSpec]]] = {
     "ticket": ticket_members,
     "norm_control": norm_control_members,
+    "edge_popup": edge_popup_members,
 }
 
 
@@ -239,19 +279,21 @@ def run_ticket(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
                device: Any = "cpu", progress: bool = False, log: Log = lambda _: None,
                rates: Optional[Sequence[float]] = None) -> ExperimentResult:
     """Grokking (or non-grokking) tickets of every seed at every pruning rate, one cohort; the
-    norm-matched dense controls of those tickets for ``recipe=norm_control``."""
+    norm-matched dense controls of those tickets for ``recipe=norm_control``; edge-popup from
+    each seed's theta_mem for ``recipe=edge_popup``."""
     rates = list(rates) if rates else [config.prune.rate]
     for rate in rates:
         check_pruning_rate(rate, "--rates")
     base_rows = base_curves = None
-    if not config.prune.at_init:
+    if config.needs_dense_base:
         base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
                                               progress=progress, log=log)
     members = mask_recipe_members(config, seeds, rates, store)
     for line in non_grokking_warnings(members):
         log(line)
+    source = ("weights of dense step" if config.recipe == "edge_popup" else "mask from dense step")
     log(f"{config.recipe}: {len(members)} members (seeds {','.join(map(str, seeds))} x rates "
-        f"{','.join(map(str, rates))}), mask from dense step {members[0].labels['prune_step']}")
+        f"{','.join(map(str, rates))}), {source} {members[0].labels['prune_step']}")
     result = train_cohort(config, members, device=device, progress=progress,
                           desc=f"{config.recipe} x{len(members)}")
     rows, curves = member_tables(config, members, result)
@@ -277,6 +319,7 @@ RECIPE_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {
     "dense": run_dense,
     "ticket": run_ticket,
     "norm_control": run_ticket,
+    "edge_popup": run_ticket,
 }
 
 

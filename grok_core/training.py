@@ -25,6 +25,23 @@ from .optim import CohortAdamW
 from .tasks import Dataset, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
+# recorded only when asked for (train.fourier_entropy), after the columns above
+OPTIONAL_CURVE_COLUMNS = ("fourier_entropy",)
+
+
+def curve_columns(n_columns: int) -> list[str]:
+    """Names of the first ``n_columns`` curve columns (the optional ones after the others)."""
+    return list((*CURVE_COLUMNS, *OPTIONAL_CURVE_COLUMNS)[:n_columns])
+
+
+def fourier_entropies(model: CohortModel, effective: Mapping[str, torch.Tensor],
+                      variant: str) -> torch.Tensor:
+    """[K] Fourier entropy of each member's (masked) effective input weights."""
+    from .metrics import fourier_entropy
+
+    weights = model.effective_input_weights(effective)
+    return torch.tensor([fourier_entropy(w, variant) for w in weights], dtype=torch.float32,
+                        device=weights.device)
 
 
 @dataclass
@@ -140,6 +157,43 @@ class _Progress:
             self.bar.close()
 
 
+class FixedMasks:
+    """The loop's forward for members with fixed keep-masks (or none): dense runs, tickets,
+    norm controls. ``grok_core.edge_popup.ScoreForward`` is the other kind (learned masks)."""
+
+    frozen: tuple[str, ...] = ()  # every tensor trains
+
+    def __init__(self, model: CohortModel, masks: Optional[Params]) -> None:
+        self.model, self.masks = model, masks
+
+    def effective(self, params: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+        """W * m for masked tensors (pruned weights are zero anyway), others as they are."""
+        return apply_masks(params, self.masks)
+
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
+        """Loss [K], accuracy [K], gradients of the raw parameters (zero where pruned)."""
+        return self.model.loss_and_grads(params, self.masks, inputs, labels, loss_dtype,
+                                         with_grads)
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with the members at ``positions`` only."""
+        if self.masks is not None:
+            self.masks = _keep_rows(self.masks, positions,
+                                    next(iter(self.masks.values())).device)
+
+
+def forward_for(config: ExperimentConfig, model: CohortModel, members: Sequence[MemberSpec],
+                masks: Optional[Params]):
+    """The loop's forward for these members: learned edge-popup masks for the ``ep`` and
+    ``ep_wd`` variants of recipe edge_popup, fixed masks otherwise."""
+    if config.recipe == "edge_popup" and config.edge_popup.variant != "wd":
+        from .edge_popup import ScoreForward
+        rates = [m.labels.get("pruning_rate", config.prune.rate) for m in members]
+        return ScoreForward(model, rates, train_weights=config.edge_popup.variant == "ep_wd")
+    return FixedMasks(model, masks)
+
+
 def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: torch.device
                    ) -> tuple[Params, Optional[Params]]:
     params = stack_members([m.init if m.init is not None else model.init_member(m.seed)
@@ -176,12 +230,13 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     model = build_model(config.model, dataset.vocab, dataset.classes)
     train, test = dataset.train.to(device), dataset.test.to(device)
     params, masks = _initial_state(model, members, device)
+    forward = forward_for(config, model, members, masks)
     optim = config.optim
     optimizer = CohortAdamW(
         params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
         weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
                       for m in members],
-        betas=(optim.beta1, optim.beta2), eps=optim.eps)
+        betas=(optim.beta1, optim.beta2), eps=optim.eps, frozen=forward.frozen)
     loss_dtype = getattr(torch, config.train.loss_dtype)
     run = config.train
     checkpoint_steps = set(run.checkpoint_steps())
@@ -205,8 +260,11 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
             test_loss, test_acc, _ = model.loss_and_grads(
                 effective, None, test.inputs, test.labels, loss_dtype, with_grads=False)
             l1, l2 = weight_norms(effective)
-            part = torch.stack([torch.full_like(l1, step), train_loss.detach().float(),
-                                train_acc, test_loss.float(), test_acc, l1, l2], dim=1)
+            columns = [torch.full_like(l1, step), train_loss.detach().float(), train_acc,
+                       test_loss.float(), test_acc, l1, l2]
+            if run.fourier_entropy is not None:
+                columns.append(fourier_entropies(model, effective, run.fourier_entropy))
+            part = torch.stack(columns, dim=1)
             row = part
             if len(active) < k_count:  # stopped members' rows stay NaN
                 row = torch.full((k_count, part.shape[1]), float("nan"), device=device)
@@ -215,7 +273,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
         last_eval = step
         if wants_eval:  # copying to the host syncs a GPU: only when someone listens
             callbacks.on_eval(step, {c: row[:, i].cpu().numpy()
-                                     for i, c in enumerate(CURVE_COLUMNS)})
+                                     for i, c in enumerate(curve_columns(row.shape[1]))})
         return test_acc
 
     def stop(positions: list[int], step: int, effective: Mapping[str, torch.Tensor]) -> None:
@@ -235,7 +293,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
         if resume.active is not None and resume.active != active:
             optimizer.keep(resume.active)
             params = optimizer.params
-            masks = _keep_rows(masks, resume.active, device)
+            forward.keep(resume.active)
             active = list(resume.active)
         for name, tensor in params.items():
             if tensor.shape != resume.params[name].shape:
@@ -262,14 +320,14 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                     generalised_since=list(generalised_since), last_checkpoint=last_checkpoint,
                     active=list(active), stopped_at=list(stopped_at),
                     stopped_params=stopped_params))
-            loss, accuracy, grads = model.loss_and_grads(
-                params, masks, train.inputs, train.labels, loss_dtype)
+            loss, accuracy, grads = forward.loss_and_grads(
+                params, train.inputs, train.labels, loss_dtype)
             train_acc_per_step[step, _index(active, device)] = accuracy
             if step in checkpoint_steps:
-                callbacks.on_checkpoint(step, _detached(params), list(active))  # pruned: 0
+                callbacks.on_checkpoint(step, _detached(forward.effective(params)), list(active))
                 last_checkpoint = step
             if step % run.eval_every == 0:
-                effective = apply_masks(params, masks)
+                effective = forward.effective(params)
                 test_acc = evaluate(step, loss, accuracy, effective)
                 if step % (run.eval_every * 20) == 0:
                     bar.update(step, test_acc, run.threshold)
@@ -284,14 +342,14 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                             break
                         optimizer.keep(keep)
                         params = optimizer.params
-                        masks = _keep_rows(masks, keep, device)
+                        forward.keep(keep)
                         grads = _keep_rows(grads, keep, device)
             optimizer.step(grads)
         else:
             step = run.steps
         if active:  # the members that trained the whole budget
             with torch.no_grad():
-                effective = apply_masks(params, masks)
+                effective = forward.effective(params)
                 loss, accuracy, _ = model.loss_and_grads(
                     effective, None, train.inputs, train.labels, loss_dtype, with_grads=False)
                 train_acc_per_step[step, _index(active, device)] = accuracy
@@ -308,7 +366,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     summaries, frames = [], []
     for k, member in enumerate(members):
         own = curve[:, k, :]
-        frame = pd.DataFrame(own[~np.isnan(own[:, 0])], columns=list(CURVE_COLUMNS))
+        frame = pd.DataFrame(own[~np.isnan(own[:, 0])], columns=curve_columns(own.shape[1]))
         frame["step"] = frame["step"].astype(np.int64)
         frame.insert(0, "member", k)
         frames.append(frame)

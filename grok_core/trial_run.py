@@ -22,7 +22,8 @@ from .recipes import (DenseCheckpointsToStore, ensure_dense, mask_recipe_members
                       non_grokking_warnings, store_dense_results)
 from .store import ArtifactStore
 from .trial_config import split_trial_config
-from .training import CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, train_cohort
+from .training import (CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, curve_columns,
+                       train_cohort)
 
 STATE_FILE = "state.pt"
 # A report carries a checkpoint at most this often (the first and the last always do). Tune
@@ -130,7 +131,7 @@ def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
     """[evals, K, columns] curve rows as a long DataFrame with a member column (the NaN rows
     after a member stopped left out)."""
     evals, k_count, _ = rows.shape
-    frame = pd.DataFrame(rows.reshape(evals * k_count, -1), columns=list(CURVE_COLUMNS))
+    frame = pd.DataFrame(rows.reshape(evals * k_count, -1), columns=curve_columns(rows.shape[2]))
     frame.insert(0, "member", np.tile(np.arange(k_count), evals))
     frame = frame[frame["step"].notna()]
     frame["step"] = frame["step"].astype(np.int64)
@@ -178,7 +179,7 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     store = ArtifactStore(store_root)
     base_rows = None
     if config.recipe in MASK_RECIPES:
-        if not config.prune.at_init:  # pruning at initialisation needs no dense run
+        if config.needs_dense_base:  # pruning at initialisation needs no dense run
             base_rows, _ = ensure_dense(  # often already there
                 config.dense_base(), seeds, store, device=device,
                 on_eval=_dense_progress(report_every, config.train.threshold))

@@ -39,7 +39,18 @@ def quick_version(space: dict, *extras: dict) -> dict:
     """The laptop-sized version of ``space``: the QUICK settings, for a ticket also for its
     dense runs (``base.train``: a ticket's own ``train.*`` never reaches its dense run), a
     shorter early-stop margin for tickets, then ``extras``."""
+    from sweeps.space import space_recipes  # torch-free, and no import cycle at load time
+
     out = merged(space, QUICK)
-    if space.get("recipe") == "ticket":
+    if space_recipes(space) & {"ticket", "norm_control"}:
         out = merged(out, {"base": {"train": QUICK_TRAIN}, "train": {"stop_margin": 500}})
     return merged(out, *extras)
+
+
+def variants(*labelled: tuple[str, dict]) -> dict:
+    """A grid over variants: each (label, settings) a trial whose settings are merged over the
+    space's others (for studies whose cells are no product of grid axes, e.g. one grokking
+    ticket against several controls)."""
+    from ray import tune
+
+    return tune.grid_search([{"label": label, **settings} for label, settings in labelled])

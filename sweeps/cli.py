@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--figure", default=None, metavar="PNG",
                          help="also draw the sweep here: test accuracy curves, and t_mem / t_gen "
                               "per pruning rate and cell")
+    results.add_argument("--paper-figure", default=None, metavar="PNG",
+                         help="also draw the figure the paper draws for the sweep's study "
+                              "(norm_control, pai, edge_popup, structure)")
     return parser
 
 
@@ -322,13 +325,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _interrupted(stopped, path)
     errors = [r for r in grid if r.error is not None]
     log(f"results: grok results {path}")
-    png = _figure(_print_aggregate(path))
-    if png is not None:
-        from grok_core.store import Storage
+    loaded = _print_aggregate(path)
+    from grok_core.store import Storage
 
-        where = Storage(resolve_storage(request.storage))
-        where.write_bytes(png, name, "summary.png")
-        log(f"figure: {where.display(name, 'summary.png')}")
+    where = Storage(resolve_storage(request.storage))
+    for png, file, what in ((_figure(loaded), "summary.png", "figure"),
+                            (_paper_figure(loaded), "figure.png", "the paper's figure")):
+        if png is not None:
+            where.write_bytes(png, name, file)
+            log(f"{what}: {where.display(name, file)}")
     if errors:
         log(f"{len(errors)} trial(s) failed; rerun the same command to retry them")
         return 1
@@ -357,6 +362,12 @@ def _print_aggregate(path: str, csv: Optional[str] = None, parquet: Optional[str
         print("trials:")
     if not table.empty:
         print(table.to_string(index=False, na_rep="-", float_format=fmt))
+    study = _study_of(loaded)
+    if study is not None and hasattr(study, "table") and not loaded.members.empty:
+        own = study.table(loaded)
+        if own is not None and not own.empty:
+            print(f"{loaded.study} table:")
+            print(own.to_string(index=False, na_rep="-", float_format=fmt))
     if csv:
         table.to_csv(csv, index=False)
     if parquet:
@@ -429,10 +440,11 @@ def cmd_results(args: argparse.Namespace) -> int:
     the estimate and outcomes (a critical-ratio search)."""
     from analysis.critical import is_search
 
-    if args.figure:
-        from grok_core.store import Storage
+    for target in (args.figure, args.paper_figure):
+        if target:
+            from grok_core.store import Storage
 
-        Storage(os.path.dirname(os.path.abspath(args.figure))).check_writable()
+            Storage(os.path.dirname(os.path.abspath(target))).check_writable()
     if is_search(args.path):
         return _print_search(args.path, args.csv, args.parquet, args.figure)
     loaded = _print_aggregate(args.path, args.csv, args.parquet)
@@ -443,7 +455,31 @@ def cmd_results(args: argparse.Namespace) -> int:
         with open(args.figure, "wb") as handle:
             handle.write(png)
         print(f"figure: {args.figure}", file=sys.stderr)
+    if args.paper_figure:
+        png = _paper_figure(loaded)
+        if png is None:
+            raise UsageError(f"--paper-figure: {args.path} is no finished sweep of a study that "
+                             "draws one (norm_control, pai, edge_popup, structure)")
+        with open(args.paper_figure, "wb") as handle:
+            handle.write(png)
+        print(f"the paper's figure: {args.paper_figure}", file=sys.stderr)
     return 0
+
+
+def _study_of(loaded):
+    """The study module (``search_spaces``) a loaded sweep ran, or None."""
+    from search_spaces import get_space, space_names
+
+    return get_space(loaded.study) if loaded.study in space_names() else None
+
+
+def _paper_figure(loaded) -> Optional[bytes]:
+    """The figure the paper draws for the sweep's study (PNG), or None where the study draws
+    none or no trial has finished."""
+    study = _study_of(loaded)
+    if study is None or not hasattr(study, "figure") or loaded.members.empty:
+        return None
+    return study.figure(loaded)
 
 
 def _figure(loaded) -> Optional[bytes]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from grok_core.config import MASK_RECIPES, ConfigError
+from grok_core.config import ConfigError
 from grok_core.store import ArtifactStore, Storage, _is_uri
 from grok_core.trainable import DEFAULT_REPORT_EVERY
 
@@ -86,6 +87,8 @@ def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
             value: Any = trial.config
             for part in path.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, dict) and "label" in value:  # a variant: its label
+                value = re.sub(r"[^A-Za-z0-9._-]+", "-", str(value["label"]))
             if isinstance(value, list):
                 value = "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
             parts.append(f"{path.split('.')[-1]}={value:g}" if isinstance(value, float)
@@ -201,7 +204,7 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 
     configs: dict[str, dict] = {}
     for cell in cells:
         config = validate_cell(cell)
-        if config.recipe not in MASK_RECIPES or config.prune.at_init:  # at init: no dense run
+        if not config.needs_dense_base:
             continue
         base = config.dense_base()
         configs[base.dense_key()] = base.to_dict()

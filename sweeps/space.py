@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from grok_core.config import (MASK_RECIPES, ConfigError, ExperimentConfig, check_pruning_rate,
                               typed_override)
-from grok_core.trial_config import split_trial_config
+from grok_core.trial_config import VARIANT_KEY, split_trial_config
 
 
 def _is_grid(value: Any) -> bool:
@@ -68,6 +68,16 @@ def expand_cells(space: dict) -> list[dict]:
     return cells
 
 
+def space_recipes(space: dict) -> set[str]:
+    """The recipes a space's trials run: its ``recipe``, or its variants' where they set one."""
+    top = space.get("recipe", "dense")
+    variants = space.get(VARIANT_KEY)
+    values = (variants["grid_search"] if _is_grid(variants)
+              else [variants] if isinstance(variants, dict) else [])
+    recipes = {v.get("recipe", top) if isinstance(v, dict) else top for v in values}
+    return {r if isinstance(r, str) else "<grid>" for r in (recipes or {top})}
+
+
 def validate_cell(cell: dict) -> ExperimentConfig:
     """The cell's typed config (ConfigError names the bad key); seeds and rates checked too."""
     seeds = cell.get("seeds")
@@ -91,7 +101,7 @@ def requested_space(space: str, quick: bool = False, overrides: Iterable[str] = 
     if seeds is not None:
         built["seeds"] = list(seeds)
     if rates is not None:
-        if built.get("recipe") not in MASK_RECIPES:
+        if not space_recipes(built) & set(MASK_RECIPES):
             raise ConfigError(f"--rates: the {space} space trains dense runs, which have "
                               "no pruning rate")
         built["rates"] = list(rates)
@@ -173,7 +183,7 @@ def split_cohorts(space: dict, max_cohort: int, slots: int = 1) -> dict:
     seeds, rates = space.get("seeds"), space.get("rates")
     if not isinstance(seeds, list):
         return space
-    ticket = space.get("recipe") in MASK_RECIPES
+    ticket = bool(space_recipes(space) & set(MASK_RECIPES))
     n_rates = len(rates) if ticket and isinstance(rates, list) else (1 if ticket else None)
     cells = math.prod(len(values) for _, values in grid_axes(space))
     seeds_per, rates_per = plan_split(len(seeds), n_rates, max_cohort, slots, cells)

@@ -246,7 +246,7 @@ def _heartbeat_study(tmp_path):
 def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
     from sweeps.critical_launch import fail_stale_trials
     study, rdb = _heartbeat_study(tmp_path)
-    beaten, unbeaten = study.ask(), study.ask()  # the driver died before beating the second
+    beaten, _ = study.ask(), study.ask()  # the driver died before beating the second
     rdb.record_heartbeat(beaten._trial_id)
     lines = []
     assert fail_stale_trials(study, lines.append, wait=4) == 2

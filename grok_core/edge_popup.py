@@ -1,0 +1,132 @@
+"""Edge-popup (Ramanujan et al. 2020) for a cohort: learned scores choose each tensor's weights.
+
+Every prunable tensor ``W`` gets a score tensor ``W.score`` of the same shape, stored beside the
+weights in the stacked parameters (so the optimiser, checkpoints of the training state and
+resumption treat scores like any other tensor). The forward pass uses ``W * m`` where ``m`` keeps,
+in each tensor, the ``keep`` entries of largest |score| (``keep`` from the member's pruning rate,
+as for a ticket with ``prune.scope=layer``). The mask is a step function of the scores, so the
+gradient is passed straight through: dL/dscore = dL/d(W * m) * W, for kept and removed entries
+alike, which is how a removed weight can come back ("pop up").
+
+``ScoreForward`` implements the loop's forward interface (``grok_core.training.FixedMasks`` is
+the other one): loss and gradients of the raw parameters, effective weights, dropping members.
+With frozen weights (variant ``ep``) the optimiser skips the weight tensors entirely, so they stay
+bitwise what they were.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+
+from .models import CohortModel, Params
+from .pruning import count_to_prune
+
+SCORE_SUFFIX = ".score"
+
+
+def score_name(name: str) -> str:
+    """The score tensor of weight tensor ``name``."""
+    return name + SCORE_SUFFIX
+
+
+def initial_scores(model: CohortModel, seed: int) -> Params:
+    """Kaiming-uniform scores for one member (PyTorch's default for a linear layer, as in the
+    reference code: U(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn from a generator seeded with
+    ``seed`` and kept apart from the weights' own draws."""
+    generator = torch.Generator().manual_seed(int(seed) + 1_000_003)
+    scores = {}
+    for name in model.prunable:
+        spec = model.specs[name]
+        bound = 1.0 / math.sqrt(spec.fan_in)
+        scores[score_name(name)] = (torch.rand(spec.shape, generator=generator) * 2 - 1) * bound
+    return scores
+
+
+def keep_counts(model: CohortModel, pruning_rates: Sequence[float]) -> dict[str, list[int]]:
+    """Per prunable tensor, how many entries each member keeps at its pruning rate."""
+    counts = {}
+    for name in model.prunable:
+        n = math.prod(model.specs[name].shape)
+        counts[name] = [n - count_to_prune(rate, n) for rate in pruning_rates]
+    return counts
+
+
+def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Sequence[int]]
+                    ) -> dict[str, torch.Tensor]:
+    """Float keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
+    largest |score| (entries tied with the smallest kept score are kept too; scores are
+    continuous, so ties do not occur in practice)."""
+    masks = {}
+    for name, per_member in counts.items():
+        magnitude = params[score_name(name)].detach().abs()
+        flat = magnitude.reshape(magnitude.shape[0], -1)
+        masks[name] = (flat >= _thresholds(flat, per_member)).to(flat.dtype).view_as(magnitude)
+    return masks
+
+
+def _thresholds(flat: torch.Tensor, per_member: Sequence[int]) -> torch.Tensor:
+    """[K, 1]: row k's per_member[k]-th largest value (+inf where it keeps nothing)."""
+    n = flat.shape[1]
+    distinct = set(per_member)
+    if len(distinct) == 1 and 0 not in distinct:  # the usual cohort: one rate, one selection
+        return flat.kthvalue(n - per_member[0] + 1, dim=1, keepdim=True).values
+    threshold = torch.empty(flat.shape[0], 1, dtype=flat.dtype, device=flat.device)
+    for keep in sorted(distinct):
+        index = torch.tensor([k for k, c in enumerate(per_member) if c == keep],
+                             device=flat.device)
+        if keep == 0:
+            threshold[index] = math.inf
+        else:  # the keep-th largest is the (n - keep + 1)-th smallest
+            threshold[index] = flat.index_select(0, index).kthvalue(
+                n - keep + 1, dim=1, keepdim=True).values
+    return threshold
+
+
+class ScoreForward:
+    """The loop's forward for edge-popup members (module docstring)."""
+
+    def __init__(self, model: CohortModel, pruning_rates: Sequence[float],
+                 train_weights: bool) -> None:
+        self.model = model
+        self.counts = keep_counts(model, pruning_rates)
+        self.train_weights = train_weights
+        # tensors the optimiser leaves alone: the weights when only scores learn (EP w/o WD)
+        self.frozen = () if train_weights else tuple(model.specs)
+
+    def masks(self, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The current keep-masks (from the scores in ``params``)."""
+        return top_score_masks(params, self.counts)
+
+    def effective(self, params: Mapping[str, torch.Tensor]) -> Params:
+        """W * m for prunable tensors, others as they are; scores left out."""
+        masks = self.masks(params)
+        return {name: params[name] * masks[name] if name in masks else params[name]
+                for name in self.model.specs}
+
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
+        """Loss [K], accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
+        scores (straight-through: dL/d(W * m) * W)."""
+        masks = self.masks(params)
+        effective = {name: params[name] * masks[name] if name in masks else params[name]
+                     for name in self.model.specs}
+        loss, accuracy, grads = self.model.loss_and_grads(effective, None, inputs, labels,
+                                                          loss_dtype, with_grads)
+        if not with_grads:
+            return loss, accuracy, None
+        out = {}
+        for name in self.model.specs:
+            d_effective = grads[name]
+            if name in masks:
+                out[score_name(name)] = d_effective * params[name]
+                out[name] = d_effective * masks[name] if self.train_weights else d_effective
+            else:
+                out[name] = d_effective
+        return loss, accuracy, out
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with the members at ``positions`` only."""
+        self.counts = {name: [c[p] for p in positions] for name, c in self.counts.items()}
+
