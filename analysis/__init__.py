@@ -9,11 +9,13 @@
     search.members, search.estimate.upper     # member outcomes; the fit of the upper edge
     analysis.critical_ratios("grok_sweeps")   # one row per search under a storage root
 
+    analysis.structure.summary(analysis.load("grok_sweeps/structure"))  # Fig. 6-8 measures
+
 ``load`` and ``aggregate`` live in ``analysis.results``, searches in ``analysis.critical``, the
-figures in ``analysis.figures``.
+structure measures in ``analysis.structure``, the figures in ``analysis.figures``.
 """
-from . import critical
+from . import critical, structure
 from .critical import critical_ratios
 from .results import SweepResults, aggregate, load
 
-__all__ = ["SweepResults", "aggregate", "critical", "critical_ratios", "load"]
+__all__ = ["SweepResults", "aggregate", "critical", "critical_ratios", "load", "structure"]

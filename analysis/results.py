@@ -229,19 +229,20 @@ def accuracy_at_steps(curves: pd.DataFrame, trials: pd.DataFrame, steps,
                       column: str = "test_acc") -> pd.DataFrame:
     """Mean, std and count over members of ``column`` at each of ``steps``, per cell (variant)
     and pruning rate: one row per (cell, rate, step) the members reached (Table 1's layout
-    with ``pivot``). A member that stopped early holds its last value."""
+    with ``pivot``). A member that stopped early holds its last value; a step no member of the
+    sweep reached is left out."""
     if curves.empty:
         return pd.DataFrame()
     frame, cells = _with_cells(curves, trials)
     keys = [*cells, "pruning_rate"] if "pruning_rate" in frame.columns else cells
     member = [c for c in ("trial", "seed", "pruning_rate") if c in frame.columns]
-    rows = []
+    rows, reached = [], frame["step"].max()
     for key, part in (frame.groupby(keys, dropna=False, sort=False) if keys else [((), frame)]):
         key = key if isinstance(key, tuple) else (key,)
         wide = part.pivot_table(index="step", columns=member, values=column,
                                 aggfunc="first").sort_index().ffill()
         for step in steps:
-            if step > wide.index.max():
+            if step > reached:
                 continue
             values = wide.loc[:step].iloc[-1]  # at the step, or the evaluation before it
             rows.append({**dict(zip(keys, key)), "step": int(step), f"{column}_mean":

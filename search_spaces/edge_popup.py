@@ -26,11 +26,19 @@ def param_space(quick: bool = False) -> dict:
 
 
 def table(loaded):
-    """Table 1: test accuracy mean and std over seeds per variant at the paper's steps (those
-    the runs reached)."""
+    """Table 1: test accuracy "mean +- std" over seeds, one row per variant, one column per
+    step of the paper that the runs reached."""
     from analysis.results import accuracy_at_steps
 
-    return accuracy_at_steps(loaded.curves, loaded.trials, TABLE_STEPS)
+    long = accuracy_at_steps(loaded.curves, loaded.trials, TABLE_STEPS)
+    if long.empty:
+        return long
+    long["test_acc"] = [f"{m:.2f} +- {s:.2f}" if s == s else f"{m:.2f}"
+                        for m, s in zip(long["test_acc_mean"], long["test_acc_std"])]
+    order = list(dict.fromkeys(long["variant"]))
+    wide = long.pivot(index="variant", columns="step", values="test_acc").loc[order]
+    wide.columns = [f"step {step}" for step in wide.columns]
+    return wide.reset_index().assign(seeds=long.groupby("variant")["n"].max().loc[order].values)
 
 
 def figure(loaded) -> bytes:

@@ -1,0 +1,120 @@
+"""The studies of Sec. 4-5 (Fig. 5a, 5b, 6-8, Table 1): variants, the Fourier entropy over
+training, the tables and figures, and each study end to end at --quick through local Ray."""
+import pandas as pd
+import pytest
+import torch
+
+import analysis
+from conftest import run_grok
+from grok_core.config import ConfigError, ExperimentConfig
+from grok_core.metrics import fourier_entropy
+from grok_core.recipes import model_for
+from grok_core.training import MemberSpec, train_cohort
+from grok_core.trial_config import split_trial_config, variant_label
+from search_spaces import get_space
+from sweeps.space import expand_cells, space_recipes, validated_cells
+
+
+def test_a_variant_merges_its_settings_over_the_trials_others():
+    cell = {"recipe": "ticket", "seeds": [0], "rates": [0.6], "prune": {"rate": 0.5},
+            "variant": {"label": "SNIP at init", "prune": {"method": "snip", "step": 0}}}
+    config, seeds, rates = split_trial_config(cell)
+    assert (config.prune.method, config.prune.step, config.prune.rate) == ("snip", 0, 0.5)
+    assert seeds == [0] and rates == [0.6] and variant_label(cell) == "SNIP at init"
+    with pytest.raises(ConfigError, match="label"):
+        split_trial_config({**cell, "variant": {"prune": {"method": "snip"}}})
+
+
+def test_each_study_expands_to_the_papers_cells_and_no_others():
+    pai = [split_trial_config(c)[0] for c in expand_cells(get_space("pai").param_space())]
+    assert [(c.prune.method, c.prune.step) for c in pai] == [
+        ("magnitude", "final"), ("random", 0), ("snip", 0), ("grasp", 0), ("synflow", 0)]
+    norms = [split_trial_config(c)[0] for c in expand_cells(
+        get_space("norm_control").param_space())]
+    assert [(c.recipe, c.norm_control.norm) for c in norms][1:] == [("norm_control", "l1"),
+                                                                      ("norm_control", "l2")]
+    assert norms[0].recipe == "ticket"
+    table_1 = [split_trial_config(c)[0] for c in expand_cells(
+        get_space("edge_popup").param_space())]
+    assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd"]
+    assert {(c.optim.lr, c.dense_base().train.steps, c.train.steps) for c in table_1} == {
+        (0.01, 1000, 2000)}
+    assert space_recipes(get_space("norm_control").param_space()) == {"ticket", "norm_control"}
+    for name in ("pai", "norm_control", "edge_popup", "structure"):
+        assert validated_cells(get_space(name).param_space(quick=True))
+
+
+def test_the_fourier_entropy_curve_is_that_of_the_masked_effective_weights():
+    config = ExperimentConfig().with_overrides([
+        "task.p=11", "task.pairs=all", "model.d_emb=12", "model.d_hidden=8", "train.steps=30",
+        "train.eval_every=10", "train.fourier_entropy=shannon", "optim.lr=0.01"])
+    model = model_for(config)
+    mask = {n: torch.rand(model.specs[n].shape, generator=torch.Generator().manual_seed(1)) > 0.5
+            for n in model.prunable}
+    result = train_cohort(config, [MemberSpec(seed=0), MemberSpec(seed=1, mask=mask)])
+    for k in range(2):
+        final = {n: t[k:k + 1] for n, t in result.final_params.items()}
+        expected = fourier_entropy(model.effective_input_weights(final)[0])
+        last = result.curves[result.curves["member"] == k].iloc[-1]
+        assert last["step"] == 30 and last["fourier_entropy"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ConfigError, match="model.name=mlp"):
+        config.with_overrides(["model.name=transformer"])
+
+
+def test_accuracy_at_the_tables_steps_holds_a_stopped_members_last_value():
+    curves = pd.DataFrame({
+        "trial": ["a"] * 4 + ["b"] * 2, "seed": [0, 0, 1, 1, 0, 0], "pruning_rate": 0.6,
+        "step": [0, 600, 0, 600, 0, 500], "test_acc": [0.1, 0.5, 0.2, 0.7, 0.0, 1.0]})
+    trials = pd.DataFrame({"trial": ["a", "b"], "variant": ["WD", "EP"],
+                           "edge_popup.variant": ["wd", "ep"]})
+    table = analysis.results.accuracy_at_steps(curves, trials, [600, 1000])
+    rows = table.set_index(["variant", "step"])
+    assert rows.loc[("WD", 600), "test_acc_mean"] == pytest.approx(0.6)
+    assert rows.loc[("EP", 600), "test_acc_mean"] == 1.0  # stopped at 500, held
+    assert 1000 not in table["step"].tolist()  # nobody reached it
+
+
+def _check_study(storage, name, *extra):
+    result = run_grok("sweep", name, "--quick", "--storage", storage, *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = storage / f"{name}-quick"
+    assert (folder / "figure.png").stat().st_size > 10_000
+    assert (folder / "summary.png").exists()
+    loaded = analysis.load(str(folder))
+    assert loaded.trials["finished"].all()
+    return result, loaded
+
+
+def test_pai_and_norm_control_studies_end_to_end(tmp_path):
+    storage = tmp_path / "s"
+    small = ["--set", "train.steps=400", "--set", "base.train.steps=600"]
+    result, loaded = _check_study(storage, "pai", *small)
+    assert sorted(loaded.members["variant"].unique()) == sorted(
+        ["grokking ticket", "random", "snip", "grasp", "synflow"])
+    at_init = loaded.members[loaded.members["variant"] != "grokking ticket"]
+    assert (at_init["prune_step"] == 0).all() and len(loaded.members) == 10
+    assert "variant" in result.stdout and "synflow" in result.stdout
+    # the norm controls reuse the dense runs the pai study trained
+    result, loaded = _check_study(storage, "norm_control", *small)
+    assert len(list((storage / "artifacts").iterdir())) == 1  # pai's dense runs, reused
+    controls = loaded.members[loaded.members["recipe"] == "norm_control"]
+    assert len(controls) == 4 and (controls["norm_ratio"] < 1).all()
+    assert set(loaded.members["variant"]) == {"grokking ticket", "L1 norm-matched dense",
+                                              "L2 norm-matched dense"}
+
+
+def test_edge_popup_and_structure_studies_end_to_end(tmp_path):
+    storage = tmp_path / "s"
+    result, loaded = _check_study(storage, "edge_popup", "--seeds", "0")
+    assert "edge_popup table:" in result.stdout
+    assert set(loaded.members["variant"]) == {"WD", "EP w/o WD", "EP w/ WD"}
+    assert (loaded.members["prune_step"] == 100).all()
+    result, loaded = _check_study(storage, "structure", "--seeds", "0", "--set",
+                                  "train.steps=600", "--set", "base.train.steps=600")
+    assert "structure table:" in result.stdout
+    assert loaded.curves["fourier_entropy"].notna().all()
+    assert loaded.base_curves["fourier_entropy"].notna().all()
+    table = analysis.structure.sweep_structure(loaded)
+    assert table["step"].tolist() == [0, 250, 500, 600] and table["jaccard"].iloc[1:].gt(0).all()
+    paper = run_grok("results", storage / "structure-quick", "--paper-figure", tmp_path / "f.png")
+    assert paper.returncode == 0 and (tmp_path / "f.png").stat().st_size > 10_000
