@@ -16,7 +16,7 @@ bitwise what they were.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 
@@ -53,17 +53,67 @@ def keep_counts(model: CohortModel, pruning_rates: Sequence[float]) -> dict[str,
     return counts
 
 
-def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Sequence[int]]
-                    ) -> dict[str, torch.Tensor]:
+def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Sequence[int]],
+                    selector: Optional["ThresholdTracker"] = None) -> dict[str, torch.Tensor]:
     """Float keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
     largest |score| (entries tied with the smallest kept score are kept too; scores are
-    continuous, so ties do not occur in practice)."""
+    continuous, so ties do not occur in practice). A ``selector`` finds the same thresholds
+    faster from the previous step's."""
     masks = {}
     for name, per_member in counts.items():
         magnitude = params[score_name(name)].detach().abs()
         flat = magnitude.reshape(magnitude.shape[0], -1)
-        masks[name] = (flat >= _thresholds(flat, per_member)).to(flat.dtype).view_as(magnitude)
+        threshold = (selector.thresholds(name, flat, per_member) if selector is not None
+                     else _thresholds(flat, per_member))
+        masks[name] = (flat >= threshold).to(flat.dtype).view_as(magnitude)
     return masks
+
+
+class ThresholdTracker:
+    """The exact per-row keep-th largest |score|, found from the previous step's.
+
+    Order statistics move no more than the values do: if no |score| changed by more than D
+    since the last call, the new threshold lies within D of the old one, so a selection among
+    the few values in that band (plus a count of those above it) finds it. The result is
+    checked (exactly ``keep`` values at or above it) and a full selection runs whenever the
+    band is wide, the check fails (ties) or there is no previous step: the masks are always
+    those of a full selection. CPU only (on a GPU the per-row loop would synchronise)."""
+
+    def __init__(self) -> None:
+        self.previous: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def thresholds(self, name: str, flat: torch.Tensor, per_member: Sequence[int]
+                   ) -> torch.Tensor:
+        """[K, 1] thresholds of ``flat`` [K, n] (|scores|) for these keep counts."""
+        last = self.previous.get(name)
+        if last is None or last[0].shape != flat.shape or flat.device.type != "cpu":
+            threshold = _thresholds(flat, per_member)
+        else:
+            threshold = self._moved(flat, *last, per_member)
+        self.previous[name] = (flat, threshold)
+        return threshold
+
+    @staticmethod
+    def _moved(flat: torch.Tensor, before: torch.Tensor, old: torch.Tensor,
+               per_member: Sequence[int]) -> torch.Tensor:
+        n = flat.shape[1]
+        # a hair wider than the largest change, against rounding in the subtraction
+        reach = (flat - before).abs_().amax(1, keepdim=True).mul_(1 + 1e-5).add_(1e-30)
+        in_band = (flat - old).abs_() <= reach  # [K, n], one pass for every row
+        above = (flat > old + reach).sum(1).tolist()
+        threshold = torch.empty_like(old)
+        for k, keep in enumerate(per_member):
+            row = flat[k]
+            if 0 < keep < n:
+                band = row[in_band[k]]
+                rank = keep - above[k]  # the threshold's rank (from the top) within the band
+                if 1 <= rank <= band.numel() and band.numel() * 4 < n:
+                    guess = band.kthvalue(band.numel() - rank + 1).values
+                    if torch.count_nonzero(row >= guess).item() == keep:
+                        threshold[k] = guess
+                        continue
+            threshold[k:k + 1] = _thresholds(flat[k:k + 1], [keep])
+        return threshold
 
 
 def _thresholds(flat: torch.Tensor, per_member: Sequence[int]) -> torch.Tensor:
@@ -94,10 +144,11 @@ class ScoreForward:
         self.train_weights = train_weights
         # tensors the optimiser leaves alone: the weights when only scores learn (EP w/o WD)
         self.frozen = () if train_weights else tuple(model.specs)
+        self.tracker = ThresholdTracker()
 
     def masks(self, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The current keep-masks (from the scores in ``params``)."""
-        return top_score_masks(params, self.counts)
+        return top_score_masks(params, self.counts, self.tracker)
 
     def effective(self, params: Mapping[str, torch.Tensor]) -> Params:
         """W * m for prunable tensors, others as they are; scores left out."""
@@ -129,4 +180,5 @@ class ScoreForward:
     def keep(self, positions: Sequence[int]) -> None:
         """Go on with the members at ``positions`` only."""
         self.counts = {name: [c[p] for p in positions] for name, c in self.counts.items()}
+        self.tracker = ThresholdTracker()  # fewer rows: start afresh
 

@@ -155,3 +155,17 @@ def test_transformer_edge_popup_trains():
     inits = _members(model, [0])
     result = train_cohort(config, [MemberSpec(seed=0, init=inits[0], labels={"pruning_rate": 0.5})])
     assert torch.isfinite(torch.tensor(result.curves["train_loss"].to_numpy())).all()
+
+
+def test_the_threshold_tracker_finds_exactly_what_a_full_selection_finds():
+    from grok_core.edge_popup import ThresholdTracker, _thresholds
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.rand(3, 5000, generator=generator)
+    tracker, keeps = ThresholdTracker(), [2000, 1, 4999]
+    for step in range(60):
+        size = 0.3 if step % 20 == 19 else 1e-3  # now and then a jump: the full selection
+        scores = (scores + size * torch.randn(3, 5000, generator=generator)).abs()
+        if step == 30:
+            scores[0, :10] = scores[0, 2000]  # ties
+        torch.testing.assert_close(tracker.thresholds("W", scores, keeps),
+                                   _thresholds(scores, keeps), rtol=0, atol=0)
