@@ -107,11 +107,36 @@ def half_drop_step(curve: pd.DataFrame, column: str = "fourier_entropy") -> Opti
     return int(reached["step"].iloc[0])
 
 
+# Phases of a dense run by its test accuracy at a checkpoint (Fig. 7 reads the Jaccard distance
+# against them): memorised (below 0.1), transition (0.1 up to the 0.95 threshold), generalised.
+TRANSITION_START = 0.1
+# Checkpoint intervals left out of the memorised phase: the weights leave their initial values
+# there and every mask moves far, whatever happens later.
+EARLY_INTERVALS = 2
+
+
+def jaccard_phases(structure: pd.DataFrame, dense_curve: pd.DataFrame,
+                   threshold: float = 0.95) -> dict[str, Optional[float]]:
+    """Mean Jaccard distance between consecutive checkpoints' masks of one dense run in each
+    phase (``TRANSITION_START``): ``jaccard_memorised`` (after the first ``EARLY_INTERVALS``
+    intervals), ``jaccard_transition``, ``jaccard_generalised``; None for a phase without
+    checkpoints."""
+    accuracy = dense_curve.set_index("step")["test_acc"].sort_index()
+    rows = structure.dropna(subset=["jaccard"]).sort_values("step").iloc[EARLY_INTERVALS:]
+    at = [float(accuracy.loc[:step].iloc[-1]) for step in rows["step"]]
+    phase = ["memorised" if a < TRANSITION_START else "transition" if a < threshold
+             else "generalised" for a in at]
+    means = rows.assign(phase=phase).groupby("phase")["jaccard"].mean()
+    return {f"jaccard_{name}": (float(means[name]) if name in means else None)
+            for name in ("memorised", "transition", "generalised")}
+
+
 def summary(loaded, pruning_rate: Optional[float] = None) -> pd.DataFrame:
-    """One row per seed of a structure sweep: the dense run's t_gen, the checkpoint step where
-    its Jaccard distance peaks (``jaccard_peak_step``, the end of the window measured), and
-    the step where the Fourier entropy has fallen half way to its lowest, for the dense run
-    and for the ticket (``entropy_half_drop_dense`` / ``_ticket``)."""
+    """One row per seed of a structure sweep: the dense run's t_gen; the checkpoint step where
+    its Jaccard distance peaks (``jaccard_peak_step``, the end of the window measured) and its
+    mean in each phase (``jaccard_phases``); the step where the Fourier entropy has fallen
+    half way to its lowest, for the dense run and for the ticket
+    (``entropy_half_drop_dense`` / ``_ticket``); the ticket's t_gen."""
     structure = sweep_structure(loaded, pruning_rate)
     rows = []
     for _, base in loaded.base.iterrows():
@@ -123,6 +148,8 @@ def summary(loaded, pruning_rate: Optional[float] = None) -> pd.DataFrame:
             row.update(jaccard_peak_step=int(peak["step"]), jaccard_peak=float(peak["jaccard"]))
         dense_curve = (loaded.base_curves[loaded.base_curves["seed"] == seed]
                        if not loaded.base_curves.empty else pd.DataFrame())
+        if not own.empty and not dense_curve.empty:
+            row.update(jaccard_phases(own, dense_curve))
         row["entropy_half_drop_dense"] = half_drop_step(dense_curve)
         ticket = loaded.curves[loaded.curves["seed"] == seed] if not loaded.curves.empty else None
         row["entropy_half_drop_ticket"] = None if ticket is None else half_drop_step(ticket)

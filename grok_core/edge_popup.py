@@ -55,7 +55,7 @@ def keep_counts(model: CohortModel, pruning_rates: Sequence[float]) -> dict[str,
 
 def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Sequence[int]],
                     selector: Optional["ThresholdTracker"] = None) -> dict[str, torch.Tensor]:
-    """Float keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
+    """Boolean keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
     largest |score| (entries tied with the smallest kept score are kept too; scores are
     continuous, so ties do not occur in practice). A ``selector`` finds the same thresholds
     faster from the previous step's."""
@@ -65,7 +65,7 @@ def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Seq
         flat = magnitude.reshape(magnitude.shape[0], -1)
         threshold = (selector.thresholds(name, flat, per_member) if selector is not None
                      else _thresholds(flat, per_member))
-        masks[name] = (flat >= threshold).to(flat.dtype).view_as(magnitude)
+        masks[name] = (flat >= threshold).view_as(magnitude)
     return masks
 
 
@@ -152,17 +152,19 @@ class ScoreForward:
 
     def effective(self, params: Mapping[str, torch.Tensor]) -> Params:
         """W * m for prunable tensors, others as they are; scores left out."""
-        masks = self.masks(params)
-        return {name: params[name] * masks[name] if name in masks else params[name]
-                for name in self.model.specs}
+        return self._effective(params, self.masks(params))
+
+    def _effective(self, params: Mapping[str, torch.Tensor],
+                   masks: Mapping[str, torch.Tensor]) -> Params:
+        return {name: torch.where(masks[name], params[name], 0.0) if name in masks
+                else params[name] for name in self.model.specs}
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
         """Loss [K], accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
         scores (straight-through: dL/d(W * m) * W)."""
         masks = self.masks(params)
-        effective = {name: params[name] * masks[name] if name in masks else params[name]
-                     for name in self.model.specs}
+        effective = self._effective(params, masks)
         loss, accuracy, grads = self.model.loss_and_grads(effective, None, inputs, labels,
                                                           loss_dtype, with_grads)
         if not with_grads:
@@ -172,7 +174,8 @@ class ScoreForward:
             d_effective = grads[name]
             if name in masks:
                 out[score_name(name)] = d_effective * params[name]
-                out[name] = d_effective * masks[name] if self.train_weights else d_effective
+                out[name] = (torch.where(masks[name], d_effective, 0.0) if self.train_weights
+                             else d_effective)
             else:
                 out[name] = d_effective
         return loss, accuracy, out

@@ -118,3 +118,16 @@ def test_edge_popup_and_structure_studies_end_to_end(tmp_path):
     assert table["step"].tolist() == [0, 250, 500, 600] and table["jaccard"].iloc[1:].gt(0).all()
     paper = run_grok("results", storage / "structure-quick", "--paper-figure", tmp_path / "f.png")
     assert paper.returncode == 0 and (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_jaccard_phases_follow_the_dense_runs_test_accuracy():
+    from analysis.structure import half_drop_step, jaccard_phases
+    structure = pd.DataFrame({"step": [0, 100, 200, 300, 400, 500, 600],
+                              "jaccard": [None, 0.9, 0.8, 0.1, 0.3, 0.5, 0.05]})
+    dense = pd.DataFrame({"step": [0, 100, 200, 300, 400, 500, 600],
+                          "test_acc": [0.0, 0.0, 0.0, 0.05, 0.5, 0.9, 1.0]})
+    phases = jaccard_phases(structure, dense)  # the first two intervals are left out
+    assert phases == {"jaccard_memorised": 0.1, "jaccard_transition": 0.4,
+                      "jaccard_generalised": 0.05}
+    curve = pd.DataFrame({"step": [0, 10, 20, 30], "fourier_entropy": [3.0, 2.8, 2.0, 1.0]})
+    assert half_drop_step(curve) == 20 and half_drop_step(curve.drop(columns="fourier_entropy")) is None
