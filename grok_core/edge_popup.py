@@ -55,7 +55,7 @@ def keep_counts(model: CohortModel, pruning_rates: Sequence[float]) -> dict[str,
 
 def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Sequence[int]],
                     selector: Optional["ThresholdTracker"] = None) -> dict[str, torch.Tensor]:
-    """Boolean keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
+    """Float (0 / 1) keep-masks [K, ...]: per member and tensor, the ``counts[name][k]`` entries of
     largest |score| (entries tied with the smallest kept score are kept too; scores are
     continuous, so ties do not occur in practice). A ``selector`` finds the same thresholds
     faster from the previous step's."""
@@ -65,7 +65,7 @@ def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Seq
         flat = magnitude.reshape(magnitude.shape[0], -1)
         threshold = (selector.thresholds(name, flat, per_member) if selector is not None
                      else _thresholds(flat, per_member))
-        masks[name] = (flat >= threshold).view_as(magnitude)
+        masks[name] = (flat >= threshold).to(flat.dtype).view_as(magnitude)
     return masks
 
 
@@ -99,17 +99,18 @@ class ThresholdTracker:
         n = flat.shape[1]
         # a hair wider than the largest change, against rounding in the subtraction
         reach = (flat - before).abs_().amax(1, keepdim=True).mul_(1 + 1e-5).add_(1e-30)
-        in_band = (flat - old).abs_() <= reach  # [K, n], one pass for every row
-        above = (flat > old + reach).sum(1).tolist()
+        offset = flat - old
+        above = (offset > reach).sum(1).tolist()  # surely above the new threshold
+        in_band = offset.abs_() <= reach  # [K, n]: where the new threshold can be
         threshold = torch.empty_like(old)
         for k, keep in enumerate(per_member):
-            row = flat[k]
             if 0 < keep < n:
-                band = row[in_band[k]]
+                band = flat[k][in_band[k]]
                 rank = keep - above[k]  # the threshold's rank (from the top) within the band
                 if 1 <= rank <= band.numel() and band.numel() * 4 < n:
                     guess = band.kthvalue(band.numel() - rank + 1).values
-                    if torch.count_nonzero(row >= guess).item() == keep:
+                    # what is above the band is above the guess, what is below it below
+                    if torch.count_nonzero(band >= guess).item() + above[k] == keep:
                         threshold[k] = guess
                         continue
             threshold[k:k + 1] = _thresholds(flat[k:k + 1], [keep])
@@ -156,8 +157,9 @@ class ScoreForward:
 
     def _effective(self, params: Mapping[str, torch.Tensor],
                    masks: Mapping[str, torch.Tensor]) -> Params:
-        return {name: torch.where(masks[name], params[name], 0.0) if name in masks
-                else params[name] for name in self.model.specs}
+        # a product, not torch.where: several times faster on a CPU here
+        return {name: params[name] * masks[name] if name in masks else params[name]
+                for name in self.model.specs}
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
@@ -174,8 +176,7 @@ class ScoreForward:
             d_effective = grads[name]
             if name in masks:
                 out[score_name(name)] = d_effective * params[name]
-                out[name] = (torch.where(masks[name], d_effective, 0.0) if self.train_weights
-                             else d_effective)
+                out[name] = d_effective * masks[name] if self.train_weights else d_effective
             else:
                 out[name] = d_effective
         return loss, accuracy, out
