@@ -54,3 +54,11 @@ def variants(*labelled: tuple[str, dict]) -> dict:
     from ray import tune
 
     return tune.grid_search([{"label": label, **settings} for label, settings in labelled])
+
+
+def curves_by_variant(loaded) -> bytes:
+    """A study's figure: test accuracy over training per variant, mean and spread over seeds,
+    the dense runs behind the tickets in grey (``analysis.figures.variant_curves_png``)."""
+    from analysis.figures import variant_curves_png
+
+    return variant_curves_png(loaded, title=loaded.title())

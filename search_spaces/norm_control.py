@@ -1,5 +1,5 @@
 """Grokking ticket against dense runs whose initial weight norm matches it (Fig. 5a)."""
-from ._common import TICKET_STOP, merged, quick_version, variants
+from ._common import TICKET_STOP, curves_by_variant, merged, quick_version, variants
 
 DESCRIPTION = ("grokking ticket vs L1- and L2-norm-matched dense runs, k=0.6 (Fig. 5a: the "
                "norm alone does not remove the delay)")
@@ -20,9 +20,4 @@ def param_space(quick: bool = False) -> dict:
     return space
 
 
-def figure(loaded) -> bytes:
-    """The paper's figure: test accuracy over training per variant, mean and spread over
-    seeds, the dense runs in grey."""
-    from analysis.figures import variant_curves_png
-
-    return variant_curves_png(loaded, title=loaded.title())
+figure = curves_by_variant  # Fig. 5: test accuracy per variant over training

@@ -1,5 +1,5 @@
 """Grokking ticket against pruning at initialisation at the same rate (Fig. 5b)."""
-from ._common import TICKET_STOP, merged, quick_version, variants
+from ._common import TICKET_STOP, curves_by_variant, merged, quick_version, variants
 
 DESCRIPTION = ("grokking ticket vs random, SNIP, GraSP and SynFlow masks of theta_0, k=0.6 "
                "(Fig. 5b: sparsity alone does not remove the delay)")
@@ -18,9 +18,4 @@ def param_space(quick: bool = False) -> dict:
     return space
 
 
-def figure(loaded) -> bytes:
-    """The paper's figure: test accuracy over training per variant, mean and spread over
-    seeds, the dense runs in grey."""
-    from analysis.figures import variant_curves_png
-
-    return variant_curves_png(loaded, title=loaded.title())
+figure = curves_by_variant  # Fig. 5: test accuracy per variant over training
