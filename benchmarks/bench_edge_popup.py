@@ -6,7 +6,7 @@ and straight-through gradients each step) and (c) edge-popup with weights and sc
 ("EP w/ WD"), at K=1 and K=8, side by side in one process on one thread, interleaved over
 repeats. Prints member-steps/s (median) and the ratio of each edge-popup step to a dense step.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_edge_popup.py [--steps 300] [--repeats 3]
+    OMP_NUM_THREADS=1 python benchmarks/bench_edge_popup.py [--steps 1000] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def member_steps_per_second(variant: str, members: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=1000)  # past the early phase
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)

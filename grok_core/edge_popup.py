@@ -70,14 +70,18 @@ def top_score_masks(params: Mapping[str, torch.Tensor], counts: Mapping[str, Seq
 
 
 class ThresholdTracker:
-    """The exact per-row keep-th largest |score|, found from the previous step's.
+    """The exact per-row keep-th largest |score|, found near the previous step's.
 
-    Order statistics move no more than the values do: if no |score| changed by more than D
-    since the last call, the new threshold lies within D of the old one, so a selection among
-    the few values in that band (plus a count of those above it) finds it. The result is
-    checked (exactly ``keep`` values at or above it) and a full selection runs whenever the
-    band is wide, the check fails (ties) or there is no previous step: the masks are always
-    those of a full selection. CPU only (on a GPU the per-row loop would synchronise)."""
+    For any band [low, high] of values: if fewer than ``keep`` values lie above it and at
+    least ``keep`` at or above its bottom, the keep-th largest lies in the band, and a
+    selection among the band's few values finds it exactly. Scores move little per step, so a
+    narrow band around the previous threshold usually holds it; its half-width adapts (wider
+    after a miss, narrower while it holds many values). A miss after a few widenings, or no
+    previous step, runs the full selection: the masks are always those of a full selection.
+    CPU only (on a GPU the per-row loop would synchronise)."""
+
+    TRIES = 3         # band widenings (x4 each) before the full selection
+    MAX_SHARE = 0.05  # a band holding more of the row than this is narrowed next time
 
     def __init__(self) -> None:
         self.previous: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -86,35 +90,38 @@ class ThresholdTracker:
                    ) -> torch.Tensor:
         """[K, 1] thresholds of ``flat`` [K, n] (|scores|) for these keep counts."""
         last = self.previous.get(name)
-        if last is None or last[0].shape != flat.shape or flat.device.type != "cpu":
+        if last is None or last[0].shape[0] != flat.shape[0] or flat.device.type != "cpu":
             threshold = _thresholds(flat, per_member)
+            width = threshold.abs() * 0.01 + 1e-12
         else:
-            threshold = self._moved(flat, *last, per_member)
-        self.previous[name] = (flat, threshold)
+            threshold, width = self._near(flat, *last, per_member)
+        self.previous[name] = (threshold, width)
         return threshold
 
-    @staticmethod
-    def _moved(flat: torch.Tensor, before: torch.Tensor, old: torch.Tensor,
-               per_member: Sequence[int]) -> torch.Tensor:
+    def _near(self, flat: torch.Tensor, old: torch.Tensor, old_width: torch.Tensor,
+              per_member: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         n = flat.shape[1]
-        # a hair wider than the largest change, against rounding in the subtraction
-        reach = (flat - before).abs_().amax(1, keepdim=True).mul_(1 + 1e-5).add_(1e-30)
-        offset = flat - old
-        above = (offset > reach).sum(1).tolist()  # surely above the new threshold
-        in_band = offset.abs_() <= reach  # [K, n]: where the new threshold can be
-        threshold = torch.empty_like(old)
+        threshold, width = torch.empty_like(old), old_width.clone()
         for k, keep in enumerate(per_member):
-            if 0 < keep < n:
-                band = flat[k][in_band[k]]
-                rank = keep - above[k]  # the threshold's rank (from the top) within the band
-                if 1 <= rank <= band.numel() and band.numel() * 4 < n:
-                    guess = band.kthvalue(band.numel() - rank + 1).values
-                    # what is above the band is above the guess, what is below it below
-                    if torch.count_nonzero(band >= guess).item() + above[k] == keep:
-                        threshold[k] = guess
-                        continue
-            threshold[k:k + 1] = _thresholds(flat[k:k + 1], [keep])
-        return threshold
+            row, centre, half = flat[k], float(old[k]), float(width[k])
+            found = None
+            for _ in range(self.TRIES if 0 < keep < n else 0):
+                above = torch.count_nonzero(row > centre + half).item()
+                in_band = (row >= centre - half) & (row <= centre + half)
+                size = torch.count_nonzero(in_band).item()
+                rank = keep - above  # the threshold's rank (from the top) within the band
+                if 1 <= rank <= size:
+                    band = row[in_band]
+                    found = band.kthvalue(size - rank + 1).values
+                    if size > self.MAX_SHARE * n:
+                        half *= 0.5
+                    break
+                half *= 4.0
+            if found is None:
+                found = _thresholds(flat[k:k + 1], [keep])[0, 0]
+                half = abs(float(found)) * 0.01 + 1e-12
+            threshold[k], width[k] = found, half
+        return threshold, width
 
 
 def _thresholds(flat: torch.Tensor, per_member: Sequence[int]) -> torch.Tensor:
