@@ -107,11 +107,10 @@ class ThresholdTracker:
             found = None
             for _ in range(self.TRIES if 0 < keep < n else 0):
                 above = torch.count_nonzero(row > centre + half).item()
-                in_band = (row >= centre - half) & (row <= centre + half)
-                size = torch.count_nonzero(in_band).item()
+                band = row[(row >= centre - half) & (row <= centre + half)]
+                size = band.numel()
                 rank = keep - above  # the threshold's rank (from the top) within the band
                 if 1 <= rank <= size:
-                    band = row[in_band]
                     found = band.kthvalue(size - rank + 1).values
                     if size > self.MAX_SHARE * n:
                         half *= 0.5
@@ -153,14 +152,22 @@ class ScoreForward:
         # tensors the optimiser leaves alone: the weights when only scores learn (EP w/o WD)
         self.frozen = () if train_weights else tuple(model.specs)
         self.tracker = ThresholdTracker()
+        self._fresh = None  # the effective weights of the last loss, until the next update
 
     def masks(self, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The current keep-masks (from the scores in ``params``)."""
         return top_score_masks(params, self.counts, self.tracker)
 
     def effective(self, params: Mapping[str, torch.Tensor]) -> Params:
-        """W * m for prunable tensors, others as they are; scores left out."""
+        """W * m for prunable tensors, others as they are; scores left out. Between a loss and
+        the next ``updated()`` these are the weights that loss used (no new selection)."""
+        if self._fresh is not None:
+            return self._fresh
         return self._effective(params, self.masks(params))
+
+    def updated(self) -> None:
+        """The optimiser has changed the parameters: the next effective weights are new."""
+        self._fresh = None
 
     def _effective(self, params: Mapping[str, torch.Tensor],
                    masks: Mapping[str, torch.Tensor]) -> Params:
@@ -173,7 +180,7 @@ class ScoreForward:
         """Loss [K], accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
         scores (straight-through: dL/d(W * m) * W)."""
         masks = self.masks(params)
-        effective = self._effective(params, masks)
+        effective = self._fresh = self._effective(params, masks)
         loss, accuracy, grads = self.model.loss_and_grads(effective, None, inputs, labels,
                                                           loss_dtype, with_grads)
         if not with_grads:
@@ -192,4 +199,5 @@ class ScoreForward:
         """Go on with the members at ``positions`` only."""
         self.counts = {name: [c[p] for p in positions] for name, c in self.counts.items()}
         self.tracker = ThresholdTracker()  # fewer rows: start afresh
+        self._fresh = None
 

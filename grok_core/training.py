@@ -176,6 +176,9 @@ class FixedMasks:
         return self.model.loss_and_grads(params, self.masks, inputs, labels, loss_dtype,
                                          with_grads)
 
+    def updated(self) -> None:
+        """The optimiser has changed the parameters (nothing to refresh: the masks are fixed)."""
+
     def keep(self, positions: Sequence[int]) -> None:
         """Go on with the members at ``positions`` only."""
         if self.masks is not None:
@@ -345,6 +348,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                         forward.keep(keep)
                         grads = _keep_rows(grads, keep, device)
             optimizer.step(grads)
+            forward.updated()
         else:
             step = run.steps
         if active:  # the members that trained the whole budget
