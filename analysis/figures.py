@@ -148,7 +148,8 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
         labels = ([_cell_label(cells, k if isinstance(k, tuple) else (k,)) for k, _ in groups]
                   if cells else [f"pruning rate {members['pruning_rate'].iloc[0]:g}"])
         right.set_xticks(range(len(groups)), labels, rotation=20 if cells else 0, fontsize=7)
-    if (cells and several_rates) or not loaded.base.empty:
+    if ((cells and several_rates) or not loaded.base.empty) and \
+            right.get_legend_handles_labels()[0]:
         right.legend(fontsize=6)
     if title:
         fig.suptitle(wrapped(title, 140), fontsize=10)

@@ -54,7 +54,10 @@ def is_prime(n: int) -> bool:
 OPERATIONS = ("add", "sub", "mul", "div", "x2_plus_y2", "x2_xy_y2", "x3_xy", "random")
 PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
 PAIR_MODES = ("gt", "ge", "all")
-TASKS = ("modular",)
+TASKS = ("modular", "digits")
+# tasks whose inputs are feature vectors (the others are token pairs)
+VECTOR_TASKS = ("digits",)
+LOSSES = ("cross_entropy", "mse")
 MODELS = ("mlp", "transformer")
 RECIPES = ("dense", "ticket", "norm_control", "edge_popup")
 # recipes built from a dense run's weights and a pruning rate: they take pruning rates and a
@@ -70,9 +73,11 @@ FOURIER_VARIANTS = ("shannon", "authors")
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Which dataset: modular arithmetic c = op(a, b) mod p over pairs of residues."""
+    """Which dataset: modular arithmetic c = op(a, b) mod p over pairs of residues, or the 8x8
+    digits scikit-learn ships (the offline stand-in for MNIST in the Omnigrok setting)."""
 
-    name: str = hp("modular", "task family; only 'modular' (arithmetic mod p) for now")
+    name: str = hp("modular", "task: 'modular' (arithmetic mod p) or 'digits' (scikit-learn's "
+                              "1797 8x8 images, 10 classes)")
     op: str = hp("add", f"operation: {', '.join(OPERATIONS)} ('random' is a seeded random table)")
     p: int = hp(67, "modulus; also vocabulary and output size")
     pairs: str = hp("ge", "which (a, b) pairs: 'ge' a>=b (paper's text and authors' code, 2278 "
@@ -80,9 +85,21 @@ class TaskConfig:
     train_fraction: float = hp(0.4, "fraction of the shuffled pairs used for training")
     split_seed: int = hp(0, "seed of the train/test shuffle (separate from the model seed)")
     table_seed: int = hp(0, "seed of the random table (op=random only)")
+    n_train: Optional[int] = hp(None, "digits: training images (default 1000, as Omnigrok's "
+                                      "MNIST); the rest are the test split")
 
     def __post_init__(self) -> None:
         choice("task.name", self.name, TASKS)
+        if self.name in VECTOR_TASKS:
+            defaults = TaskConfig()
+            for key in ("op", "p", "pairs", "train_fraction", "table_seed"):
+                if getattr(self, key) != getattr(defaults, key):
+                    raise ConfigError(f"task.{key}: applies to task.name=modular only")
+        elif self.n_train is not None:
+            raise ConfigError("task.n_train: applies to task.name=digits; a modular task "
+                              "splits by task.train_fraction")
+        if self.n_train is not None and self.n_train < 1:
+            raise ConfigError(f"task.n_train: must be at least 1, got {self.n_train}")
         choice("task.op", self.op, OPERATIONS)
         choice("task.pairs", self.pairs, PAIR_MODES)
         if self.p < 3:
@@ -165,6 +182,8 @@ class TrainConfig:
                                               "evaluation (curve column fourier_entropy; Fig. "
                                               "8): 'shannon' or 'authors' (their variant); "
                                               "None records nothing")
+    loss: str = hp("cross_entropy", "'cross_entropy' or 'mse' (mean squared error against "
+                                     "one-hot targets: Omnigrok's MNIST setting)")
     loss_dtype: str = hp("float64", "dtype of the log-softmax; float64 as in the authors' code "
                                     "(float32 rounds the loss of memorised points to 0 and stalls "
                                     "generalisation)")
@@ -178,6 +197,7 @@ class TrainConfig:
         if self.stop_margin is not None and self.stop_margin < 0:
             raise ConfigError(f"train.stop_margin: must be >= 0, got {self.stop_margin}")
         choice("train.loss_dtype", self.loss_dtype, LOSS_DTYPES)
+        choice("train.loss", self.loss, LOSSES)
         if self.fourier_entropy is not None:
             choice("train.fourier_entropy", self.fourier_entropy, FOURIER_VARIANTS)
 
@@ -276,6 +296,8 @@ DENSE_SECTIONS = ("task", "model", "optim", "train")
 # evaluation cadence or early stop must not shorten the run its mask comes from; the dense run
 # takes the defaults there (the paper's 30k steps) unless ``base.train.*`` says otherwise.
 INHERITED_SECTIONS = ("task", "model", "optim")
+# ... and of ``train.*`` only what defines the problem learned, not the budget
+INHERITED_TRAIN_KEYS = ("train.loss",)
 
 # Salt of every dense run's content key. Bump it whenever code changes what a stored run holds
 # (its numbers, its files or its meaning), so stores never serve runs trained by older code.
@@ -469,9 +491,18 @@ class ExperimentConfig:
             raise ConfigError("base.*: only a ticket has a dense base run; drop the base.* keys")
         for key in self.base:
             _base_field(key)
-        if self.train.fourier_entropy is not None and self.model.name != "mlp":
-            raise ConfigError("train.fourier_entropy: needs model.name=mlp (the Fourier entropy "
-                              "is defined on the MLP's effective input weights W_emb W_in)")
+        if self.train.fourier_entropy is not None and (
+                self.model.name != "mlp" or self.task.name != "modular"):
+            raise ConfigError("train.fourier_entropy: needs model.name=mlp on task.name=modular "
+                              "(the Fourier entropy is defined on the effective input weights "
+                              "W_emb W_in over the residues)")
+        if self.task.name in VECTOR_TASKS:
+            if self.model.name != "mlp":
+                raise ConfigError(f"model.name: task.name={self.task.name} takes model.name=mlp "
+                                  "(a feature-vector MLP)")
+            if self.model.d_emb is not None:
+                raise ConfigError(f"model.d_emb: task.name={self.task.name} has no embedding; "
+                                  "model.d_hidden sets the width of its two hidden layers")
         if self.recipe == "edge_popup":
             self._check_edge_popup()
         elif self.recipe in MASK_RECIPES:
@@ -562,7 +593,7 @@ class ExperimentConfig:
         """The dense run a ticket is taken from: the ticket's task, model and optimiser, default
         training settings, then the base.* overrides (``INHERITED_SECTIONS``)."""
         flat = {k: v for k, v in self.to_flat().items()
-                if k.split(".")[0] in INHERITED_SECTIONS}
+                if k.split(".")[0] in INHERITED_SECTIONS or k in INHERITED_TRAIN_KEYS}
         if self.recipe == "edge_popup":  # theta_mem is the end of a short run, by default
             flat["train.steps"] = self.edge_popup.start_step
         flat.update(self.base)

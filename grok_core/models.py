@@ -35,10 +35,28 @@ class CohortModel:
     specs: dict[str, ParamSpec]
     embedding: str  # the token embedding table [vocab, d] (SynFlow's all-ones input sums its rows)
 
-    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
+    def __init__(self, config: ModelConfig, vocab: int, classes: int,
+                 loss: str = "cross_entropy") -> None:
         self.config = config
         self.vocab = vocab
         self.classes = classes
+        self.loss = loss  # 'cross_entropy' or 'mse' (against one-hot targets)
+
+    def ones_input(self, params: Mapping[str, torch.Tensor]
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(parameters, one input) giving the network's output on the all-ones input (SynFlow):
+        for token models the all-ones one-hot vector, i.e. every embedding row summed."""
+        table = self.embedding
+        return {**params, table: params[table].sum(dim=-2, keepdim=True)}, torch.zeros(
+            1, 2, dtype=torch.long)
+
+    def loss_and_accuracy(self, logits: torch.Tensor, labels: torch.Tensor,
+                          loss_dtype: torch.dtype = torch.float32
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member mean loss [K] (this model's loss) and accuracy [K] of [K, N, C] logits."""
+        if self.loss == "mse":
+            return mse_and_accuracy(logits, labels, loss_dtype)
+        return cross_entropy_and_accuracy(logits, labels, loss_dtype)
 
     @property
     def prunable(self) -> tuple[str, ...]:
@@ -78,11 +96,11 @@ class CohortModel:
         """
         if not with_grads:
             with torch.no_grad():
-                loss, acc = cross_entropy_and_accuracy(
+                loss, acc = self.loss_and_accuracy(
                     self.logits(apply_masks(params, masks), inputs), labels, loss_dtype)
             return loss, acc, None
         leaves = {n: t.detach().requires_grad_(True) for n, t in params.items()}
-        loss, acc = cross_entropy_and_accuracy(
+        loss, acc = self.loss_and_accuracy(
             self.logits(apply_masks(leaves, masks), inputs), labels, loss_dtype)
         grads = torch.autograd.grad(loss.sum(), list(leaves.values()))
         return loss.detach(), acc, dict(zip(leaves, grads))
@@ -98,8 +116,9 @@ class MLP(CohortModel):
 
     embedding = "W_emb"
 
-    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
-        super().__init__(config, vocab, classes)
+    def __init__(self, config: ModelConfig, vocab: int, classes: int,
+                 loss: str = "cross_entropy") -> None:
+        super().__init__(config, vocab, classes, loss)
         d, h = config.emb_width, config.hidden_width
         self.specs = {
             "W_emb": ParamSpec((vocab, d), vocab, True),
@@ -122,8 +141,11 @@ class MLP(CohortModel):
         """Exact hand-written forward and backward of eq. (1) (no autograd graph).
 
         Logits are formed transposed, [K, classes, N], so the softmax reductions run along
-        contiguous memory; gradients of masked tensors are multiplied by their masks.
+        contiguous memory; gradients of masked tensors are multiplied by their masks. Another
+        loss than cross-entropy takes the generic (autograd) path.
         """
+        if self.loss != "cross_entropy":
+            return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
         eff = apply_masks(params, masks)
         w_emb, w_in, w_out, w_unemb = eff["W_emb"], eff["W_in"], eff["W_out"], eff["W_unemb"]
         token_hidden = torch.bmm(w_emb, w_in)  # [K, vocab, h]
@@ -187,8 +209,9 @@ class Transformer(CohortModel):
     n_ctx = 2
     embedding = "W_E"
 
-    def __init__(self, config: ModelConfig, vocab: int, classes: int) -> None:
-        super().__init__(config, vocab, classes)
+    def __init__(self, config: ModelConfig, vocab: int, classes: int,
+                 loss: str = "cross_entropy") -> None:
+        super().__init__(config, vocab, classes, loss)
         d, m = config.emb_width, config.hidden_width
         specs = {"W_E": ParamSpec((vocab, d), vocab, True)}
         if config.pos_embed:
@@ -258,6 +281,51 @@ class Transformer(CohortModel):
         return self._mlp_and_unembed(params, resid)
 
 
+class VectorMLP(CohortModel):
+    """The MLP of feature-vector tasks (Omnigrok's MNIST setting): x -> ReLU(x W1 + b1) ->
+    ReLU(. W2 + b2) -> . W3 + b3, two hidden layers of width ``model.d_hidden`` (default 200);
+    weights N(0, (kappa / sqrt(fan_in))^2) and prunable, biases zero and not pruned."""
+
+    embedding = ""  # no embedding table: the all-ones input is a vector of ones
+
+    def __init__(self, config: ModelConfig, features: int, classes: int,
+                 loss: str = "cross_entropy") -> None:
+        super().__init__(config, features, classes, loss)
+        width = config.d_hidden or 200
+        self.specs = {
+            "W1": ParamSpec((features, width), features, True),
+            "b1": ParamSpec((width,), None, False),
+            "W2": ParamSpec((width, width), width, True),
+            "b2": ParamSpec((width,), None, False),
+            "W3": ParamSpec((width, classes), width, True),
+            "b3": ParamSpec((classes,), None, False),
+        }
+
+    def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """[K, N, classes] logits of ``inputs`` [N, features]."""
+        inputs = inputs.to(params["W1"].dtype)  # pruning scores in float64
+        hidden = torch.relu(torch.matmul(inputs, params["W1"]) + params["b1"][:, None])
+        hidden = torch.relu(torch.bmm(hidden, params["W2"]) + params["b2"][:, None])
+        return torch.bmm(hidden, params["W3"]) + params["b3"][:, None]
+
+    def ones_input(self, params: Mapping[str, torch.Tensor]
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The parameters as they are and one input of ones."""
+        return dict(params), torch.ones(1, self.vocab, dtype=params["W1"].dtype)
+
+
+def mse_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
+                     loss_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean squared error against one-hot targets (mean over examples and classes,
+    as torch.nn.MSELoss) and accuracy (the label's output the largest, ties included)."""
+    k_count, n, classes = logits.shape
+    target = torch.nn.functional.one_hot(labels, classes).to(loss_dtype)
+    loss = (logits.to(loss_dtype) - target).pow(2).mean(dim=(1, 2)).to(torch.float32)
+    label_logit = logits.detach().gather(-1, labels.view(1, n, 1).expand(k_count, n, 1))
+    acc = (label_logit.squeeze(-1) >= logits.detach().amax(-1)).to(torch.float32).mean(1)
+    return loss, acc
+
+
 def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
                                loss_dtype: torch.dtype = torch.float32
                                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,11 +383,15 @@ def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": MLP, "transformer": Transformer}
+VECTOR_MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": VectorMLP}
 
 
-def build_model(config: ModelConfig, vocab: int, classes: int) -> CohortModel:
-    """The registered model named ``config.name``."""
-    return MODEL_REGISTRY[config.name](config, vocab, classes)
+def build_model(config: ModelConfig, vocab: int, classes: int, kind: str = "tokens",
+                loss: str = "cross_entropy") -> CohortModel:
+    """The registered model named ``config.name`` for inputs of ``kind`` ('tokens': ``vocab``
+    tokens; 'vectors': ``vocab`` features), with its loss."""
+    registry = VECTOR_MODEL_REGISTRY if kind == "vectors" else MODEL_REGISTRY
+    return registry[config.name](config, vocab, classes, loss)
 
 
 def stack_members(members: Sequence[Mapping[str, torch.Tensor]]) -> Params:

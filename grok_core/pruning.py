@@ -96,8 +96,8 @@ def _leaves(params: Mapping[str, torch.Tensor], dtype=torch.float64) -> dict[str
 
 def _loss(model, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
           labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    logits = model.logits(_one_member(params), inputs)[0] / temperature
-    return torch.nn.functional.cross_entropy(logits, labels)
+    logits = model.logits(_one_member(params), inputs) / temperature
+    return model.loss_and_accuracy(logits, labels, torch.float64)[0].sum()
 
 
 @_register("magnitude")
@@ -147,9 +147,7 @@ def synflow_round(model, params, inputs=None, labels=None, seed: int = 0,
     authors' variant)."""
     leaves = _leaves({n: t.abs() for n, t in params.items()})
     if ones_input:
-        table = model.embedding
-        forward = {**leaves, table: leaves[table].sum(dim=0, keepdim=True)}
-        batch = torch.zeros(1, inputs.shape[1] if inputs is not None else 2, dtype=torch.long)
+        forward, batch = model.ones_input(leaves)
     else:
         forward, batch = leaves, inputs
     total = model.logits(_one_member(forward), batch).sum()

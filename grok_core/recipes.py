@@ -23,7 +23,7 @@ from .config import ConfigError, ExperimentConfig, check_pruning_rate
 from .models import CohortModel, Params, build_model, member_slice
 from .pruning import DATA_FREE_METHODS, prune
 from .store import ArtifactStore
-from .tasks import build_dataset
+from .tasks import build_dataset, task_shape
 from .training import Callbacks, CohortResult, MemberSpec, train_cohort
 
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
@@ -46,8 +46,9 @@ class ExperimentResult:
 
 
 def model_for(config: ExperimentConfig) -> CohortModel:
-    """The model a config describes (modular tasks: vocabulary and classes are both p)."""
-    return build_model(config.model, config.task.p, config.task.p)
+    """The model a config describes (its task's input shape, its loss)."""
+    kind, size, classes = task_shape(config.task)
+    return build_model(config.model, size, classes, kind, config.train.loss)
 
 
 class DenseCheckpointsToStore(Callbacks):

@@ -1,7 +1,12 @@
-"""Modular-arithmetic datasets: c = op(a, b) mod p over a set of (a, b) pairs.
+"""Datasets, one builder per ``task.name``.
 
-Pairs are enumerated deterministically, shuffled with the task's split seed (not the model
-seed), and the first ``train_fraction`` of them form the training split.
+``modular``: c = op(a, b) mod p over a set of (a, b) pairs. Pairs are enumerated
+deterministically, shuffled with the task's split seed (not the model seed), and the first
+``train_fraction`` of them form the training split. Inputs are token pairs.
+
+``digits``: the 1797 8x8 images of handwritten digits that scikit-learn ships (no download),
+pixels scaled to [0, 1]; shuffled with the split seed, the first ``n_train`` (1000) train. The
+offline stand-in for Omnigrok's MNIST setting. Inputs are feature vectors.
 """
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ def enumerate_pairs(p: int, pairs: str, op: str) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Split:
-    """Token ids and labels of one split; ``inputs`` is [n, 2] (a, b)."""
+    """Inputs and labels of one split: ``inputs`` is [n, 2] token ids (a, b) for token tasks,
+    [n, features] floats for vector tasks."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
@@ -67,15 +73,49 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test splits of one task, plus its vocabulary / number of classes."""
+    """Train and test splits of one task and its shape: ``kind`` 'tokens' (``vocab`` the
+    number of tokens) or 'vectors' (``vocab`` the number of input features), ``classes``."""
 
     train: Split
     test: Split
     vocab: int
     classes: int
+    kind: str = "tokens"
+
+
+DIGITS_TRAIN = 1000  # Omnigrok's MNIST setting trains on 1000 images
+
+
+def task_shape(task: TaskConfig) -> tuple[str, int, int]:
+    """(kind, vocab or features, classes) of a task without building its data."""
+    if task.name == "digits":
+        return "vectors", 64, 10
+    return "tokens", task.p, task.p
 
 
 def build_dataset(task: TaskConfig) -> Dataset:
+    """The task's train and test splits (no network; ``digits`` reads scikit-learn's copy)."""
+    return DATASET_BUILDERS[task.name](task)
+
+
+def digits_dataset(task: TaskConfig) -> Dataset:
+    """scikit-learn's 8x8 digits, pixels / 16, split by ``task.split_seed``."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    n_train = task.n_train if task.n_train is not None else DIGITS_TRAIN
+    if n_train >= len(data.target):
+        raise ConfigError(f"task.n_train: {n_train} leaves no test images (there are "
+                          f"{len(data.target)})")
+    order = np.random.default_rng(task.split_seed).permutation(len(data.target))
+    inputs = torch.from_numpy((data.data[order] / 16.0).astype(np.float32))
+    labels = torch.from_numpy(data.target[order].astype(np.int64))
+    return Dataset(train=Split(inputs[:n_train].contiguous(), labels[:n_train].contiguous()),
+                   test=Split(inputs[n_train:].contiguous(), labels[n_train:].contiguous()),
+                   vocab=inputs.shape[1], classes=10, kind="vectors")
+
+
+def modular_dataset(task: TaskConfig) -> Dataset:
     """Generate the task's pairs, labels and train/test split (no I/O, no network)."""
     a, b = enumerate_pairs(task.p, task.pairs, task.op)
     labels = _operation(task.op, task.p, task.table_seed)(a, b)
@@ -92,3 +132,6 @@ def build_dataset(task: TaskConfig) -> Dataset:
         vocab=task.p,
         classes=task.p,
     )
+
+
+DATASET_BUILDERS = {"modular": modular_dataset, "digits": digits_dataset}

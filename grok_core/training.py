@@ -230,7 +230,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     device = resolve_device(device)
     callbacks = callbacks or Callbacks()
     dataset = dataset or build_dataset(config.task)
-    model = build_model(config.model, dataset.vocab, dataset.classes)
+    model = build_model(config.model, dataset.vocab, dataset.classes, dataset.kind,
+                        config.train.loss)
     train, test = dataset.train.to(device), dataset.test.to(device)
     params, masks = _initial_state(model, members, device)
     forward = forward_for(config, model, members, masks)
