@@ -54,9 +54,9 @@ def is_prime(n: int) -> bool:
 OPERATIONS = ("add", "sub", "mul", "div", "x2_plus_y2", "x2_xy_y2", "x3_xy", "random")
 PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
 PAIR_MODES = ("gt", "ge", "all")
-TASKS = ("modular", "digits")
+TASKS = ("modular", "digits", "mnist")
 # tasks whose inputs are feature vectors (the others are token pairs)
-VECTOR_TASKS = ("digits",)
+VECTOR_TASKS = ("digits", "mnist")
 LOSSES = ("cross_entropy", "mse")
 MODELS = ("mlp", "transformer")
 RECIPES = ("dense", "ticket", "norm_control", "edge_popup")
@@ -76,8 +76,9 @@ class TaskConfig:
     """Which dataset: modular arithmetic c = op(a, b) mod p over pairs of residues, or the 8x8
     digits scikit-learn ships (the offline stand-in for MNIST in the Omnigrok setting)."""
 
-    name: str = hp("modular", "task: 'modular' (arithmetic mod p) or 'digits' (scikit-learn's "
-                              "1797 8x8 images, 10 classes)")
+    name: str = hp("modular", "task: 'modular' (arithmetic mod p), 'digits' (scikit-learn's "
+                              "1797 8x8 images, 10 classes) or 'mnist' (the IDX files in "
+                              "task.data_dir)")
     op: str = hp("add", f"operation: {', '.join(OPERATIONS)} ('random' is a seeded random table)")
     p: int = hp(67, "modulus; also vocabulary and output size")
     pairs: str = hp("ge", "which (a, b) pairs: 'ge' a>=b (paper's text and authors' code, 2278 "
@@ -85,8 +86,12 @@ class TaskConfig:
     train_fraction: float = hp(0.4, "fraction of the shuffled pairs used for training")
     split_seed: int = hp(0, "seed of the train/test shuffle (separate from the model seed)")
     table_seed: int = hp(0, "seed of the random table (op=random only)")
-    n_train: Optional[int] = hp(None, "digits: training images (default 1000, as Omnigrok's "
-                                      "MNIST); the rest are the test split")
+    n_train: Optional[int] = hp(None, "digits / mnist: training images (default 1000, as "
+                                      "Omnigrok's MNIST); digits tests on the rest, mnist on "
+                                      "its test files")
+    data_dir: Optional[str] = hp(None, "mnist: the folder holding train-images-idx3-ubyte, "
+                                       "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                                       "t10k-labels-idx1-ubyte (each may end in .gz)")
 
     def __post_init__(self) -> None:
         choice("task.name", self.name, TASKS)
@@ -96,8 +101,20 @@ class TaskConfig:
                 if getattr(self, key) != getattr(defaults, key):
                     raise ConfigError(f"task.{key}: applies to task.name=modular only")
         elif self.n_train is not None:
-            raise ConfigError("task.n_train: applies to task.name=digits; a modular task "
-                              "splits by task.train_fraction")
+            raise ConfigError("task.n_train: applies to task.name=digits or mnist; a modular "
+                              "task splits by task.train_fraction")
+        if self.name == "mnist":
+            if self.data_dir is None:
+                raise ConfigError("task.data_dir: task.name=mnist reads the MNIST IDX files "
+                                  "from a folder you give (nothing is downloaded)")
+            from .idx import check_mnist_folder  # reads four headers: bad data fails here
+
+            available = check_mnist_folder(self.data_dir)["train_images"][0]
+            if (self.n_train or 1000) > available:
+                raise ConfigError(f"task.n_train: {self.n_train or 1000} is more than the "
+                                  f"{available} training images in {self.data_dir}")
+        elif self.data_dir is not None:
+            raise ConfigError("task.data_dir: applies to task.name=mnist only")
         if self.n_train is not None and self.n_train < 1:
             raise ConfigError(f"task.n_train: must be at least 1, got {self.n_train}")
         choice("task.op", self.op, OPERATIONS)

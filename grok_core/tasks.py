@@ -90,6 +90,11 @@ def task_shape(task: TaskConfig) -> tuple[str, int, int]:
     """(kind, vocab or features, classes) of a task without building its data."""
     if task.name == "digits":
         return "vectors", 64, 10
+    if task.name == "mnist":
+        from .idx import MNIST_FILES, find_file, read_header
+
+        rows, cols = read_header(find_file(task.data_dir, MNIST_FILES["train_images"]))[1:]
+        return "vectors", rows * cols, 10
     return "tokens", task.p, task.p
 
 
@@ -115,6 +120,30 @@ def digits_dataset(task: TaskConfig) -> Dataset:
                    vocab=inputs.shape[1], classes=10, kind="vectors")
 
 
+def mnist_dataset(task: TaskConfig) -> Dataset:
+    """MNIST from the IDX files in ``task.data_dir``: ``n_train`` (1000) images drawn from the
+    training files by ``task.split_seed``, tested on the test files (the authors' code swapped
+    the two); pixels / 255, flattened."""
+    from .idx import read_mnist
+
+    arrays = read_mnist(task.data_dir)
+    n_train = task.n_train if task.n_train is not None else DIGITS_TRAIN
+    available = len(arrays["train_labels"])
+    if n_train > available:
+        raise ConfigError(f"task.n_train: {n_train} is more than the {available} training "
+                          f"images in {task.data_dir}")
+    pick = np.random.default_rng(task.split_seed).permutation(available)[:n_train]
+
+    def split(images: np.ndarray, labels: np.ndarray) -> Split:
+        flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+        return Split(torch.from_numpy(flat), torch.from_numpy(labels.astype(np.int64)))
+
+    train = split(arrays["train_images"][pick], arrays["train_labels"][pick])
+    test = split(arrays["test_images"], arrays["test_labels"])
+    return Dataset(train=train, test=test, vocab=train.inputs.shape[1], classes=10,
+                   kind="vectors")
+
+
 def modular_dataset(task: TaskConfig) -> Dataset:
     """Generate the task's pairs, labels and train/test split (no I/O, no network)."""
     a, b = enumerate_pairs(task.p, task.pairs, task.op)
@@ -134,4 +163,4 @@ def modular_dataset(task: TaskConfig) -> Dataset:
     )
 
 
-DATASET_BUILDERS = {"modular": modular_dataset, "digits": digits_dataset}
+DATASET_BUILDERS = {"modular": modular_dataset, "digits": digits_dataset, "mnist": mnist_dataset}
