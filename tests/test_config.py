@@ -79,7 +79,7 @@ def test_round_trip_through_dict():
     ("optim.lrr=0.1", "did you mean 'optim.lr'"),
     ("task.opp=add", "did you mean 'task.op'"),
     ("task.op=dvi", "did you mean 'div'"),
-    ("task.name=mnist", "choose one of modular"),
+    ("task.name=cifar10", "choose one of modular"),
     ("model.name=mpl", "did you mean 'mlp'"),
     ("task.p=seven", "expected an integer"),
     ("optim.lr=fast", "expected a finite number"),
