@@ -74,13 +74,11 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
 
 
 def mean_over_members(curves: pd.DataFrame, column: str = "test_acc") -> pd.Series:
-    """Mean of ``column`` per step over the members in ``curves`` (told apart by trial, seed
-    and pruning rate), a member that stopped early holding its last value: it stopped because
-    it had held test accuracy >= the threshold for the stop margin, and dropping it would
-    pull the mean down at the step where it stopped."""
-    member = [c for c in ("trial", "seed", "pruning_rate") if c in curves.columns]
-    wide = curves.pivot_table(index="step", columns=member, values=column, aggfunc="first")
-    return wide.sort_index().ffill().mean(axis=1)
+    """Mean of ``column`` per step over the members in ``curves``, a member that stopped early
+    holding its last value (dropping it would pull the mean down where it stopped)."""
+    from analysis.results import members_wide
+
+    return members_wide(curves, column).mean(axis=1)
 
 
 def _cell_label(columns: list[str], values: tuple) -> str:
@@ -232,12 +230,6 @@ def _band(ax, wide: pd.DataFrame, colour, label: str, log_x: bool, style: str = 
                         alpha=0.18, lw=0)
 
 
-def _members_wide(part: pd.DataFrame, column: str) -> pd.DataFrame:
-    member = [c for c in ("trial", "seed", "pruning_rate") if c in part.columns]
-    return part.pivot_table(index="step", columns=member, values=column,
-                            aggfunc="first").sort_index().ffill()
-
-
 def variant_curves_png(loaded, title: str = "", log_x: bool = True,
                        dense_label: Optional[str] = "dense runs") -> bytes:
     """Test (solid, +-1 std over seeds) and train (dashed) accuracy against step, one colour
@@ -245,24 +237,24 @@ def variant_curves_png(loaded, title: str = "", log_x: bool = True,
     one pruning method each), as the paper's Fig. 5 and Table 1 compare them; the dense runs
     behind the tickets in grey (``dense_label`` None leaves them out). A member that stopped
     early holds its last value. Returns PNG bytes."""
-    from analysis.results import _with_cells
+    from analysis.results import curves_with_cells, members_wide
 
     plt = _pyplot()
-    frame, cells = _with_cells(loaded.curves, loaded.trials)
+    frame, cells = curves_with_cells(loaded.curves, loaded.trials)
     several = (frame.groupby(cells)["pruning_rate"].nunique().max() if cells
                else frame["pruning_rate"].nunique()) > 1
     keys = [*cells, "pruning_rate"] if several else cells
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     if dense_label and not loaded.base_curves.empty:
-        _band(ax, _members_wide(loaded.base_curves, "test_acc"), "0.55", dense_label, log_x)
+        _band(ax, members_wide(loaded.base_curves, "test_acc"), "0.55", dense_label, log_x)
     groups = list(frame.groupby(keys, sort=False)) if keys else [((), frame)]
     colours = plt.get_cmap("tab10")
     for i, (key, part) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         label = (str(key[0]) if keys[:1] == ["variant"] and len(keys) == 1
                  else _cell_label(keys, key)) if keys else "runs"
-        _band(ax, _members_wide(part, "test_acc"), colours(i % 10), label, log_x)
-        _band(ax, _members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
+        _band(ax, members_wide(part, "test_acc"), colours(i % 10), label, log_x)
+        _band(ax, members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
     if log_x:
         ax.set_xscale("log")
     ax.set(xlabel="step", ylabel="accuracy (solid: test, mean +-1 std; dashed: train)",

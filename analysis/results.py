@@ -218,7 +218,17 @@ def aggregate(members: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _with_cells(curves: pd.DataFrame, trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def members_wide(curves: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` as one column per member (told apart by trial, seed and pruning rate) and one
+    row per step, a member that stopped early holding its last value (it stopped because it had
+    held test accuracy >= the threshold for the stop margin)."""
+    member = [c for c in ("trial", "seed", "pruning_rate") if c in curves.columns]
+    return curves.pivot_table(index="step", columns=member, values=column,
+                              aggfunc="first").sort_index().ffill()
+
+
+def curves_with_cells(curves: pd.DataFrame, trials: pd.DataFrame
+                      ) -> tuple[pd.DataFrame, list[str]]:
     """Curves with their trials' varying settings (the variant first) as columns."""
     cells = [c for c in varying_columns(trials) if c in trials.columns] if not trials.empty else []
     frame = curves.merge(trials[["trial", *cells]], on="trial") if cells else curves
@@ -233,14 +243,12 @@ def accuracy_at_steps(curves: pd.DataFrame, trials: pd.DataFrame, steps,
     sweep reached is left out."""
     if curves.empty:
         return pd.DataFrame()
-    frame, cells = _with_cells(curves, trials)
+    frame, cells = curves_with_cells(curves, trials)
     keys = [*cells, "pruning_rate"] if "pruning_rate" in frame.columns else cells
-    member = [c for c in ("trial", "seed", "pruning_rate") if c in frame.columns]
     rows, reached = [], frame["step"].max()
     for key, part in (frame.groupby(keys, dropna=False, sort=False) if keys else [((), frame)]):
         key = key if isinstance(key, tuple) else (key,)
-        wide = part.pivot_table(index="step", columns=member, values=column,
-                                aggfunc="first").sort_index().ffill()
+        wide = members_wide(part, column)
         for step in steps:
             if step > reached:
                 continue

@@ -165,7 +165,8 @@ def structure_png(loaded, title: str = "") -> bytes:
     of the dense runs and the tickets over training (Fig. 6); the dense runs' Jaccard distance
     between the masks of consecutive checkpoints with their test accuracy (Fig. 7); the
     Fourier entropy of dense runs and tickets with their test accuracy (Fig. 8)."""
-    from analysis.figures import _band, _members_wide, _png, _pyplot, wrapped
+    from analysis.figures import _band, _png, _pyplot, wrapped
+    from analysis.results import members_wide
 
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -175,7 +176,7 @@ def structure_png(loaded, title: str = "") -> bytes:
     for ax, column, name in ((norm1, "l1_norm", "L1"), (norm2, "l2_norm", "L2")):
         for label, curves, colour in runs:
             if not curves.empty and column in curves.columns:
-                _band(ax, _members_wide(curves, column), colour, label, True)
+                _band(ax, members_wide(curves, column), colour, label, True)
         ax.set(xscale="log", xlabel="step", ylabel=f"{name} norm (Fig. 6)")
         ax.legend(fontsize=7)
     table = sweep_structure(loaded)
@@ -186,15 +187,15 @@ def structure_png(loaded, title: str = "") -> bytes:
     jaccard.set(xlabel="dense step", ylabel="Jaccard distance (Fig. 7)")
     accuracy = jaccard.twinx()
     if not loaded.base_curves.empty:
-        _band(accuracy, _members_wide(loaded.base_curves, "test_acc"), "0.6",
+        _band(accuracy, members_wide(loaded.base_curves, "test_acc"), "0.6",
               "dense test accuracy", False, style="--")
     accuracy.set(ylabel="dense test accuracy (dashed)", ylim=(-0.02, 1.02))
     jaccard.legend(fontsize=7, loc="upper right")
     twin = entropy.twinx()
     for label, curves, colour in runs:
         if not curves.empty and "fourier_entropy" in curves.columns:
-            _band(entropy, _members_wide(curves, "fourier_entropy"), colour, label, True)
-            _band(twin, _members_wide(curves, "test_acc"), colour, None, True, style="--")
+            _band(entropy, members_wide(curves, "fourier_entropy"), colour, label, True)
+            _band(twin, members_wide(curves, "test_acc"), colour, None, True, style="--")
     entropy.set(xscale="log", xlabel="step", ylabel="Fourier entropy (Fig. 8)")
     twin.set(ylabel="test accuracy (dashed)", ylim=(-0.02, 1.02))
     entropy.legend(fontsize=7, loc="center left")

@@ -69,6 +69,8 @@ PRUNE_METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
 PRUNE_SCOPES = ("global", "layer")
 LOSS_DTYPES = ("float32", "float64")
 FOURIER_VARIANTS = ("shannon", "authors")
+DEFAULT_TRAIN_IMAGES = 1000  # Omnigrok's MNIST setting trains on 1000 images
+DIGITS_IMAGES = 1797         # scikit-learn's 8x8 digits
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ class TaskConfig:
             from .idx import check_mnist_folder  # reads four headers: bad data fails here
 
             available = check_mnist_folder(self.data_dir)["train_images"][0]
-            if (self.n_train or 1000) > available:
-                raise ConfigError(f"task.n_train: {self.n_train or 1000} is more than the "
+            if self.train_images > available:
+                raise ConfigError(f"task.n_train: {self.train_images} is more than the "
                                   f"{available} training images in {self.data_dir}")
         elif self.data_dir is not None:
             raise ConfigError("task.data_dir: applies to task.name=mnist only")
@@ -125,6 +127,14 @@ class TaskConfig:
             raise ConfigError(f"task.p: op={self.op!r} needs a prime p, got {self.p}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ConfigError(f"task.train_fraction: must be in (0, 1), got {self.train_fraction}")
+        if self.name == "digits" and self.train_images >= DIGITS_IMAGES:
+            raise ConfigError(f"task.n_train: {self.train_images} leaves no test images (there "
+                              f"are {DIGITS_IMAGES})")
+
+    @property
+    def train_images(self) -> int:
+        """digits / mnist: the number of training images (``n_train`` or the default)."""
+        return self.n_train if self.n_train is not None else DEFAULT_TRAIN_IMAGES
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 
-from .models import CohortModel, Params
+from .models import CohortModel, Params, apply_masks
 from .pruning import count_to_prune
 
 SCORE_SUFFIX = ".score"
@@ -171,9 +171,8 @@ class ScoreForward:
 
     def _effective(self, params: Mapping[str, torch.Tensor],
                    masks: Mapping[str, torch.Tensor]) -> Params:
-        # a product, not torch.where: several times faster on a CPU here
-        return {name: params[name] * masks[name] if name in masks else params[name]
-                for name in self.model.specs}
+        # float masks and a product (``apply_masks``): several times faster than torch.where
+        return dict(apply_masks({name: params[name] for name in self.model.specs}, masks))
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):

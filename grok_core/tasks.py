@@ -83,9 +83,6 @@ class Dataset:
     kind: str = "tokens"
 
 
-DIGITS_TRAIN = 1000  # Omnigrok's MNIST setting trains on 1000 images
-
-
 def task_shape(task: TaskConfig) -> tuple[str, int, int]:
     """(kind, vocab or features, classes) of a task without building its data."""
     if task.name == "digits":
@@ -108,10 +105,7 @@ def digits_dataset(task: TaskConfig) -> Dataset:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    n_train = task.n_train if task.n_train is not None else DIGITS_TRAIN
-    if n_train >= len(data.target):
-        raise ConfigError(f"task.n_train: {n_train} leaves no test images (there are "
-                          f"{len(data.target)})")
+    n_train = task.train_images  # fewer than the images: checked by the config
     order = np.random.default_rng(task.split_seed).permutation(len(data.target))
     inputs = torch.from_numpy((data.data[order] / 16.0).astype(np.float32))
     labels = torch.from_numpy(data.target[order].astype(np.int64))
@@ -127,12 +121,8 @@ def mnist_dataset(task: TaskConfig) -> Dataset:
     from .idx import read_mnist
 
     arrays = read_mnist(task.data_dir)
-    n_train = task.n_train if task.n_train is not None else DIGITS_TRAIN
-    available = len(arrays["train_labels"])
-    if n_train > available:
-        raise ConfigError(f"task.n_train: {n_train} is more than the {available} training "
-                          f"images in {task.data_dir}")
-    pick = np.random.default_rng(task.split_seed).permutation(available)[:n_train]
+    available = len(arrays["train_labels"])  # at least task.train_images: checked by the config
+    pick = np.random.default_rng(task.split_seed).permutation(available)[:task.train_images]
 
     def split(images: np.ndarray, labels: np.ndarray) -> Split:
         flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
