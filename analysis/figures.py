@@ -140,6 +140,10 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
                        color=colour, mfc="none", capsize=3)
     right.set_yscale("log")
     right.set_ylabel("steps: t_gen (filled), t_mem (open)")
+    runs = [members] + ([loaded.base] if not loaded.base.empty else [])
+    if all(frame[["t_mem", "t_gen"]].isna().all().all() for frame in runs):  # else: empty
+        right.text(0.5, 0.5, "no run reached the accuracy threshold\n(no t_mem, no t_gen yet)",
+                   transform=right.transAxes, ha="center", va="center", color="0.4")
     if several_rates:
         right.set_xlabel("pruning rate")
     else:
