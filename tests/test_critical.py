@@ -1,8 +1,10 @@
 """The critical-ratio search: the fit, the sampler in plain Optuna (seconds), and
 `grok critical-ratio` end to end on local Ray, killed and continued."""
+import contextlib
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -199,30 +201,41 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
 
 
 def _states(db):
-    study = optuna.load_study(study_name="critical-ratio-quick", storage=f"sqlite:///{db}")
-    return {t.number: t.state.name for t in study.trials}
+    """Trial number -> state, read without writing: opening the file as an Optuna storage
+    would create its tables, racing the driver that is creating them."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        rows = connection.execute(
+            "SELECT t.number, t.state FROM trials t JOIN studies s ON t.study_id = s.study_id "
+            "WHERE s.study_name = 'critical-ratio-quick'").fetchall()
+    return dict(rows)
 
 
 def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path):
     storage = tmp_path / "s"
     args = ["critical-ratio", "--quick", "--trials", "4", "--report-every", "250",
             "--storage", str(storage)]
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = tmp_path / "driver.log"
+    with open(log, "wb") as out:
+        driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
     db = storage / "critical-ratio-quick" / "study.db"
-    deadline, states = time.time() + 300, {}
-    while time.time() < deadline:
+    deadline, states = time.time() + 480, {}
+    while time.time() < deadline and driver.poll() is None:
         time.sleep(0.5)
         if db.exists():
             try:
                 states = _states(db)
-            except Exception:  # the study is being created
+            except sqlite3.Error:  # the driver is creating its tables
                 continue
             if "COMPLETE" in states.values() and "RUNNING" in states.values():
                 break
+    exited = driver.poll()
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
     driver.wait()
+    assert exited is None and "COMPLETE" in states.values(), (
+        f"the driver {'exited ' + str(exited) if exited is not None else 'still ran'} with "
+        f"trials {states}; its output ends:\n{log.read_text()[-3000:]}")
     before = _states(db)
     done = {n for n, s in before.items() if s == "COMPLETE"}
     stale = {n for n, s in before.items() if s == "RUNNING"}
@@ -288,3 +301,24 @@ def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_two_drivers_opening_one_new_study_storage_at_once_both_succeed(tmp_path):
+    """Creating a fresh storage's tables races: unguarded, the loser of two simultaneous opens
+    fails ("table studies already exists", 10 of 10 pairs of threads here)."""
+    import threading
+    from sweeps.critical_launch import open_study_storage
+    errors = []
+    for pair in range(5):
+        url, barrier = f"sqlite:///{tmp_path}/study{pair}.db", threading.Barrier(2)
+
+        def open_together(url=url, barrier=barrier):
+            barrier.wait()
+            try:
+                open_study_storage(url, heartbeat=False)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+        threads = [threading.Thread(target=open_together) for _ in range(2)]
+        [thread.start() for thread in threads]
+        [thread.join() for thread in threads]
+    assert not errors, errors
