@@ -43,6 +43,11 @@ def choice(key: str, value: str, options: typing.Iterable[str]) -> None:
         )
 
 
+def field_defaults(cls: type) -> dict[str, Any]:
+    """{field name: default} of a config dataclass (without constructing one)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
 def is_prime(n: int) -> bool:
     """True if n is a prime number."""
     if n < 2:
@@ -54,11 +59,30 @@ def is_prime(n: int) -> bool:
 OPERATIONS = ("add", "sub", "mul", "div", "x2_plus_y2", "x2_xy_y2", "x3_xy", "random")
 PRIME_OPERATIONS = ("div",)  # need a multiplicative inverse
 PAIR_MODES = ("gt", "ge", "all")
-TASKS = ("modular", "digits", "mnist")
-# tasks whose inputs are feature vectors (the others are token pairs)
-VECTOR_TASKS = ("digits", "mnist")
-LOSSES = ("cross_entropy", "mse")
-MODELS = ("mlp", "transformer")
+TASKS = ("modular", "digits", "mnist", "polynomial", "parity", "text")
+# tasks whose inputs are feature vectors (modular ones are token pairs, text token sequences)
+VECTOR_TASKS = ("digits", "mnist", "polynomial", "parity")
+SEQUENCE_TASKS = ("text",)
+# tasks whose target is a number, not a class (their "accuracy" is R^2, see TrainConfig)
+REGRESSION_TASKS = ("polynomial",)
+# the settings of TaskConfig that only some tasks read: setting one for another task is refused
+TASK_KEYS = {
+    "op": ("modular",), "p": ("modular",), "pairs": ("modular",),
+    "train_fraction": ("modular",), "table_seed": ("modular",),
+    "n_train": ("digits", "mnist", "polynomial", "parity", "text"),
+    "n_test": ("polynomial", "parity", "text"),
+    "data_dir": ("mnist", "text"),
+    "dim": ("polynomial", "parity"), "parity_k": ("parity",),
+    "corpus": ("text",), "vocab_size": ("text",), "seq_len": ("text",),
+}
+# training / test examples of each task when task.n_train / task.n_test are not given
+DEFAULT_TRAIN_EXAMPLES = {"digits": 1000, "mnist": 1000, "polynomial": 100, "parity": 1000,
+                          "text": 1500}
+DEFAULT_TEST_EXAMPLES = {"polynomial": 1000, "parity": 1000, "text": 500}
+TEXT_CORPORA = ("synthetic", "aclimdb")
+LOSSES = ("cross_entropy", "mse", "hinge")
+OPTIMIZERS = ("adamw", "sgd")
+MODELS = ("mlp", "transformer", "lstm")
 RECIPES = ("dense", "ticket", "norm_control", "edge_popup")
 # recipes built from a dense run's weights and a pruning rate: they take pruning rates and a
 # base run (a ticket pruned at initialisation needs only the base run's theta_0)
@@ -69,81 +93,136 @@ PRUNE_METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
 PRUNE_SCOPES = ("global", "layer")
 LOSS_DTYPES = ("float32", "float64")
 FOURIER_VARIANTS = ("shannon", "authors")
-DEFAULT_TRAIN_IMAGES = 1000  # Omnigrok's MNIST setting trains on 1000 images
 DIGITS_IMAGES = 1797         # scikit-learn's 8x8 digits
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Which dataset: modular arithmetic c = op(a, b) mod p over pairs of residues, or the 8x8
-    digits scikit-learn ships (the offline stand-in for MNIST in the Omnigrok setting)."""
+    """Which dataset (Fig. 2c-e, Fig. 13, App. J): modular arithmetic c = op(a, b) mod p, the 8x8
+    digits scikit-learn ships or MNIST (Omnigrok's image setting), polynomial regression, sparse
+    parity, or binary sentiment of text. Each key applies to the tasks named in its help; setting
+    it for another task is refused (``TASK_KEYS``)."""
 
     name: str = hp("modular", "task: 'modular' (arithmetic mod p), 'digits' (scikit-learn's "
-                              "1797 8x8 images, 10 classes) or 'mnist' (the IDX files in "
-                              "task.data_dir)")
-    op: str = hp("add", f"operation: {', '.join(OPERATIONS)} ('random' is a seeded random table)")
-    p: int = hp(67, "modulus; also vocabulary and output size")
-    pairs: str = hp("ge", "which (a, b) pairs: 'ge' a>=b (paper's text and authors' code, 2278 "
-                          "for p=67), 'gt' a>b (the paper's count, 2211), 'all' every ordered pair")
-    train_fraction: float = hp(0.4, "fraction of the shuffled pairs used for training")
-    split_seed: int = hp(0, "seed of the train/test shuffle (separate from the model seed)")
-    table_seed: int = hp(0, "seed of the random table (op=random only)")
-    n_train: Optional[int] = hp(None, "digits / mnist: training images (default 1000, as "
-                                      "Omnigrok's MNIST); digits tests on the rest, mnist on "
-                                      "its test files")
+                              "1797 8x8 images, 10 classes), 'mnist' (the IDX files in "
+                              "task.data_dir), 'polynomial' (regression y = (beta . x)^2 / 2, "
+                              "x in R^dim), 'parity' (sparse parity of task.parity_k of dim "
+                              "+-1 bits) or 'text' (binary sentiment, task.corpus)")
+    op: str = hp("add", f"modular: operation, {', '.join(OPERATIONS)} ('random' is a seeded "
+                        "random table)")
+    p: int = hp(67, "modular: modulus; also vocabulary and output size")
+    pairs: str = hp("ge", "modular: which (a, b) pairs: 'ge' a>=b (paper's text and authors' "
+                          "code, 2278 for p=67), 'gt' a>b (the paper's count, 2211), 'all' every "
+                          "ordered pair")
+    train_fraction: float = hp(0.4, "modular: fraction of the shuffled pairs used for training")
+    split_seed: int = hp(0, "seed of the data: the train/test shuffle, generated examples "
+                            "(polynomial, parity, synthetic text) and minibatch order; separate "
+                            "from the model seed")
+    table_seed: int = hp(0, "modular: seed of the random table (op=random only)")
+    n_train: Optional[int] = hp(None, "training examples (not modular): digits / mnist 1000 "
+                                      "images (Omnigrok), polynomial 100, parity 1000, text "
+                                      "1500 synthetic reviews or every aclImdb training review")
+    n_test: Optional[int] = hp(None, "test examples of generated tasks: polynomial and parity "
+                                     "1000, synthetic text 500")
     data_dir: Optional[str] = hp(None, "mnist: the folder holding train-images-idx3-ubyte, "
                                        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                                       "t10k-labels-idx1-ubyte (each may end in .gz)")
+                                       "t10k-labels-idx1-ubyte (each may end in .gz); text with "
+                                       "task.corpus=aclimdb: the aclImdb folder (train/pos, "
+                                       "train/neg, test/pos, test/neg)")
+    dim: int = hp(40, "polynomial / parity: input dimension (x in R^dim, or dim bits)")
+    parity_k: int = hp(3, "parity: the label is the product of this many fixed bits")
+    corpus: str = hp("synthetic", "text: 'synthetic' (reviews generated from task.split_seed, "
+                                  "no data needed) or 'aclimdb' (the IMDb reviews in "
+                                  "task.data_dir; 25% of all reviews test)")
+    vocab_size: int = hp(1000, "text: the most frequent words kept (others become one "
+                               "unknown-word token)")
+    seq_len: int = hp(500, "text: tokens per review (the last ones kept, short reviews padded "
+                           "at the front)")
 
     def __post_init__(self) -> None:
         choice("task.name", self.name, TASKS)
-        if self.name in VECTOR_TASKS:
-            defaults = TaskConfig()
-            for key in ("op", "p", "pairs", "train_fraction", "table_seed"):
-                if getattr(self, key) != getattr(defaults, key):
-                    raise ConfigError(f"task.{key}: applies to task.name=modular only")
-        elif self.n_train is not None:
-            raise ConfigError("task.n_train: applies to task.name=digits or mnist; a modular "
-                              "task splits by task.train_fraction")
-        if self.name == "mnist":
-            if self.data_dir is None:
-                raise ConfigError("task.data_dir: task.name=mnist reads the MNIST IDX files "
-                                  "from a folder you give (nothing is downloaded)")
-            from .idx import check_mnist_folder  # reads four headers: bad data fails here
-
-            available = check_mnist_folder(self.data_dir)["train_images"][0]
-            if self.train_images > available:
-                raise ConfigError(f"task.n_train: {self.train_images} is more than the "
-                                  f"{available} training images in {self.data_dir}")
-        elif self.data_dir is not None:
-            raise ConfigError("task.data_dir: applies to task.name=mnist only")
-        if self.n_train is not None and self.n_train < 1:
-            raise ConfigError(f"task.n_train: must be at least 1, got {self.n_train}")
+        defaults = field_defaults(TaskConfig)
+        for key, tasks in TASK_KEYS.items():
+            if self.name not in tasks and getattr(self, key) != defaults[key]:
+                raise ConfigError(f"task.{key}: applies to task.name={' or '.join(tasks)} only")
+        for key in ("n_train", "n_test"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"task.{key}: must be at least 1, got {getattr(self, key)}")
         choice("task.op", self.op, OPERATIONS)
         choice("task.pairs", self.pairs, PAIR_MODES)
+        choice("task.corpus", self.corpus, TEXT_CORPORA)
         if self.p < 3:
             raise ConfigError(f"task.p: must be at least 3, got {self.p}")
         if self.op in PRIME_OPERATIONS and not is_prime(self.p):
             raise ConfigError(f"task.p: op={self.op!r} needs a prime p, got {self.p}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ConfigError(f"task.train_fraction: must be in (0, 1), got {self.train_fraction}")
-        if self.name == "digits" and self.train_images >= DIGITS_IMAGES:
-            raise ConfigError(f"task.n_train: {self.train_images} leaves no test images (there "
+        if self.dim < 1 or self.vocab_size < 1 or self.seq_len < 1:
+            bad = next(k for k in ("dim", "vocab_size", "seq_len") if getattr(self, k) < 1)
+            raise ConfigError(f"task.{bad}: must be at least 1, got {getattr(self, bad)}")
+        if not 1 <= self.parity_k <= self.dim:
+            raise ConfigError(f"task.parity_k: must be in [1, task.dim={self.dim}], got "
+                              f"{self.parity_k}")
+        self._check_data()
+
+    def _check_data(self) -> None:
+        """The data a task reads exists and fits its sizes (read headers only: bad data fails
+        here, before any work)."""
+        needs_folder = self.name == "mnist" or (self.name == "text" and self.corpus == "aclimdb")
+        if needs_folder and self.data_dir is None:
+            raise ConfigError(f"task.data_dir: task.name={self.name} reads its data from a folder "
+                              "you give (nothing is downloaded)")
+        if self.name == "text" and self.corpus == "synthetic" and self.data_dir is not None:
+            raise ConfigError("task.data_dir: the synthetic corpus needs no data; set "
+                              "task.corpus=aclimdb to read the reviews in that folder")
+        if self.name == "mnist":
+            from .idx import check_mnist_folder
+
+            available = check_mnist_folder(self.data_dir)["train_images"][0]
+            if self.train_examples > available:
+                raise ConfigError(f"task.n_train: {self.train_examples} is more than the "
+                                  f"{available} training images in {self.data_dir}")
+        if self.name == "text" and self.corpus == "aclimdb":
+            from .text import check_aclimdb_folder
+
+            check_aclimdb_folder(self.data_dir)
+        if self.name == "digits" and self.train_examples >= DIGITS_IMAGES:
+            raise ConfigError(f"task.n_train: {self.train_examples} leaves no test images (there "
                               f"are {DIGITS_IMAGES})")
 
     @property
-    def train_images(self) -> int:
-        """digits / mnist: the number of training images (``n_train`` or the default)."""
-        return self.n_train if self.n_train is not None else DEFAULT_TRAIN_IMAGES
+    def train_examples(self) -> Optional[int]:
+        """Training examples of a non-modular task (``n_train`` or the task's default; None for
+        aclImdb: every training review)."""
+        if self.n_train is not None:
+            return self.n_train
+        if self.name == "text" and self.corpus == "aclimdb":
+            return None
+        return DEFAULT_TRAIN_EXAMPLES.get(self.name)
+
+    @property
+    def test_examples(self) -> Optional[int]:
+        """Test examples of a generated task (``n_test`` or the task's default)."""
+        return self.n_test if self.n_test is not None else DEFAULT_TEST_EXAMPLES.get(self.name)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the target is a number (MSE loss, R^2 as accuracy) rather than a class."""
+        return self.name in REGRESSION_TASKS
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which network. Sizes left at None take the model's paper default."""
 
-    name: str = hp("mlp", "model: 'mlp' (eq. 1) or 'transformer' (one layer, one head)")
-    d_emb: Optional[int] = hp(None, "embedding / residual width (default: mlp 500, transformer 128)")
-    d_hidden: Optional[int] = hp(None, "hidden ReLU width (default: mlp 48, transformer d_mlp 128)")
+    name: str = hp("mlp", "model: 'mlp' (eq. 1; on vector tasks the task's MLP), "
+                          "'transformer' (one layer, one head; modular) or 'lstm' (2 layers; "
+                          "text)")
+    d_emb: Optional[int] = hp(None, "embedding / residual width (default: mlp 500, transformer "
+                                    "128, lstm 64)")
+    d_hidden: Optional[int] = hp(None, "hidden width (default: mlp 48 on modular, the task's "
+                                       "widths on vector tasks, every hidden layer this wide "
+                                       "when set; transformer d_mlp 128; lstm 128)")
     init_scale: float = hp(1.0, "kappa: weights ~ N(0, (kappa/sqrt(fan_in))^2)")
     pos_embed: bool = hp(True, "transformer only: learned positional embedding W_pos (paper)")
     biases: bool = hp(True, "transformer only: MLP biases b_in, b_out (paper)")
@@ -162,7 +241,7 @@ class ModelConfig:
     @property
     def emb_width(self) -> int:
         """Resolved embedding width."""
-        return self.d_emb or (500 if self.name == "mlp" else 128)
+        return self.d_emb or {"mlp": 500, "transformer": 128, "lstm": 64}[self.name]
 
     @property
     def hidden_width(self) -> int:
@@ -172,15 +251,28 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with decoupled weight decay (paper: lr 1e-3, betas 0.9/0.98, wd 1)."""
+    """AdamW with decoupled weight decay (paper: lr 1e-3, betas 0.9/0.98, wd 1), or SGD (the
+    sparse-parity literature's optimiser)."""
 
+    name: str = hp("adamw", "'adamw' (decoupled weight decay) or 'sgd' (torch.optim.SGD: L2 "
+                            "weight decay added to the gradient, optim.momentum)")
     lr: float = hp(1e-3, "learning rate")
-    weight_decay: float = hp(1.0, "decoupled weight decay alpha")
+    weight_decay: float = hp(1.0, "weight decay alpha (decoupled for adamw)")
     beta1: float = hp(0.9, "Adam beta1")
     beta2: float = hp(0.98, "Adam beta2")
     eps: float = hp(1e-8, "Adam epsilon")
+    momentum: float = hp(0.0, "sgd: momentum (0: plain SGD)")
 
     def __post_init__(self) -> None:
+        choice("optim.name", self.name, OPTIMIZERS)
+        defaults = field_defaults(OptimConfig)
+        only = {"adamw": ("beta1", "beta2", "eps"), "sgd": ("momentum",)}
+        for optimizer, keys in only.items():
+            for key in keys:
+                if self.name != optimizer and getattr(self, key) != defaults[key]:
+                    raise ConfigError(f"optim.{key}: applies to optim.name={optimizer} only")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"optim.momentum: must be in [0, 1), got {self.momentum}")
         if not self.lr > 0:
             raise ConfigError(f"optim.lr: must be positive, got {self.lr}")
         if self.weight_decay < 0:
@@ -194,13 +286,20 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training loop: full batch, one step = one epoch."""
+    """The training loop: full batch (one step = one epoch) unless ``batch_size`` is set."""
 
-    steps: int = hp(30_000, "optimisation steps (full batch)")
-    eval_every: int = hp(10, "test evaluation and curve row every N steps (train accuracy is "
-                             "tracked every step, so t_mem is exact to the step)")
+    steps: int = hp(30_000, "optimisation steps")
+    batch_size: Optional[int] = hp(None, "examples per step, drawn without replacement within "
+                                         "each epoch in an order fixed by task.split_seed "
+                                         "(None: the full training split every step)")
+    eval_every: int = hp(10, "test evaluation and curve row every N steps (full batch: train "
+                             "accuracy is tracked every step, so t_mem is exact to the step; "
+                             "minibatch: both splits are evaluated whole every N steps)")
     checkpoint_every: int = hp(2_000, "keep theta_t every N steps (and at step 0 and the end)")
-    threshold: float = hp(0.95, "accuracy P that defines t_mem and t_gen")
+    threshold: float = hp(0.95, "accuracy P that defines t_mem and t_gen; on a regression task "
+                                "the accuracy is R^2 = 1 - MSE / Var(y) of the split, so t_mem / "
+                                "t_gen are when the train / test MSE falls below (1 - P) x the "
+                                "split's target variance")
     stop_margin: Optional[int] = hp(None, "a member stops training once it has held test accuracy "
                                           ">= threshold for this many steps; the others go on "
                                           "(None: every member trains train.steps)")
@@ -209,8 +308,11 @@ class TrainConfig:
                                               "evaluation (curve column fourier_entropy; Fig. "
                                               "8): 'shannon' or 'authors' (their variant); "
                                               "None records nothing")
-    loss: str = hp("cross_entropy", "'cross_entropy' or 'mse' (mean squared error against "
-                                     "one-hot targets: Omnigrok's MNIST setting)")
+    loss: Optional[str] = hp(None, "'cross_entropy', 'mse' (against one-hot targets: Omnigrok's "
+                                   "MNIST setting; against the value for regression) or "
+                                   "'hinge' (multi-class margin max(0, 1 + max_j z_j - z_y), the "
+                                   "binary hinge for 2 classes); None: the task's, mse for "
+                                   "regression, cross_entropy otherwise")
     loss_dtype: str = hp("float64", "dtype of the log-softmax; float64 as in the authors' code "
                                     "(float32 rounds the loss of memorised points to 0 and stalls "
                                     "generalisation)")
@@ -224,7 +326,10 @@ class TrainConfig:
         if self.stop_margin is not None and self.stop_margin < 0:
             raise ConfigError(f"train.stop_margin: must be >= 0, got {self.stop_margin}")
         choice("train.loss_dtype", self.loss_dtype, LOSS_DTYPES)
-        choice("train.loss", self.loss, LOSSES)
+        if self.loss is not None:
+            choice("train.loss", self.loss, LOSSES)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"train.batch_size: must be at least 1, got {self.batch_size}")
         if self.fourier_entropy is not None:
             choice("train.fourier_entropy", self.fourier_entropy, FOURIER_VARIANTS)
 
@@ -324,7 +429,7 @@ DENSE_SECTIONS = ("task", "model", "optim", "train")
 # takes the defaults there (the paper's 30k steps) unless ``base.train.*`` says otherwise.
 INHERITED_SECTIONS = ("task", "model", "optim")
 # ... and of ``train.*`` only what defines the problem learned, not the budget
-INHERITED_TRAIN_KEYS = ("train.loss",)
+INHERITED_TRAIN_KEYS = ("train.loss", "train.batch_size")
 
 # Salt of every dense run's content key. Bump it whenever code changes what a stored run holds
 # (its numbers, its files or its meaning), so stores never serve runs trained by older code.
@@ -523,13 +628,7 @@ class ExperimentConfig:
             raise ConfigError("train.fourier_entropy: needs model.name=mlp on task.name=modular "
                               "(the Fourier entropy is defined on the effective input weights "
                               "W_emb W_in over the residues)")
-        if self.task.name in VECTOR_TASKS:
-            if self.model.name != "mlp":
-                raise ConfigError(f"model.name: task.name={self.task.name} takes model.name=mlp "
-                                  "(a feature-vector MLP)")
-            if self.model.d_emb is not None:
-                raise ConfigError(f"model.d_emb: task.name={self.task.name} has no embedding; "
-                                  "model.d_hidden sets the width of its two hidden layers")
+        self._check_task_fits()
         if self.recipe == "edge_popup":
             self._check_edge_popup()
         elif self.recipe in MASK_RECIPES:
@@ -539,6 +638,30 @@ class ExperimentConfig:
                 raise ConfigError(
                     f"prune.step: {step} is not a checkpoint of the dense run (steps 0..."
                     f"{base.train.steps}, every {base.train.checkpoint_every}, or 'final')")
+
+    def _check_task_fits(self) -> None:
+        """The model takes the task's inputs and the loss its targets."""
+        task, model = self.task.name, self.model.name
+        fits = {"lstm": SEQUENCE_TASKS, "transformer": ("modular",)}
+        if task in VECTOR_TASKS and model != "mlp":
+            raise ConfigError(f"model.name: task.name={task} takes model.name=mlp (a "
+                              "feature-vector MLP)")
+        if model in fits and task not in fits[model]:
+            raise ConfigError(f"model.name: {model} takes task.name={' or '.join(fits[model])}")
+        if task in SEQUENCE_TASKS and model != "lstm":
+            raise ConfigError(f"model.name: task.name={task} takes model.name=lstm")
+        if task in VECTOR_TASKS and self.model.d_emb is not None:
+            raise ConfigError(f"model.d_emb: task.name={task} has no embedding; "
+                              "model.d_hidden sets the width of its hidden layers")
+        if self.task.regression and self.loss != "mse":
+            raise ConfigError(f"train.loss: task.name={task} is a regression; it takes mse")
+
+    @property
+    def loss(self) -> str:
+        """The training loss: ``train.loss``, else the task's (mse for regression)."""
+        if self.train.loss is not None:
+            return self.train.loss
+        return "mse" if self.task.regression else "cross_entropy"
 
     def _check_edge_popup(self) -> None:
         """Edge-popup learns its own scores from theta_mem: the mask settings of a ticket would

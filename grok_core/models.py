@@ -40,7 +40,7 @@ class CohortModel:
         self.config = config
         self.vocab = vocab
         self.classes = classes
-        self.loss = loss  # 'cross_entropy' or 'mse' (against one-hot targets)
+        self.loss = loss  # 'cross_entropy', 'mse' (one-hot targets, or the value) or 'hinge'
 
     def ones_input(self, params: Mapping[str, torch.Tensor]
                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -54,8 +54,12 @@ class CohortModel:
                           loss_dtype: torch.dtype = torch.float32
                           ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member mean loss [K] (this model's loss) and accuracy [K] of [K, N, C] logits."""
+        if labels.is_floating_point():  # a regression's targets
+            return regression_mse_and_r2(logits, labels, loss_dtype)
         if self.loss == "mse":
             return mse_and_accuracy(logits, labels, loss_dtype)
+        if self.loss == "hinge":
+            return hinge_and_accuracy(logits, labels, loss_dtype)
         return cross_entropy_and_accuracy(logits, labels, loss_dtype)
 
     @property
@@ -281,37 +285,88 @@ class Transformer(CohortModel):
         return self._mlp_and_unembed(params, resid)
 
 
+# Each vector task's reference MLP: hidden widths and whether its layers have biases.
+VECTOR_MLP_LAYOUTS = {
+    "digits": ((200, 200), True),      # Omnigrok's MNIST MLP, 784 (64) -> 200 -> 200 -> 10
+    "mnist": ((200, 200), True),
+    "polynomial": ((40, 48, 500), False),  # the authors' 40 -> 40 -> 48 -> 500 -> 1, no biases
+    "parity": ((1000,), True),         # one hidden ReLU layer of width 1000
+}
+
+
 class VectorMLP(CohortModel):
-    """The MLP of feature-vector tasks (Omnigrok's MNIST setting): x -> ReLU(x W1 + b1) ->
-    ReLU(. W2 + b2) -> . W3 + b3, two hidden layers of width ``model.d_hidden`` (default 200);
-    weights N(0, (kappa / sqrt(fan_in))^2) and prunable, biases zero and not pruned."""
+    """The MLP of feature-vector tasks: x -> ReLU(x W1 + b1) -> ... -> . W_last + b_last, with
+    the task's hidden widths (``VECTOR_MLP_LAYOUTS``; ``model.d_hidden`` makes every hidden
+    layer that wide) and biases if the task's reference has them. Weights
+    N(0, (kappa / sqrt(fan_in))^2) and prunable; biases zero and never pruned."""
 
     embedding = ""  # no embedding table: the all-ones input is a vector of ones
 
     def __init__(self, config: ModelConfig, features: int, classes: int,
-                 loss: str = "cross_entropy") -> None:
+                 loss: str = "cross_entropy", task: str = "digits") -> None:
         super().__init__(config, features, classes, loss)
-        width = config.d_hidden or 200
-        self.specs = {
-            "W1": ParamSpec((features, width), features, True),
-            "b1": ParamSpec((width,), None, False),
-            "W2": ParamSpec((width, width), width, True),
-            "b2": ParamSpec((width,), None, False),
-            "W3": ParamSpec((width, classes), width, True),
-            "b3": ParamSpec((classes,), None, False),
-        }
+        widths, self.biases = VECTOR_MLP_LAYOUTS[task]
+        if config.d_hidden:
+            widths = (config.d_hidden,) * len(widths)
+        sizes = (features, *widths, classes)
+        self.layers = len(sizes) - 1
+        self.specs = {}
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+            self.specs[f"W{layer}"] = ParamSpec((fan_in, fan_out), fan_in, True)
+            if self.biases:
+                self.specs[f"b{layer}"] = ParamSpec((fan_out,), None, False)
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-        """[K, N, classes] logits of ``inputs`` [N, features]."""
-        inputs = inputs.to(params["W1"].dtype)  # pruning scores in float64
-        hidden = torch.relu(torch.matmul(inputs, params["W1"]) + params["b1"][:, None])
-        hidden = torch.relu(torch.bmm(hidden, params["W2"]) + params["b2"][:, None])
-        return torch.bmm(hidden, params["W3"]) + params["b3"][:, None]
+        """[K, N, classes] outputs of ``inputs`` [N, features]."""
+        hidden = inputs.to(params["W1"].dtype)  # pruning scores in float64
+        for layer in range(1, self.layers + 1):
+            weight = params[f"W{layer}"]
+            # the first layer's input is shared by every member: one broadcast matmul
+            hidden = torch.matmul(hidden, weight) if layer == 1 else torch.bmm(hidden, weight)
+            if self.biases:
+                hidden = hidden + params[f"b{layer}"][:, None]
+            if layer < self.layers:
+                hidden = torch.relu(hidden)
+        return hidden
 
     def ones_input(self, params: Mapping[str, torch.Tensor]
                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The parameters as they are and one input of ones."""
         return dict(params), torch.ones(1, self.vocab, dtype=params["W1"].dtype)
+
+
+def regression_mse_and_r2(outputs: torch.Tensor, targets: torch.Tensor,
+                          loss_dtype: torch.dtype = torch.float32
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean squared error of [K, N, 1] outputs against [N] targets, and R^2 =
+    1 - MSE / Var(targets) (the regression task's "accuracy": 1 is a perfect fit, 0 is no
+    better than predicting the mean)."""
+    error = outputs.squeeze(-1).to(loss_dtype) - targets.to(loss_dtype)
+    loss = error.pow(2).mean(dim=1)
+    variance = targets.to(loss_dtype).var(unbiased=False).clamp_min(1e-12)
+    r2 = (1.0 - loss.detach() / variance).to(torch.float32)
+    return loss.to(torch.float32), r2
+
+
+def hinge_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
+                       loss_dtype: torch.dtype = torch.float32
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean multi-class hinge loss max(0, 1 + max_{j != y} z_j - z_y) (for two
+    classes the binary hinge max(0, 1 - y f) with f = z_1 - z_0) and accuracy."""
+    k_count, n, classes = logits.shape
+    z = logits.to(loss_dtype)
+    index = labels.view(1, n, 1).expand(k_count, n, 1)
+    label_z = z.gather(-1, index).squeeze(-1)
+    others = z.scatter(-1, index, float("-inf")).amax(-1)
+    loss = torch.relu(1.0 + others - label_z).mean(1).to(torch.float32)
+    return loss, _accuracy(logits, labels)
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[K] fraction of examples whose label's logit is the largest (ties included)."""
+    k_count, n, _ = logits.shape
+    label_logit = logits.detach().gather(-1, labels.view(1, n, 1).expand(k_count, n, 1))
+    return (label_logit.squeeze(-1) >= logits.detach().amax(-1)).to(torch.float32).mean(1)
 
 
 def mse_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
@@ -321,9 +376,7 @@ def mse_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
     k_count, n, classes = logits.shape
     target = torch.nn.functional.one_hot(labels, classes).to(loss_dtype)
     loss = (logits.to(loss_dtype) - target).pow(2).mean(dim=(1, 2)).to(torch.float32)
-    label_logit = logits.detach().gather(-1, labels.view(1, n, 1).expand(k_count, n, 1))
-    acc = (label_logit.squeeze(-1) >= logits.detach().amax(-1)).to(torch.float32).mean(1)
-    return loss, acc
+    return loss, _accuracy(logits, labels)
 
 
 def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
@@ -337,9 +390,7 @@ def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
     logp = torch.log_softmax(logits.to(loss_dtype), dim=-1)
     label_logp = logp.gather(-1, labels.view(1, n, 1).expand(k_count, n, 1)).squeeze(-1)
     loss = -label_logp.mean(1).to(torch.float32)
-    label_logit = logits.detach().gather(-1, labels.view(1, n, 1).expand(k_count, n, 1))
-    acc = (label_logit.squeeze(-1) >= logits.detach().amax(-1)).to(torch.float32).mean(1)
-    return loss, acc
+    return loss, _accuracy(logits, labels)
 
 
 def _transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor,
@@ -387,11 +438,17 @@ VECTOR_MODEL_REGISTRY: dict[str, type[CohortModel]] = {"mlp": VectorMLP}
 
 
 def build_model(config: ModelConfig, vocab: int, classes: int, kind: str = "tokens",
-                loss: str = "cross_entropy") -> CohortModel:
-    """The registered model named ``config.name`` for inputs of ``kind`` ('tokens': ``vocab``
-    tokens; 'vectors': ``vocab`` features), with its loss."""
-    registry = VECTOR_MODEL_REGISTRY if kind == "vectors" else MODEL_REGISTRY
-    return registry[config.name](config, vocab, classes, loss)
+                loss: str = "cross_entropy", task: str = "modular") -> CohortModel:
+    """The registered model named ``config.name`` for inputs of ``kind`` ('tokens': pairs of
+    ``vocab`` tokens; 'vectors': ``vocab`` features, the MLP of ``task``; 'sequences': token
+    sequences over ``vocab`` ids), with its loss."""
+    if kind == "vectors":
+        return VECTOR_MODEL_REGISTRY[config.name](config, vocab, classes, loss, task)
+    if kind == "sequences":
+        from .lstm import LSTMClassifier
+
+        return LSTMClassifier(config, vocab, classes, loss)
+    return MODEL_REGISTRY[config.name](config, vocab, classes, loss)
 
 
 def stack_members(members: Sequence[Mapping[str, torch.Tensor]]) -> Params:

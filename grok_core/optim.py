@@ -110,3 +110,69 @@ class CohortAdamW:
             self.exp_avg[name].copy_(state["exp_avg"][name])
             self.exp_avg_sq[name].copy_(state["exp_avg_sq"][name])
         self.step_count = int(state["step"])
+
+
+class CohortSGD:
+    """torch.optim.SGD over stacked cohort parameters with a learning rate and weight decay per
+    member: g += wd * theta (L2, coupled, as torch's), optional momentum buffer b = mu b + g,
+    theta -= lr * (b or g). Same interface as :class:`CohortAdamW`."""
+
+    def __init__(self, params: Mapping[str, torch.Tensor], lr: Sequence[float],
+                 weight_decay: Sequence[float], momentum: float = 0.0,
+                 frozen: Sequence[str] = ()) -> None:
+        self.params = dict(params)
+        self.trained = [n for n in self.params if n not in set(frozen)]
+        self.k_count = next(iter(self.params.values())).shape[0]
+        if len(lr) != self.k_count or len(weight_decay) != self.k_count:
+            raise ValueError("one lr and one weight_decay per member are needed")
+        self.lr, self.weight_decay = [float(x) for x in lr], [float(x) for x in weight_decay]
+        self.momentum = momentum
+        self.buffers: dict[str, torch.Tensor] = {}  # created on the first step, as torch's
+        self.step_count = 0
+
+    @torch.no_grad()
+    def step(self, grads: Mapping[str, torch.Tensor]) -> None:
+        """One update given gradients of the summed member losses (same names as params)."""
+        self.step_count += 1
+        for name in self.trained:
+            param, grad = self.params[name], grads[name]
+            shape = (-1,) + (1,) * (param.dim() - 1)
+            lr = param.new_tensor(self.lr).view(shape)
+            decay = param.new_tensor(self.weight_decay).view(shape)
+            update = grad + decay * param
+            if self.momentum:
+                if name in self.buffers:
+                    update = self.buffers[name].mul_(self.momentum).add_(update)
+                else:
+                    self.buffers[name] = update = update.clone()
+            param.sub_(lr * update)
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with only the members at ``positions`` (see ``CohortAdamW.keep``)."""
+        index = torch.tensor(list(positions), dtype=torch.long,
+                             device=next(iter(self.params.values())).device)
+        self.params = {n: t.index_select(0, index) for n, t in self.params.items()}
+        self.buffers = {n: t.index_select(0, index) for n, t in self.buffers.items()}
+        self.lr = [self.lr[i] for i in positions]
+        self.weight_decay = [self.weight_decay[i] for i in positions]
+        self.k_count = len(self.lr)
+
+    def state_dict(self) -> dict:
+        """Momentum buffers and step count (for resuming a run)."""
+        return {"buffers": {n: t.clone() for n, t in self.buffers.items()},
+                "step": self.step_count}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.buffers = {n: t.clone().to(self.params[n].device)
+                        for n, t in state["buffers"].items()}
+        self.step_count = int(state["step"])
+
+
+def build_optimizer(optim, params: Mapping[str, torch.Tensor], lr: Sequence[float],
+                    weight_decay: Sequence[float], frozen: Sequence[str] = ()):
+    """The cohort optimiser ``optim.name`` (an ``OptimConfig``) over stacked ``params``."""
+    if optim.name == "sgd":
+        return CohortSGD(params, lr, weight_decay, momentum=optim.momentum, frozen=frozen)
+    return CohortAdamW(params, lr=lr, weight_decay=weight_decay, betas=(optim.beta1, optim.beta2),
+                       eps=optim.eps, frozen=frozen)

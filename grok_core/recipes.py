@@ -48,7 +48,7 @@ class ExperimentResult:
 def model_for(config: ExperimentConfig) -> CohortModel:
     """The model a config describes (its task's input shape, its loss)."""
     kind, size, classes = task_shape(config.task)
-    return build_model(config.model, size, classes, kind, config.train.loss)
+    return build_model(config.model, size, classes, kind, config.loss, config.task.name)
 
 
 class DenseCheckpointsToStore(Callbacks):

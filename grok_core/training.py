@@ -1,9 +1,11 @@
-"""The one training loop: a cohort of K members trained as one stacked model, full batch.
+"""The one training loop: a cohort of K members trained as one stacked model.
 
-Every step does one forward on the training split (its accuracy is recorded for every step, so
-t_mem is exact to the step), one backward of the summed member losses, and one AdamW update.
-Every ``train.eval_every`` steps the test split is evaluated and a curve row is kept per member
-(so t_gen is exact to the evaluation interval). ``theta_t`` is handed to ``on_checkpoint`` at the
+Full batch (the default): every step does one forward on the training split (its accuracy is
+recorded for every step, so t_mem is exact to the step), one backward of the summed member
+losses, and one optimiser update (AdamW, or SGD). With ``train.batch_size`` a step sees one
+minibatch (the same for every member: see ``minibatch``) and the whole training split is
+evaluated with the test split instead. Every ``train.eval_every`` steps the test split is
+evaluated and a curve row is kept per member (so t_gen is exact to the evaluation interval). ``theta_t`` is handed to ``on_checkpoint`` at the
 checkpoint cadence. Members never interact: member k's numbers equal a solo run of member k.
 """
 from __future__ import annotations
@@ -21,8 +23,8 @@ import torch
 from .config import ExperimentConfig
 from .metrics import first_reached, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
-from .optim import CohortAdamW
-from .tasks import Dataset, build_dataset
+from .optim import build_optimizer
+from .tasks import Dataset, Split, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
 # recorded only when asked for (train.fourier_entropy), after the columns above
@@ -231,21 +233,24 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     callbacks = callbacks or Callbacks()
     dataset = dataset or build_dataset(config.task)
     model = build_model(config.model, dataset.vocab, dataset.classes, dataset.kind,
-                        config.train.loss)
+                        config.loss, config.task.name)
     train, test = dataset.train.to(device), dataset.test.to(device)
     params, masks = _initial_state(model, members, device)
     forward = forward_for(config, model, members, masks)
     optim = config.optim
-    optimizer = CohortAdamW(
-        params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
+    optimizer = build_optimizer(
+        optim, params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
         weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
-                      for m in members],
-        betas=(optim.beta1, optim.beta2), eps=optim.eps, frozen=forward.frozen)
+                      for m in members], frozen=forward.frozen)
     loss_dtype = getattr(torch, config.train.loss_dtype)
     run = config.train
     checkpoint_steps = set(run.checkpoint_steps())
     k_count = len(members)
-    train_acc_per_step = torch.zeros(run.steps + 1, k_count, device=device)
+    batched = run.batch_size is not None and run.batch_size < len(train)
+    chunk = SEQUENCE_EVAL_CHUNK if dataset.kind == "sequences" else None
+    # full batch: every step's train accuracy; minibatch: only evaluated steps (NaN between)
+    train_acc_per_step = torch.full((run.steps + 1, k_count), 0.0 if not batched
+                                    else float("nan"), device=device)
     rows: list[torch.Tensor] = []  # one [K, columns] row per evaluation
     generalised_since: list[Optional[int]] = [None] * k_count
     active = list(range(k_count))  # cohort indices of the members still training
@@ -261,8 +266,10 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                  effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
         nonlocal last_eval
         with torch.no_grad():
-            test_loss, test_acc, _ = model.loss_and_grads(
-                effective, None, test.inputs, test.labels, loss_dtype, with_grads=False)
+            if batched:  # the step saw a minibatch: measure the whole training split
+                train_loss, train_acc = evaluate_split(model, effective, train, loss_dtype, chunk)
+                train_acc_per_step[step, _index(active, device)] = train_acc
+            test_loss, test_acc = evaluate_split(model, effective, test, loss_dtype, chunk)
             l1, l2 = weight_norms(effective)
             columns = [torch.full_like(l1, step), train_loss.detach().float(), train_acc,
                        test_loss.float(), test_acc, l1, l2]
@@ -324,9 +331,11 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                     generalised_since=list(generalised_since), last_checkpoint=last_checkpoint,
                     active=list(active), stopped_at=list(stopped_at),
                     stopped_params=stopped_params))
+            batch = minibatch(train, run.batch_size, step, config.task.split_seed)
             loss, accuracy, grads = forward.loss_and_grads(
-                params, train.inputs, train.labels, loss_dtype)
-            train_acc_per_step[step, _index(active, device)] = accuracy
+                params, batch.inputs, batch.labels, loss_dtype)
+            if not batched:
+                train_acc_per_step[step, _index(active, device)] = accuracy
             if step in checkpoint_steps:
                 callbacks.on_checkpoint(step, _detached(forward.effective(params)), list(active))
                 last_checkpoint = step
@@ -355,8 +364,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
         if active:  # the members that trained the whole budget
             with torch.no_grad():
                 effective = forward.effective(params)
-                loss, accuracy, _ = model.loss_and_grads(
-                    effective, None, train.inputs, train.labels, loss_dtype, with_grads=False)
+                loss, accuracy = evaluate_split(model, effective, train, loss_dtype, chunk)
                 train_acc_per_step[step, _index(active, device)] = accuracy
                 if last_eval != step:
                     evaluate(step, loss, accuracy, effective)
@@ -380,6 +388,51 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     final = stack_members([stopped_params[k] for k in range(k_count)])
     return CohortResult(summaries=summaries, curves=pd.concat(frames, ignore_index=True),
                         final_params=final, steps_run=max(stopped_at))
+
+
+def minibatch(split: Split, batch_size: Optional[int], step: int, seed: int) -> Split:
+    """The examples of ``step``: the whole split (full batch, or a batch at least as large),
+    else the step's slice of its epoch's permutation. Epoch e's permutation comes from a
+    generator seeded by (seed, e), so the batch of any step is known without replaying the
+    ones before (a resumed run sees the same batches) and every member sees the same ones; an
+    epoch's last incomplete batch is dropped."""
+    n = len(split)
+    if batch_size is None or batch_size >= n:
+        return split
+    per_epoch = n // batch_size
+    epoch, position = divmod(step, per_epoch)
+    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=generator)[position * batch_size:
+                                                   (position + 1) * batch_size]
+    order = order.to(split.labels.device)
+    return Split(split.inputs.index_select(0, order), split.labels.index_select(0, order))
+
+
+# sequence models evaluate this many examples at a time (an LSTM's activations over a long
+# split would not fit in memory at once)
+SEQUENCE_EVAL_CHUNK = 1024
+
+
+def evaluate_split(model: CohortModel, effective: Mapping[str, torch.Tensor], split: Split,
+                   loss_dtype: torch.dtype, chunk: Optional[int] = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean loss and accuracy over a whole split (no gradients), ``chunk`` examples
+    at a time if given (weighted by their sizes: for mean losses and accuracies only, never a
+    regression's R^2)."""
+    with torch.no_grad():
+        if chunk is None or len(split) <= chunk:
+            loss, acc, _ = model.loss_and_grads(effective, None, split.inputs, split.labels,
+                                                loss_dtype, with_grads=False)
+            return loss, acc
+        total_loss, total_acc = 0.0, 0.0
+        for start in range(0, len(split), chunk):
+            inputs = split.inputs[start:start + chunk]
+            loss, acc, _ = model.loss_and_grads(effective, None, inputs,
+                                                split.labels[start:start + chunk],
+                                                loss_dtype, with_grads=False)
+            total_loss = total_loss + loss * len(inputs)
+            total_acc = total_acc + acc * len(inputs)
+        return total_loss / len(split), total_acc / len(split)
 
 
 def _index(positions: Sequence[int], device: torch.device) -> torch.Tensor:
