@@ -268,3 +268,40 @@ def variant_curves_png(loaded, title: str = "", log_x: bool = True,
     if title:
         ax.set_title(wrapped(title, 90), fontsize=8)
     return _png(fig, dpi=120)
+
+
+def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
+    """One panel per variant of the sweep (e.g. one task each, Fig. 2d-e): the dense runs behind
+    its tickets (grey) against the tickets (colour), test accuracy solid (mean +-1 std over
+    seeds) and train dashed. A regression's accuracy is R^2 (``grok_core.models``), so its
+    panel shows R^2 from 0. Returns PNG bytes."""
+    from analysis.results import curves_with_cells, members_wide
+
+    plt = _pyplot()
+    frame, cells = curves_with_cells(loaded.curves, loaded.trials)
+    if "variant" not in cells:
+        return variant_curves_png(loaded, title=title, log_x=log_x)
+    base = loaded.base_curves
+    if not base.empty and "trial" in loaded.base.columns:
+        owner = loaded.base[["dense_key", "trial"]].drop_duplicates("dense_key")
+        base = base.merge(owner.merge(loaded.trials[["trial", "variant"]], on="trial")
+                          [["dense_key", "variant"]], on="dense_key")
+    variants = list(dict.fromkeys(frame["variant"]))
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.6 * len(variants), 3.9), squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        dense = base[base["variant"] == variant] if "variant" in base.columns else base.iloc[:0]
+        if not dense.empty:
+            _band(ax, members_wide(dense, "test_acc"), "0.5", "dense", log_x)
+            _band(ax, members_wide(dense, "train_acc"), "0.5", None, log_x, style="--")
+        ticket = frame[frame["variant"] == variant]
+        _band(ax, members_wide(ticket, "test_acc"), "tab:blue", "grokking ticket", log_x)
+        _band(ax, members_wide(ticket, "train_acc"), "tab:blue", None, log_x, style="--")
+        if log_x:
+            ax.set_xscale("log")
+        ax.axhline(0.95, color="0.85", lw=0.8, zorder=0)
+        ax.set(title=str(variant), xlabel="step", ylim=(-0.02, 1.02))
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("accuracy; R^2 for regression\n(solid: test, dashed: train)")
+    if title:
+        fig.suptitle(wrapped(title, 120), fontsize=8)
+    return _png(fig, dpi=120)

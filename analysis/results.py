@@ -116,8 +116,8 @@ def load(path: str) -> SweepResults:
             members.append(rows.assign(trial=trial, **{k: v for k, v in columns.items()
                                                        if k not in rows.columns}))
             dense = _read_parquet(storage, trial, latest, "base_members.parquet")
-            if dense is not None:
-                base.append(dense)
+            if dense is not None:  # the first trial a dense run served (a sweep may share it)
+                base.append(dense.assign(trial=trial))
         elif curve is not None:  # partial: label members from the trial config
             labels = pd.DataFrame(_member_labels(config)).rename_axis("member").reset_index()
             curve = curve.merge(labels, on="member").drop(columns="member")

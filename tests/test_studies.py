@@ -131,3 +131,29 @@ def test_jaccard_phases_follow_the_dense_runs_test_accuracy():
                       "jaccard_generalised": 0.05}
     curve = pd.DataFrame({"step": [0, 10, 20, 30], "fourier_entropy": [3.0, 2.8, 2.0, 1.0]})
     assert half_drop_step(curve) == 20 and half_drop_step(curve.drop(columns="fourier_entropy")) is None
+
+
+def test_tasks_and_text_studies_end_to_end(tmp_path):
+    storage = tmp_path / "s"
+    result, loaded = _check_study(storage, "tasks", "--seeds", "0")
+    assert set(loaded.members["variant"]) == {"polynomial regression", "sparse parity"}
+    assert len(loaded.base) == 2 and loaded.base["t_mem"].notna().all()
+    regression = loaded.curves.merge(loaded.trials[["trial", "variant"]], on="trial")
+    regression = regression[regression["variant"] == "polynomial regression"]
+    assert regression["train_acc"].iloc[-1] > 0.9  # R^2 of a memorised training set
+    result, loaded = _check_study(storage, "text", "--seeds", "0")
+    assert len(loaded.members) == 1 and loaded.base["final_train_acc"].iloc[0] > 0.9
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["task.name=text", "model.name=lstm", "task.corpus=aclimdb"], "task.data_dir"),
+    (["task.name=text", "model.name=lstm", "task.corpus=aclimdb",
+      "task.data_dir=/nonexistent/aclImdb"], "/nonexistent/aclImdb"),
+    (["task.name=text"], "model.name"),
+    (["task.name=polynomial", "train.loss=hinge"], "regression"),
+])
+def test_bad_task_input_is_one_line_and_exit_2(overrides, message):
+    args = [part for override in overrides for part in ("--set", override)]
+    result = run_grok("train", "dense", *args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr

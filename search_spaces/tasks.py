@@ -1,0 +1,49 @@
+"""Dense network vs grokking ticket beyond modular arithmetic (Fig. 2d-e): polynomial
+regression and sparse parity, each at its reference settings (paper-settings.md "Other
+tasks"); the 8x8 digits / MNIST (Fig. 13) and text (App. J) have studies of their own."""
+from ._common import merged, variants
+
+DESCRIPTION = ("dense vs grokking ticket on polynomial regression (R^2 as accuracy) and sparse "
+               "parity, k=0.6 (Fig. 2d-e)")
+
+# The authors' variant of Kumar et al.'s task: 100 points, MLP 40-40-48-500-1 without biases,
+# MSE, lr 1e-2, wd 1, 10k full-batch steps.
+POLYNOMIAL_TRAIN = {"steps": 10_000, "eval_every": 20, "checkpoint_every": 2_000}
+POLYNOMIAL = {"task": {"name": "polynomial"}, "optim": {"lr": 0.01, "weight_decay": 1.0},
+              "train": POLYNOMIAL_TRAIN, "base": {"train": POLYNOMIAL_TRAIN}}
+# n=40, k=3 parity from 1000 points; one hidden layer of 1000 ReLUs; SGD lr 0.1, batch 32,
+# wd 0.01, hinge loss (the literature's settings: the authors' code is not public).
+PARITY_TRAIN = {"steps": 30_000, "eval_every": 100, "checkpoint_every": 5_000}
+PARITY = {"task": {"name": "parity"},
+          "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 0.01},
+          "train": {"batch_size": 32, "loss": "hinge", **PARITY_TRAIN},
+          "base": {"train": PARITY_TRAIN}}
+# a ticket stops this many steps after it generalised (dense runs never stop early)
+STOP = {"train": {"stop_margin": 1_000}}
+
+
+def _short(settings: dict, steps: int, every: int, **task) -> dict:
+    """``settings`` with a budget of ``steps`` (checkpoints every ``every``) for the ticket and
+    its dense run, and smaller task sizes."""
+    budget = {"steps": steps, "checkpoint_every": every}
+    return merged(settings, {"task": task, "train": budget, "base": {"train": budget}})
+
+
+def param_space(quick: bool = False) -> dict:
+    """Seeds 0-2, k=0.6, the mask from the final step of each seed's dense run; one variant per
+    task. ``--quick``: 2 seeds, smaller problems and budgets (it runs, it does not grok)."""
+    polynomial, parity = merged(POLYNOMIAL, STOP), merged(PARITY, STOP)
+    if quick:
+        polynomial = _short(polynomial, 600, 300, dim=12, n_test=200)
+        parity = merged(_short(parity, 600, 300, dim=12, n_train=200, n_test=200),
+                        {"model": {"d_hidden": 64}, "train": {"eval_every": 20}})
+    return {"recipe": "ticket", "seeds": [0, 1] if quick else [0, 1, 2], "rates": [0.6],
+            "variant": variants(("polynomial regression", polynomial),
+                                ("sparse parity", parity))}
+
+
+def figure(loaded) -> bytes:
+    """One panel per task: the dense runs against their grokking tickets."""
+    from analysis.figures import variant_panels_png
+
+    return variant_panels_png(loaded, title=loaded.title())
