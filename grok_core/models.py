@@ -318,16 +318,33 @@ class VectorMLP(CohortModel):
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, classes] outputs of ``inputs`` [N, features]."""
-        hidden = inputs.to(params["W1"].dtype)  # pruning scores in float64
+        weight = params["W1"]
+        if weight.shape[0] == 1:  # a lone member: plain 2-D matmuls (batched ones cost more)
+            return self._lone_member_logits(params, inputs.to(weight.dtype))
+        # every member reads the same inputs: a stride-0 view, no copy per member
+        hidden = inputs.to(weight.dtype).expand(weight.shape[0], *inputs.shape)
         for layer in range(1, self.layers + 1):
             weight = params[f"W{layer}"]
-            # the first layer's input is shared by every member: one broadcast matmul
-            hidden = torch.matmul(hidden, weight) if layer == 1 else torch.bmm(hidden, weight)
-            if self.biases:
-                hidden = hidden + params[f"b{layer}"][:, None]
+            if self.biases:  # the bias added inside the matmul, as nn.Linear's addmm
+                hidden = torch.baddbmm(params[f"b{layer}"][:, None], hidden, weight)
+            else:
+                hidden = torch.bmm(hidden, weight)
             if layer < self.layers:
                 hidden = torch.relu(hidden)
         return hidden
+
+    def _lone_member_logits(self, params: Mapping[str, torch.Tensor],
+                            hidden: torch.Tensor) -> torch.Tensor:
+        """``logits`` of a cohort of one, as nn.Linear computes it (addmm / mm)."""
+        for layer in range(1, self.layers + 1):
+            weight = params[f"W{layer}"][0]
+            if self.biases:
+                hidden = torch.addmm(params[f"b{layer}"][0], hidden, weight)
+            else:
+                hidden = hidden.mm(weight)
+            if layer < self.layers:
+                hidden = torch.relu(hidden)
+        return hidden.unsqueeze(0)
 
     def ones_input(self, params: Mapping[str, torch.Tensor]
                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -352,14 +369,18 @@ def hinge_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
                        loss_dtype: torch.dtype = torch.float32
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-member mean multi-class hinge loss max(0, 1 + max_{j != y} z_j - z_y) (for two
-    classes the binary hinge max(0, 1 - y f) with f = z_1 - z_0) and accuracy."""
+    classes the binary hinge max(0, 1 - y f) with f = z_1 - z_0) and accuracy. In the logits'
+    dtype: unlike a log-softmax, a margin loses nothing to float32 (``loss_dtype`` unused)."""
     k_count, n, classes = logits.shape
-    z = logits.to(loss_dtype)
     index = labels.view(1, n, 1).expand(k_count, n, 1)
-    label_z = z.gather(-1, index).squeeze(-1)
-    others = z.scatter(-1, index, float("-inf")).amax(-1)
+    label_z = logits.gather(-1, index).squeeze(-1)
+    if classes == 2:  # the other logit is the one not taken
+        others = logits.gather(-1, 1 - index).squeeze(-1)
+    else:
+        others = logits.scatter(-1, index, float("-inf")).amax(-1)
     loss = torch.relu(1.0 + others - label_z).mean(1).to(torch.float32)
-    return loss, _accuracy(logits, labels)
+    margin = (label_z - others).detach()
+    return loss, (margin >= 0).to(torch.float32).mean(1)
 
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

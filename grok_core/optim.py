@@ -132,20 +132,30 @@ class CohortSGD:
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
-        """One update given gradients of the summed member losses (same names as params)."""
+        """One update given gradients of the summed member losses (same names as params):
+        per member, torch's own arithmetic (d = g + wd p; b = mu b + d; p -= lr b) as a few
+        multi-tensor (foreach) calls over that member's slices."""
         self.step_count += 1
-        for name in self.trained:
-            param, grad = self.params[name], grads[name]
-            shape = (-1,) + (1,) * (param.dim() - 1)
-            lr = param.new_tensor(self.lr).view(shape)
-            decay = param.new_tensor(self.weight_decay).view(shape)
-            update = grad + decay * param
+        names = self.trained
+        if self.momentum and not self.buffers:
+            self.buffers = {n: torch.zeros_like(self.params[n]) for n in names}
+            first = True
+        else:
+            first = False
+        for k in range(self.k_count):
+            params = [self.params[n][k] for n in names]
+            updates = [grads[n][k] for n in names]
+            if self.weight_decay[k]:
+                updates = torch._foreach_add(updates, params, alpha=self.weight_decay[k])
             if self.momentum:
-                if name in self.buffers:
-                    update = self.buffers[name].mul_(self.momentum).add_(update)
+                buffers = [self.buffers[n][k] for n in names]
+                if first:  # torch starts the buffer at the first update itself
+                    torch._foreach_copy_(buffers, updates)
                 else:
-                    self.buffers[name] = update = update.clone()
-            param.sub_(lr * update)
+                    torch._foreach_mul_(buffers, self.momentum)
+                    torch._foreach_add_(buffers, updates)
+                updates = buffers
+            torch._foreach_add_(params, updates, alpha=-self.lr[k])
 
     def keep(self, positions: Sequence[int]) -> None:
         """Go on with only the members at ``positions`` (see ``CohortAdamW.keep``)."""
