@@ -213,6 +213,7 @@ def _states(db):
 def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path):
     storage = tmp_path / "s"
     args = ["critical-ratio", "--quick", "--trials", "4", "--report-every", "250",
+            "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
     log = tmp_path / "driver.log"
     with open(log, "wb") as out:

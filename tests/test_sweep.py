@@ -124,14 +124,17 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
     import sys
     import time
 
+    # one storage root: the killed sweep reuses the dense runs the reference sweep trained
+    storage = tmp_path / "s"
     args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500", "--rates",
-            "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2", "--name", "pr"]
-    reference = run_grok(*args, "--storage", tmp_path / "reference")
+            "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2",
+            "--storage", str(storage)]
+    reference = run_grok(*args, "--name", "reference")
     assert reference.returncode == 0, reference.stderr[-3000:]
 
-    storage = tmp_path / "killed"
+    args += ["--name", "pr"]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "sweeps.cli", *args, "--storage", str(storage)],
+        [sys.executable, "-m", "sweeps.cli", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 300
@@ -147,12 +150,12 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
         partial.trials[partial.trials["finished"]])
     assert partial.curves[["seed", "pruning_rate"]].notna().all().all()
 
-    resumed = run_grok(*args, "--storage", storage)
+    resumed = run_grok(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stderr
     done = results.load(str(storage / "pr")).members
     pd.testing.assert_frame_equal(_comparable(done), _comparable(
-        results.load(str(tmp_path / "reference" / "pr")).members))
+        results.load(str(storage / "reference")).members))
 
 
 def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
