@@ -11,6 +11,7 @@ checkpoint cadence. Members never interact: member k's numbers equal a solo run 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import sys
 from dataclasses import dataclass, field
@@ -399,13 +400,17 @@ def minibatch(split: Split, batch_size: Optional[int], step: int, seed: int) -> 
     n = len(split)
     if batch_size is None or batch_size >= n:
         return split
-    per_epoch = n // batch_size
-    epoch, position = divmod(step, per_epoch)
-    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)[position * batch_size:
-                                                   (position + 1) * batch_size]
-    order = order.to(split.labels.device)
+    epoch, position = divmod(step, n // batch_size)
+    order = _epoch_order(n, int(seed), epoch, split.labels.device)[
+        position * batch_size:(position + 1) * batch_size]
     return Split(split.inputs.index_select(0, order), split.labels.index_select(0, order))
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The permutation of epoch ``epoch`` (drawn once per epoch, not per step)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
 
 
 # sequence models evaluate this many examples at a time (an LSTM's activations over a long
