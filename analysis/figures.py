@@ -234,6 +234,13 @@ def _band(ax, wide: pd.DataFrame, colour, label: str, log_x: bool, style: str = 
                         alpha=0.18, lw=0)
 
 
+def _runs_label(members: pd.DataFrame) -> str:
+    """What to call a sweep's runs when no setting tells them apart: by their recipe."""
+    recipes = set(members["recipe"]) if "recipe" in members.columns else set()
+    return f"{recipes.pop()} runs".replace("ticket runs", "tickets") if len(recipes) == 1 \
+        else "runs"
+
+
 def variant_curves_png(loaded, title: str = "", log_x: bool = True,
                        dense_label: Optional[str] = "dense runs") -> bytes:
     """Test (solid, +-1 std over seeds) and train (dashed) accuracy against step, one colour
@@ -256,7 +263,7 @@ def variant_curves_png(loaded, title: str = "", log_x: bool = True,
     for i, (key, part) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         label = (str(key[0]) if keys[:1] == ["variant"] and len(keys) == 1
-                 else _cell_label(keys, key)) if keys else "runs"
+                 else _cell_label(keys, key)) if keys else _runs_label(loaded.members)
         _band(ax, members_wide(part, "test_acc"), colours(i % 10), label, log_x)
         _band(ax, members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
     if log_x:
