@@ -128,6 +128,7 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
     storage = tmp_path / "s"
     args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500", "--rates",
             "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2",
+            "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
     reference = run_grok(*args, "--name", "reference")
     assert reference.returncode == 0, reference.stderr[-3000:]
@@ -207,6 +208,7 @@ def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path):
     # a URI goes through pyarrow's filesystems as s3:// or gs:// would (file:// needs no network)
     uri = f"file://{tmp_path}/remote"
     command = ["sweep", "headline", "--quick", "--set", "train.steps=200", "--report-every", "100",
+               "--set", "base.train.steps=600", "--set", "base.train.checkpoint_every=300",
                "--seeds", "0", "--storage", uri, "--name", "h"]
     first = run_grok(*command)
     assert first.returncode == 0, first.stderr[-3000:]
