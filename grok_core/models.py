@@ -333,6 +333,55 @@ class VectorMLP(CohortModel):
                 hidden = torch.relu(hidden)
         return hidden
 
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor],
+                       masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
+                       with_grads: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
+        """Hand-written forward and backward (no autograd graph: at small batches the graph's
+        bookkeeping costs more than the arithmetic); gradients of masked tensors are
+        multiplied by their masks. Same values as the generic autograd path (a test compares
+        them). A hinge over more than two classes takes the generic path."""
+        if not with_grads or (self.loss == "hinge" and self.classes > 2):
+            return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
+        eff = apply_masks(params, masks)
+        lone = eff["W1"].shape[0] == 1  # one member: 2-D matmuls, as nn.Linear
+        weights = [eff[f"W{layer}"][0] if lone else eff[f"W{layer}"]
+                   for layer in range(1, self.layers + 1)]
+        biases = [(eff[f"b{layer}"][0] if lone else eff[f"b{layer}"][:, None])
+                  if self.biases else None for layer in range(1, self.layers + 1)]
+        x = inputs.to(weights[0].dtype)
+        layer_inputs = [x if lone else x.expand(len(eff["W1"]), *x.shape)]
+        for layer, (weight, bias) in enumerate(zip(weights, biases), start=1):
+            hidden = layer_inputs[-1]
+            if bias is None:
+                out = hidden.mm(weight) if lone else torch.bmm(hidden, weight)
+            else:
+                out = torch.addmm(bias, hidden, weight) if lone else torch.baddbmm(
+                    bias, hidden, weight)
+            if layer < self.layers:
+                layer_inputs.append(torch.relu(out))
+        logits = out.unsqueeze(0) if lone else out
+        loss, acc = self.loss_and_accuracy(logits, labels, loss_dtype)
+        grad = output_gradient(self.loss, logits, labels, loss_dtype)
+        grad = grad[0] if lone else grad
+        grads: Params = {}
+        for layer in range(self.layers, 0, -1):
+            hidden, weight = layer_inputs[layer - 1], weights[layer - 1]
+            grads[f"W{layer}"] = hidden.t().mm(grad) if lone else torch.bmm(
+                hidden.transpose(1, 2), grad)
+            if self.biases:
+                grads[f"b{layer}"] = grad.sum(dim=-2)
+            if layer > 1:
+                grad = grad.mm(weight.t()) if lone else torch.bmm(grad, weight.transpose(1, 2))
+                grad = torch.ops.aten.threshold_backward(grad, hidden, 0)  # ReLU'
+        if lone:
+            grads = {name: g.unsqueeze(0) for name, g in grads.items()}
+        if masks:
+            for name, mask in masks.items():
+                grads[name].mul_(mask)
+        return loss, acc, {name: grads[name] for name in params}
+
     def _lone_member_logits(self, params: Mapping[str, torch.Tensor],
                             hidden: torch.Tensor) -> torch.Tensor:
         """``logits`` of a cohort of one, as nn.Linear computes it (addmm / mm)."""
@@ -350,6 +399,30 @@ class VectorMLP(CohortModel):
                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The parameters as they are and one input of ones."""
         return dict(params), torch.ones(1, self.vocab, dtype=params["W1"].dtype)
+
+
+def output_gradient(loss: str, logits: torch.Tensor, labels: torch.Tensor,
+                    loss_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """d(sum over members of each member's mean loss) / d logits [K, N, C], for the losses of
+    ``CohortModel.loss_and_accuracy`` (regression MSE, one-hot MSE, cross-entropy, two-class
+    hinge), computed in ``loss_dtype`` as their forward is, returned in the logits' dtype."""
+    k_count, n, classes = logits.shape
+    z = logits.detach()
+    if labels.is_floating_point():  # regression: mean (z - y)^2 over examples
+        error = z.squeeze(-1).to(loss_dtype) - labels.to(loss_dtype)
+        return (2.0 / n * error).unsqueeze(-1).to(z.dtype)
+    one_hot = torch.nn.functional.one_hot(labels, classes).to(loss_dtype)
+    if loss == "mse":  # mean over examples and classes
+        return (2.0 / (n * classes) * (z.to(loss_dtype) - one_hot)).to(z.dtype)
+    if loss == "hinge":  # two classes: max(0, 1 + z_other - z_label)
+        index = labels.view(1, n, 1).expand(k_count, n, 1)
+        margin = 1.0 + z.gather(-1, 1 - index) - z.gather(-1, index)
+        active = (margin > 0).to(z.dtype) / n
+        grad = torch.zeros_like(z)
+        grad.scatter_(-1, index, -active)
+        return grad.scatter_(-1, 1 - index, active)
+    probabilities = torch.softmax(z.to(loss_dtype), dim=-1)
+    return ((probabilities - one_hot) / n).to(z.dtype)
 
 
 def regression_mse_and_r2(outputs: torch.Tensor, targets: torch.Tensor,

@@ -52,3 +52,29 @@ def test_every_recipe_runs_on_each_task_from_the_dense_runs_in_the_store(tmp_pat
     assert last.mean() < first.mean(), (first, last)
     if config.needs_dense_base:
         assert store.has_dense(config.dense_key(), 0) and store.has_dense(config.dense_key(), 1)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("settings", [
+    TASKS["polynomial"], TASKS["parity"], [*TASKS["parity"], "train.loss=cross_entropy"],
+    ["task.name=digits", "model.d_hidden=16", "train.loss=mse"]])
+def test_the_vector_mlps_hand_written_backward_equals_autograd(settings, members):
+    import torch
+
+    from grok_core.models import CohortModel
+    config = ExperimentConfig().with_overrides(settings)
+    model, train = model_for(config), build_dataset(config.task).train
+    params = {n: t.double() for n, t in model.init_cohort(range(members)).items()}
+    generator = torch.Generator().manual_seed(3)
+    masks = {n: (torch.rand(params[n].shape, generator=generator) > 0.3).double()
+             for n in model.prunable}
+    inputs, labels = train.inputs[:40], train.labels[:40]
+    if labels.is_floating_point():
+        labels = labels.double()
+    ours = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
+    generic = CohortModel.loss_and_grads(model, params, masks, inputs, labels, torch.float64)
+    torch.testing.assert_close(ours[0], generic[0])
+    assert torch.equal(ours[1], generic[1])
+    assert set(ours[2]) == set(generic[2])
+    for name in generic[2]:
+        torch.testing.assert_close(ours[2][name], generic[2][name], rtol=1e-9, atol=1e-12)
