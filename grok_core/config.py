@@ -83,6 +83,8 @@ TEXT_CORPORA = ("synthetic", "aclimdb")
 LOSSES = ("cross_entropy", "mse", "hinge")
 OPTIMIZERS = ("adamw", "sgd")
 MODELS = ("mlp", "transformer", "lstm")
+# (embedding, hidden) widths of each model when model.d_emb / model.d_hidden are not given
+DEFAULT_WIDTHS = {"mlp": (500, 48), "transformer": (128, 128), "lstm": (64, 128)}
 RECIPES = ("dense", "ticket", "norm_control", "edge_popup")
 # recipes built from a dense run's weights and a pruning rate: they take pruning rates and a
 # base run (a ticket pruned at initialisation needs only the base run's theta_0)
@@ -241,12 +243,12 @@ class ModelConfig:
     @property
     def emb_width(self) -> int:
         """Resolved embedding width."""
-        return self.d_emb or {"mlp": 500, "transformer": 128, "lstm": 64}[self.name]
+        return self.d_emb or DEFAULT_WIDTHS[self.name][0]
 
     @property
     def hidden_width(self) -> int:
         """Resolved hidden width."""
-        return self.d_hidden or (48 if self.name == "mlp" else 128)
+        return self.d_hidden or DEFAULT_WIDTHS[self.name][1]
 
 
 @dataclass(frozen=True)

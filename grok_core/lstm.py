@@ -16,12 +16,10 @@ from typing import Mapping
 
 import torch
 
-from .config import ModelConfig
+from .config import DEFAULT_WIDTHS, ModelConfig
 from .models import CohortModel, ParamSpec
 
 LAYERS = 2
-DEFAULT_EMB = 64
-DEFAULT_HIDDEN = 128
 # per layer, in the order torch.lstm reads its flat weight list (nn.LSTM's _flat_weights)
 LAYER_TENSORS = ("W_ih", "W_hh", "b_ih", "b_hh")
 
@@ -34,7 +32,8 @@ class LSTMClassifier(CohortModel):
     def __init__(self, config: ModelConfig, vocab: int, classes: int,
                  loss: str = "cross_entropy") -> None:
         super().__init__(config, vocab, classes, loss)
-        d, h = config.d_emb or DEFAULT_EMB, config.d_hidden or DEFAULT_HIDDEN
+        default_emb, default_hidden = DEFAULT_WIDTHS["lstm"]  # whatever config.name says
+        d, h = config.d_emb or default_emb, config.d_hidden or default_hidden
         self.emb_width, self.hidden_width = d, h
         # fan_in 1: the embedding starts N(0, kappa^2), as nn.Embedding's N(0, 1) at kappa = 1
         specs = {"embedding": ParamSpec((vocab, d), 1, True)}

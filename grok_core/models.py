@@ -318,20 +318,31 @@ class VectorMLP(CohortModel):
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, classes] outputs of ``inputs`` [N, features]."""
-        weight = params["W1"]
-        if weight.shape[0] == 1:  # a lone member: plain 2-D matmuls (batched ones cost more)
-            return self._lone_member_logits(params, inputs.to(weight.dtype))
-        # every member reads the same inputs: a stride-0 view, no copy per member
-        hidden = inputs.to(weight.dtype).expand(weight.shape[0], *inputs.shape)
-        for layer in range(1, self.layers + 1):
-            weight = params[f"W{layer}"]
-            if self.biases:  # the bias added inside the matmul, as nn.Linear's addmm
-                hidden = torch.baddbmm(params[f"b{layer}"][:, None], hidden, weight)
+        return self._forward(params, inputs)[0]
+
+    def _forward(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor
+                 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], bool]:
+        """(outputs [K, N, classes], each layer's input, each layer's weight, lone). A lone
+        member (K=1) runs plain 2-D matmuls, as nn.Linear (batched ones cost more); a cohort
+        runs batched ones over a stride-0 view of the shared inputs (no copy per member), the
+        bias added inside the matmul (addmm / baddbmm)."""
+        lone = params["W1"].shape[0] == 1
+        layers = range(1, self.layers + 1)
+        weights = [params[f"W{layer}"][0] if lone else params[f"W{layer}"] for layer in layers]
+        biases = [(params[f"b{layer}"][0] if lone else params[f"b{layer}"][:, None])
+                  if self.biases else None for layer in layers]
+        x = inputs.to(weights[0].dtype)  # pruning scores in float64
+        layer_inputs = [x if lone else x.expand(len(params["W1"]), *x.shape)]
+        for layer, weight, bias in zip(layers, weights, biases):
+            hidden = layer_inputs[-1]
+            if bias is None:
+                out = hidden.mm(weight) if lone else torch.bmm(hidden, weight)
             else:
-                hidden = torch.bmm(hidden, weight)
+                out = torch.addmm(bias, hidden, weight) if lone else torch.baddbmm(
+                    bias, hidden, weight)
             if layer < self.layers:
-                hidden = torch.relu(hidden)
-        return hidden
+                layer_inputs.append(torch.relu(out))
+        return (out.unsqueeze(0) if lone else out), layer_inputs, weights, lone
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
@@ -344,24 +355,7 @@ class VectorMLP(CohortModel):
         them). A hinge over more than two classes takes the generic path."""
         if not with_grads or (self.loss == "hinge" and self.classes > 2):
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
-        eff = apply_masks(params, masks)
-        lone = eff["W1"].shape[0] == 1  # one member: 2-D matmuls, as nn.Linear
-        weights = [eff[f"W{layer}"][0] if lone else eff[f"W{layer}"]
-                   for layer in range(1, self.layers + 1)]
-        biases = [(eff[f"b{layer}"][0] if lone else eff[f"b{layer}"][:, None])
-                  if self.biases else None for layer in range(1, self.layers + 1)]
-        x = inputs.to(weights[0].dtype)
-        layer_inputs = [x if lone else x.expand(len(eff["W1"]), *x.shape)]
-        for layer, (weight, bias) in enumerate(zip(weights, biases), start=1):
-            hidden = layer_inputs[-1]
-            if bias is None:
-                out = hidden.mm(weight) if lone else torch.bmm(hidden, weight)
-            else:
-                out = torch.addmm(bias, hidden, weight) if lone else torch.baddbmm(
-                    bias, hidden, weight)
-            if layer < self.layers:
-                layer_inputs.append(torch.relu(out))
-        logits = out.unsqueeze(0) if lone else out
+        logits, layer_inputs, weights, lone = self._forward(apply_masks(params, masks), inputs)
         loss, acc = self.loss_and_accuracy(logits, labels, loss_dtype)
         grad = output_gradient(self.loss, logits, labels, loss_dtype)
         grad = grad[0] if lone else grad
@@ -381,19 +375,6 @@ class VectorMLP(CohortModel):
             for name, mask in masks.items():
                 grads[name].mul_(mask)
         return loss, acc, {name: grads[name] for name in params}
-
-    def _lone_member_logits(self, params: Mapping[str, torch.Tensor],
-                            hidden: torch.Tensor) -> torch.Tensor:
-        """``logits`` of a cohort of one, as nn.Linear computes it (addmm / mm)."""
-        for layer in range(1, self.layers + 1):
-            weight = params[f"W{layer}"][0]
-            if self.biases:
-                hidden = torch.addmm(params[f"b{layer}"][0], hidden, weight)
-            else:
-                hidden = hidden.mm(weight)
-            if layer < self.layers:
-                hidden = torch.relu(hidden)
-        return hidden.unsqueeze(0)
 
     def ones_input(self, params: Mapping[str, torch.Tensor]
                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -5,8 +5,8 @@ recorded for every step, so t_mem is exact to the step), one backward of the sum
 losses, and one optimiser update (AdamW, or SGD). With ``train.batch_size`` a step sees one
 minibatch (the same for every member: see ``minibatch``) and the whole training split is
 evaluated with the test split instead. Every ``train.eval_every`` steps the test split is
-evaluated and a curve row is kept per member (so t_gen is exact to the evaluation interval). ``theta_t`` is handed to ``on_checkpoint`` at the
-checkpoint cadence. Members never interact: member k's numbers equal a solo run of member k.
+evaluated and a curve row is kept per member (so t_gen is exact to the evaluation interval).
+``theta_t`` is handed to ``on_checkpoint`` at the checkpoint cadence. Members never interact: member k's numbers equal a solo run of member k.
 """
 from __future__ import annotations
 
@@ -263,11 +263,14 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     last_checkpoint = None
     last_eval = None
 
-    def evaluate(step: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
+    def evaluate(step: int, train_loss: Optional[torch.Tensor],
+                 train_acc: Optional[torch.Tensor],
                  effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A curve row; ``train_loss`` None: measure the whole training split here (the step
+        saw a minibatch)."""
         nonlocal last_eval
         with torch.no_grad():
-            if batched:  # the step saw a minibatch: measure the whole training split
+            if train_loss is None:
                 train_loss, train_acc = evaluate_split(model, effective, train, loss_dtype, chunk)
                 train_acc_per_step[step, _index(active, device)] = train_acc
             test_loss, test_acc = evaluate_split(model, effective, test, loss_dtype, chunk)
@@ -342,7 +345,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                 last_checkpoint = step
             if step % run.eval_every == 0:
                 effective = forward.effective(params)
-                test_acc = evaluate(step, loss, accuracy, effective)
+                test_acc = evaluate(step, None if batched else loss, accuracy, effective)
                 if step % (run.eval_every * 20) == 0:
                     bar.update(step, test_acc, run.threshold)
                 if run.stop_margin is not None:
