@@ -1,0 +1,306 @@
+"""The reproduction report: one self-contained HTML page, claim by claim.
+
+For every claim of the paper that a study here tests (``CLAIMS``), the page shows the paper's
+claim in one sentence, our figure, the numbers behind it (per seed, and the medians the verdict
+uses), a verdict computed from those numbers against a stated criterion, the command that runs
+the study and its settings. Claims whose study has not run under the storage are listed as not
+run, never drawn. Figures are PNG files written beside the page; nothing is fetched from the
+network.
+
+    from analysis.report import write_report
+    write_report("/data/sweeps", "/data/sweeps/report")   # -> /data/sweeps/report/index.html
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from .results import SweepResults
+
+NEVER = math.inf  # the t_gen of a run that never generalised: later than any step
+
+
+@dataclass
+class Verdict:
+    """Whether a claim held (None: the data cannot tell) and the numbers that decided it."""
+
+    held: Optional[bool]
+    numbers: dict[str, object] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, the study that tests it, and how its verdict is computed."""
+
+    figure: str
+    study: str
+    claim: str
+    criterion: str
+    judge: Callable[[SweepResults], Verdict]
+
+
+def median_t_gen(members: pd.DataFrame) -> float:
+    """Median step of generalisation over members, a member that never generalised counting as
+    later than any step (so the median is inf when half of them never did)."""
+    if members.empty:
+        return math.nan
+    return float(np.median(members["t_gen"].astype(float).fillna(NEVER)))
+
+
+def _show(value: float) -> object:
+    return "never" if value == NEVER else (None if value != value else round(value, 1))
+
+
+def _faster(ticket: float, other: float, factor: float = 1.0) -> Optional[bool]:
+    """ticket <= other / factor, or None when neither generalised."""
+    if ticket == NEVER and other == NEVER or ticket != ticket or other != other:
+        return None
+    return bool(ticket * factor <= other)
+
+
+def ticket_vs_dense(factor: float) -> Callable[[SweepResults], Verdict]:
+    """Judge: the tickets' median t_gen is at most 1/``factor`` of their dense runs' median,
+    in every cell of the sweep (variant / operation / task)."""
+
+    def judge(loaded: SweepResults) -> Verdict:
+        numbers, held = {}, []
+        tickets = loaded.members
+        cells = _cells(loaded)
+        base = loaded.base.merge(loaded.trials[["trial", *cells]], on="trial", how="left") \
+            if cells and "trial" in loaded.base.columns else loaded.base
+        for key, part in (tickets.groupby(cells, sort=False) if cells else [("all", tickets)]):
+            label = key if isinstance(key, str) else " / ".join(map(str, np.atleast_1d(key)))
+            dense = base
+            if cells and all(c in base.columns for c in cells):
+                dense = base[(base[cells] == pd.Series(np.atleast_1d(key), index=cells)).all(1)]
+            ticket_t, dense_t = median_t_gen(part), median_t_gen(dense)
+            numbers[f"{label}: ticket median t_gen"] = _show(ticket_t)
+            numbers[f"{label}: dense median t_gen"] = _show(dense_t)
+            held.append(_faster(ticket_t, dense_t, factor))
+        return _all(held, numbers)
+
+    return judge
+
+
+def ticket_beats_variants(loaded: SweepResults) -> Verdict:
+    """Judge: the grokking ticket's median t_gen is below every other variant's (controls or
+    pruning-at-init masks; one that never generalised counts as slower)."""
+    members = loaded.members
+    if "variant" not in members.columns:
+        return Verdict(None, reason="no variants in this sweep")
+    medians = {label: median_t_gen(part) for label, part in members.groupby("variant", sort=False)}
+    ticket = medians.pop("grokking ticket", math.nan)
+    numbers = {"grokking ticket: median t_gen": _show(ticket),
+               **{f"{label}: median t_gen": _show(value) for label, value in medians.items()}}
+    return _all([_faster(ticket, value) if value != NEVER or ticket != NEVER else None
+                 for value in medians.values()], numbers)
+
+
+def moderate_pruning_helps(loaded: SweepResults) -> Verdict:
+    """Judge: some pruning rate above 0 generalises earlier (median t_gen) than rate 0."""
+    medians = {rate: median_t_gen(part)
+               for rate, part in loaded.members.groupby("pruning_rate")}
+    numbers = {f"k={rate:g}: median t_gen": _show(value) for rate, value in medians.items()}
+    unpruned = medians.get(0.0, math.nan)
+    if unpruned != unpruned:
+        return Verdict(None, numbers, "the sweep has no rate 0")
+    best = min((value for rate, value in medians.items() if rate > 0), default=math.nan)
+    return Verdict(_faster(best, unpruned), numbers)
+
+
+def _cells(loaded: SweepResults) -> list[str]:
+    from .results import varying_columns
+
+    cells = [c for c in varying_columns(loaded.members) if c in loaded.trials.columns]
+    return [c for c in cells if c != "pruning_rate"]
+
+
+def _all(held: list[Optional[bool]], numbers: dict) -> Verdict:
+    """Held if every part held; did not hold if any part did not; else cannot tell (a part
+    where no run generalised cannot confirm the claim)."""
+    if any(h is False for h in held):
+        return Verdict(False, numbers)
+    if any(h is None for h in held):
+        return Verdict(None, numbers, "no run generalised in some part")
+    return Verdict(True, numbers)
+
+
+CLAIMS = (
+    Claim("Fig. 1, 2a", "headline",
+          "A grokking ticket (MLP, k=0.6, mask from the generalised dense run) generalises with "
+          "far less delay than the dense network.",
+          "ticket median t_gen <= 1/10 of the dense runs' median t_gen", ticket_vs_dense(10)),
+    Claim("Fig. 2b", "transformer",
+          "The same holds for the one-layer transformer.",
+          "ticket median t_gen <= 1/2 of the dense runs' median t_gen", ticket_vs_dense(2)),
+    Claim("Fig. 2c", "operations",
+          "The same holds for other modular operations.",
+          "in every operation, ticket median t_gen <= the dense runs' median", ticket_vs_dense(1)),
+    Claim("Fig. 2d-e", "tasks",
+          "Grokking tickets reduce the delay on polynomial regression and sparse parity.",
+          "in every task, ticket median t_gen <= the dense runs' median (R^2 >= 0.95 for the "
+          "regression)", ticket_vs_dense(1)),
+    Claim("Fig. 3, 4b", "pruning_rate",
+          "Moderate pruning rates speed generalisation up.",
+          "the best rate above 0 has a median t_gen below rate 0's", moderate_pruning_helps),
+    Claim("Fig. 5a", "norm_control",
+          "A dense network with the ticket's initial weight norm does not generalise as fast: "
+          "the norm alone does not remove the delay.",
+          "the grokking ticket's median t_gen is below every norm-matched control's",
+          ticket_beats_variants),
+    Claim("Fig. 5b", "pai",
+          "Masks of the same sparsity pruned at initialisation (random, SNIP, GraSP, SynFlow) "
+          "do not: sparsity alone does not remove the delay.",
+          "the grokking ticket's median t_gen is below every pruning-at-init method's",
+          ticket_beats_variants),
+    Claim("Fig. 13", "digits",
+          "Grokking tickets reduce the delay on image classification (MNIST; here the 8x8 "
+          "digits).", "ticket median t_gen <= the dense runs' median", ticket_vs_dense(1)),
+    Claim("Fig. 13", "mnist", "The same on MNIST.",
+          "ticket median t_gen <= the dense runs' median", ticket_vs_dense(1)),
+    Claim("Fig. 19", "text", "Grokking tickets reduce the delay on sentiment classification.",
+          "ticket median t_gen <= the dense runs' median", ticket_vs_dense(1)),
+)
+
+
+def find_sweeps(storage: str) -> dict[str, str]:
+    """Study name -> the folder of its sweep under ``storage`` (local folders; the full
+    version preferred over ``--quick``, then the newest)."""
+    found: dict[str, tuple[bool, float, str]] = {}
+    for entry in sorted(os.listdir(storage)) if os.path.isdir(storage) else []:
+        folder = os.path.join(storage, entry)
+        space = os.path.join(folder, "grok_space.json")
+        if not os.path.isfile(space):
+            continue
+        import json
+
+        try:
+            study = json.load(open(space)).get("study")
+        except ValueError:
+            continue
+        if not study:
+            continue
+        rank = (not entry.endswith("-quick"), os.path.getmtime(space), folder)
+        if study not in found or rank > found[study]:
+            found[study] = rank
+    return {study: rank[2] for study, rank in found.items()}
+
+
+@dataclass
+class Section:
+    """One claim's part of the report."""
+
+    claim: Claim
+    folder: Optional[str]
+    verdict: Optional[Verdict] = None
+    figure: Optional[str] = None
+    members: Optional[pd.DataFrame] = None
+    settings: str = ""
+
+
+def evaluate(storage: str, out: str) -> list[Section]:
+    """Load each claim's sweep (if it ran), judge it, and write its figure into ``out``."""
+    from . import load
+    from search_spaces import get_space
+
+    sweeps, sections = find_sweeps(storage), []
+    for claim in CLAIMS:
+        folder = sweeps.get(claim.study)
+        section = Section(claim, folder)
+        sections.append(section)
+        if folder is None:
+            continue
+        loaded = load(folder)
+        if loaded.members.empty:
+            section.folder = None
+            continue
+        section.verdict = claim.judge(loaded)
+        section.settings = loaded.title()
+        columns = [c for c in ("variant", "op", "seed", "pruning_rate", "t_mem", "t_gen",
+                               "tau_grok", "final_test_acc") if c in loaded.members.columns]
+        section.members = loaded.members[columns]
+        study = get_space(claim.study)
+        png = study.figure(loaded) if hasattr(study, "figure") else _summary_png(loaded)
+        if png:
+            section.figure = f"{claim.study}.png"
+            with open(os.path.join(out, section.figure), "wb") as handle:
+                handle.write(png)
+    return sections
+
+
+def _summary_png(loaded: SweepResults) -> bytes:
+    from .figures import sweep_summary_png
+
+    return sweep_summary_png(loaded, title=loaded.title())
+
+
+def write_report(storage: str, out: Optional[str] = None) -> str:
+    """Write ``index.html`` (and its figures) for the sweeps under ``storage``; its path."""
+    out = out or os.path.join(storage, "report")
+    os.makedirs(out, exist_ok=True)
+    sections = evaluate(storage, out)
+    path = os.path.join(out, "index.html")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(render(sections, storage))
+    return path
+
+
+VERDICT_WORDS = {True: ("held", "#1a7f37"), False: ("did not hold", "#cf222e"),
+                 None: ("cannot tell", "#9a6700")}
+
+
+def _verdict_cell(section: Section) -> str:
+    if section.folder is None:
+        return '<span style="color:#57606a">not run</span>'
+    word, colour = VERDICT_WORDS[section.verdict.held]
+    return f'<b style="color:{colour}">{word}</b>'
+
+
+def render(sections: list[Section], storage: str) -> str:
+    """The page: a table of every claim and its verdict, then one section per claim."""
+    esc = html.escape
+    rows = "".join(
+        f'<tr><td>{esc(s.claim.figure)}</td><td><a href="#{esc(s.claim.study)}">'
+        f'{esc(s.claim.study)}</a></td><td>{esc(s.claim.claim)}</td>'
+        f'<td class="verdict">{_verdict_cell(s)}</td></tr>' for s in sections)
+    parts = [f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Grokking tickets: reproduction report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#1f2328}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #d0d7de;padding:4px 8px;
+vertical-align:top;font-size:14px}}img{{max-width:100%}}code{{background:#f6f8fa}}</style>
+</head><body><h1>Grokking tickets: reproduction report</h1>
+<p>Sweeps under <code>{esc(storage)}</code>. Each verdict is computed from the numbers shown
+below it, against the criterion stated there.</p>
+<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th></tr>
+{rows}</table>"""]
+    for s in sections:
+        parts.append(f'<h2 id="{esc(s.claim.study)}">{esc(s.claim.figure)}: '
+                     f'{esc(s.claim.study)}</h2><p>{esc(s.claim.claim)}</p>')
+        if s.folder is None:
+            parts.append(f"<p>Not run. Run it with <code>grok sweep {esc(s.claim.study)}"
+                         f" --storage {esc(storage)}</code>.</p>")
+            continue
+        if s.figure:
+            parts.append(f'<img src="{esc(s.figure)}" alt="{esc(s.claim.study)} figure">')
+        numbers = "".join(f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>"
+                          for k, v in s.verdict.numbers.items())
+        parts.append(f"<p>Criterion: {esc(s.claim.criterion)}. Verdict: {_verdict_cell(s)}"
+                     f"{' (' + esc(s.verdict.reason) + ')' if s.verdict.reason else ''}.</p>"
+                     f"<table class=\"numbers\">{numbers}</table>")
+        parts.append("<details><summary>per seed</summary>"
+                     + s.members.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+                     + "</details>")
+        name = os.path.basename(s.folder.rstrip("/"))
+        parts.append(f"<p>Command: <code>grok sweep {esc(s.claim.study)}"
+                     f"{' --quick' if name.endswith('-quick') else ''} --storage "
+                     f"{esc(storage)} --name {esc(name)}</code><br>Settings: "
+                     f"{esc(s.settings)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
