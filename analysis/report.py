@@ -8,7 +8,7 @@ run, never drawn. Figures are PNG files written beside the page; nothing is fetc
 network.
 
     from analysis.report import write_report
-    write_report("/data/sweeps", "/data/sweeps/report")   # -> /data/sweeps/report/index.html
+    path, sections = write_report("/data/sweeps")   # -> /data/sweeps/report/index.html
 """
 from __future__ import annotations
 
@@ -241,15 +241,16 @@ def _summary_png(loaded: SweepResults) -> bytes:
     return sweep_summary_png(loaded, title=loaded.title())
 
 
-def write_report(storage: str, out: Optional[str] = None) -> str:
-    """Write ``index.html`` (and its figures) for the sweeps under ``storage``; its path."""
+def write_report(storage: str, out: Optional[str] = None) -> tuple[str, list[Section]]:
+    """Write ``index.html`` (and its figures) for the sweeps under ``storage``; its path and
+    the sections it shows."""
     out = out or os.path.join(storage, "report")
     os.makedirs(out, exist_ok=True)
     sections = evaluate(storage, out)
     path = os.path.join(out, "index.html")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(render(sections, storage))
-    return path
+    return path, sections
 
 
 VERDICT_WORDS = {True: ("held", "#1a7f37"), False: ("did not hold", "#cf222e"),

@@ -138,7 +138,32 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--paper-figure", default=None, metavar="PNG",
                          help="also draw the figure the paper draws for the sweep's study "
                               "(norm_control, pai, edge_popup, structure)")
+    report = commands.add_parser(
+        "report", help="write the reproduction report (one HTML page: every claim, its figure, "
+                       "numbers and verdict) from the sweeps finished under a storage")
+    report.add_argument("storage", help="the folder the sweeps were written to (--storage)")
+    report.add_argument("--out", default=None, help="where to write index.html and its figures "
+                                                    "(default STORAGE/report)")
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``grok report``: the page, and one line per claim with its verdict."""
+    import os
+
+    from analysis.report import VERDICT_WORDS, write_report
+
+    if not os.path.isdir(args.storage):
+        raise ConfigError(f"{args.storage}: no such folder of sweeps")
+    try:
+        path, sections = write_report(args.storage, args.out)
+    except PermissionError as exc:
+        raise ConfigError(f"--out {args.out}: cannot write ({exc.strerror})") from None
+    for section in sections:
+        verdict = "not run" if section.folder is None else VERDICT_WORDS[section.verdict.held][0]
+        print(f"{section.claim.figure:12s} {section.claim.study:14s} {verdict}")
+    print(f"report: {path}")
+    return 0
 
 
 def _add_critical_parser(commands) -> None:
@@ -494,7 +519,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         handler = {"train": cmd_train, "keys": cmd_keys, "spaces": cmd_spaces,
-                   "sweep": cmd_sweep, "results": cmd_results,
+                   "sweep": cmd_sweep, "results": cmd_results, "report": cmd_report,
                    "critical-ratio": cmd_critical_ratio}[args.command]
         return handler(args)
     except BrokenPipeError:  # e.g. `grok keys | head`

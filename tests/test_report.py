@@ -1,0 +1,34 @@
+"""The reproduction report (issue 11, begun): claims judged from the numbers of real sweeps."""
+import re
+
+import pandas as pd
+
+import analysis
+from analysis.report import VERDICT_WORDS, median_t_gen
+from conftest import run_grok
+
+
+def test_median_t_gen_counts_runs_that_never_generalised_as_latest():
+    members = pd.DataFrame({"t_gen": [100, None, 300]})
+    assert median_t_gen(members) == 300
+    assert median_t_gen(pd.DataFrame({"t_gen": [100, None, None]})) == float("inf")
+
+
+def test_report_of_a_quick_headline_sweep_matches_its_tables(tmp_path):
+    storage = tmp_path / "s"
+    sweep = run_grok("sweep", "headline", "--quick", "--seeds", "0,1", "--storage", storage)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    report = run_grok("report", storage)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (storage / "report" / "index.html").read_text()
+    for image in re.findall(r'<img src="([^"]+)"', page):
+        assert (storage / "report" / image).stat().st_size > 10_000
+    loaded = analysis.load(str(storage / "headline-quick"))
+    ticket, dense = median_t_gen(loaded.members), median_t_gen(loaded.base)
+    held = ticket * 10 <= dense
+    row = re.search(r'<td><a href="#headline">headline</a></td><td>.*?</td>'
+                    r'<td class="verdict">(.*?)</td>', page).group(1)
+    assert f">{VERDICT_WORDS[held][0]}<" in row  # the verdict follows from the numbers
+    assert f"all: ticket median t_gen</td><td>{round(ticket, 1)}" in page
+    assert "not run" in page  # the studies this storage lacks are listed, not drawn
+    assert "headline" in report.stdout and "report:" in report.stdout
