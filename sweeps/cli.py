@@ -138,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--paper-figure", default=None, metavar="PNG",
                          help="also draw the figure the paper draws for the sweep's study "
                               "(norm_control, pai, edge_popup, structure)")
+    again = commands.add_parser(
+        "reproduce", help="run every study (skipping finished ones, resuming the others), then "
+                          "write the report")
+    again.add_argument("--only", default=None, help="comma-separated studies (default: all but "
+                                                    "mnist, which needs --set task.data_dir)")
+    again.add_argument("--quick", action="store_true", help="the quick version of each study")
+    again.add_argument("--storage", default=os.environ.get("GROK_STORAGE", "grok_sweeps"),
+                       help="where the sweeps and the report go")
+    again.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default "
+                                                       "$RAY_ADDRESS, else local Ray)")
+    again.add_argument("--cpus-per-trial", type=float, default=1.0)
+    again.add_argument("--gpus-per-trial", type=float, default=0.0)
+    again.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="a setting applied to every study run")
     report = commands.add_parser(
         "report", help="write the reproduction report (one HTML page: every claim, its figure, "
                        "numbers and verdict) from the sweeps finished under a storage")
@@ -145,6 +159,28 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None, help="where to write index.html and its figures "
                                                     "(default STORAGE/report)")
     return parser
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``grok reproduce``: each study's sweep in turn, then the report."""
+    from analysis.report import VERDICT_WORDS
+    from sweeps.launch import SweepInterrupted
+    from sweeps.reproduce import ReproduceRequest, reproduce
+
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    request = ReproduceRequest(only=only, quick=args.quick, storage=args.storage,
+                               address=args.address, cpus_per_trial=args.cpus_per_trial,
+                               gpus_per_trial=args.gpus_per_trial, overrides=args.overrides)
+    try:
+        path, sections = reproduce(request, _log)
+    except SweepInterrupted as stopped:
+        _log(f"grok: {stopped}; rerun the same command to continue")
+        return 130
+    for section in sections:
+        verdict = "not run" if section.folder is None else VERDICT_WORDS[section.verdict.held][0]
+        print(f"{section.claim.figure:12s} {section.claim.study:14s} {verdict}")
+    print(f"report: {path}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -520,6 +556,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         handler = {"train": cmd_train, "keys": cmd_keys, "spaces": cmd_spaces,
                    "sweep": cmd_sweep, "results": cmd_results, "report": cmd_report,
+                   "reproduce": cmd_reproduce,
                    "critical-ratio": cmd_critical_ratio}[args.command]
         return handler(args)
     except BrokenPipeError:  # e.g. `grok keys | head`

@@ -32,3 +32,15 @@ def test_report_of_a_quick_headline_sweep_matches_its_tables(tmp_path):
     assert f"all: ticket median t_gen</td><td>{round(ticket, 1)}" in page
     assert "not run" in page  # the studies this storage lacks are listed, not drawn
     assert "headline" in report.stdout and "report:" in report.stdout
+
+
+def test_reproduce_runs_the_named_studies_then_skips_them_and_writes_the_report(tmp_path):
+    storage = tmp_path / "r"
+    first = run_grok("reproduce", "--quick", "--only", "headline,text", "--storage", storage)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "reproduce [1/2] headline: running" in first.stderr
+    assert (storage / "report" / "index.html").exists() and "report:" in first.stdout
+    again = run_grok("reproduce", "--quick", "--only", "headline,text", "--storage", storage)
+    assert again.returncode == 0 and again.stderr.count("finished before, skipped") == 2
+    bad = run_grok("reproduce", "--only", "headlin", "--storage", storage)
+    assert bad.returncode == 2 and "did you mean 'headline'" in bad.stderr
