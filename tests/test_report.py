@@ -1,5 +1,7 @@
 """The reproduction report (issue 11, begun): claims judged from the numbers of real sweeps."""
 import re
+import shutil
+import subprocess
 
 import pandas as pd
 
@@ -44,3 +46,34 @@ def test_reproduce_runs_the_named_studies_then_skips_them_and_writes_the_report(
     assert again.returncode == 0 and again.stderr.count("finished before, skipped") == 2
     bad = run_grok("reproduce", "--only", "headlin", "--storage", storage)
     assert bad.returncode == 2 and "did you mean 'headline'" in bad.stderr
+    _open_in_chromium(storage / "report", tmp_path / "report.png")
+
+
+CHECKER = """<!doctype html><html><body><iframe id="f" src="index.html" width="1200" height="900">
+</iframe><pre id="out">pending</pre><script>
+document.getElementById("f").onload = function () {
+  var images = this.contentDocument.images, broken = [];
+  for (var i = 0; i < images.length; i++)
+    if (!images[i].complete || images[i].naturalWidth === 0) broken.push(images[i].src);
+  document.getElementById("out").textContent = images.length + " images, broken: " +
+    JSON.stringify(broken);
+};</script></body></html>"""
+
+
+def _open_in_chromium(folder, screenshot):
+    """The page in headless Chromium: no console message, no image that failed to load, and a
+    screenshot. Images are checked from a page beside it that loads it in a frame."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is needed: apt-get install chromium (.ci/run does)"
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu"]
+    shot = subprocess.run([*common, "--enable-logging=stderr", "--v=0", "--window-size=1200,3000",
+                           f"--screenshot={screenshot}", f"file://{folder / 'index.html'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.stat().st_size > 50_000, shot.stderr[-2000:]
+    assert "CONSOLE" not in shot.stderr, [l for l in shot.stderr.splitlines() if "CONSOLE" in l]
+    (folder / "_check.html").write_text(CHECKER)
+    dom = subprocess.run([*common, "--allow-file-access-from-files", "--virtual-time-budget=5000",
+                          "--dump-dom", f"file://{folder / '_check.html'}"],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="out">(\d+) images, broken: (.*?)</pre>', dom.stdout)
+    assert found and int(found.group(1)) >= 1 and found.group(2) == "[]", dom.stdout[-2000:]
