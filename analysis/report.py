@@ -162,6 +162,38 @@ def weight_decay_speeds_grokking(loaded: SweepResults) -> Verdict:
     return Verdict(all(a >= b for a, b in zip(values, values[1:])), numbers)
 
 
+def structure_changes_most_in_transition(loaded: SweepResults) -> Verdict:
+    """Judge: in the dense runs, the mean Jaccard distance between consecutive masks is larger
+    while test accuracy rises (the transition) than while it is memorised, for most seeds."""
+    from .structure import summary
+
+    table = summary(loaded)
+    columns = ["jaccard_memorised", "jaccard_transition"]
+    if table.empty or any(c not in table.columns for c in columns):
+        return Verdict(None, reason="no structure measured")
+    numbers = {f"seed {int(row['seed'])}: Jaccard memorised / transition":
+               " / ".join("-" if row[c] is None or row[c] != row[c] else f"{row[c]:.3f}"
+                          for c in columns) for _, row in table.iterrows()}
+    known = table.dropna(subset=columns)
+    if known.empty:
+        return Verdict(None, numbers, "no dense run reached the transition")
+    larger = (known["jaccard_transition"] > known["jaccard_memorised"]).mean()
+    return Verdict(bool(larger > 0.5), numbers)
+
+
+def critical_ratio_near_paper(loaded: SweepResults) -> Verdict:
+    """Judge: the largest pruning rate at which at least half of the tickets (trained without
+    weight decay) generalised lies in [0.7, 0.9] (the paper: 0.81)."""
+    rates = {rate: part["t_gen"].notna().mean()
+             for rate, part in loaded.members.groupby("pruning_rate")}
+    numbers = {f"k={rate:g}: share generalised": round(float(v), 2) for rate, v in rates.items()}
+    working = [rate for rate, share in rates.items() if share >= 0.5]
+    if not working:
+        return Verdict(None, numbers, "no rate generalised")
+    numbers["largest k with half generalised"] = max(working)
+    return Verdict(0.7 <= max(working) <= 0.9, numbers)
+
+
 def _cells(loaded: SweepResults) -> list[str]:
     from .results import varying_columns
 
@@ -202,6 +234,16 @@ CLAIMS = (
           "delay; masks from the memorising phase (non-grokking tickets) do not.",
           "grokking tickets' median t_gen below non-grokking tickets'",
           grokking_beats_non_grokking),
+    Claim("Fig. 7", "structure",
+          "The structure of the network (its magnitude mask) changes most while test accuracy "
+          "rises: the Jaccard distance between consecutive masks peaks in the transition.",
+          "for most seeds, the dense run's mean Jaccard distance is larger in the transition "
+          "than in the memorised phase", structure_changes_most_in_transition),
+    Claim("Fig. 16a", "critical_ratio",
+          "Without weight decay, grokking tickets still generalise up to a critical pruning "
+          "ratio of about 0.81.",
+          "the largest rate at which half the tickets generalised is in [0.7, 0.9]",
+          critical_ratio_near_paper),
     Claim("Fig. 5a", "norm_control",
           "A dense network with the ticket's initial weight norm does not generalise as fast: "
           "the norm alone does not remove the delay.",
