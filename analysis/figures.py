@@ -312,3 +312,50 @@ def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
     if title:
         fig.suptitle(wrapped(title, 120), fontsize=8)
     return _png(fig, dpi=120)
+
+
+def _delay_text(label: str, members: pd.DataFrame) -> str:
+    """'label: t_mem 85 -> t_gen 19110 (tau_grok 225)', medians over the members."""
+    from analysis.report import median_t_gen
+
+    t_mem, t_gen = members["t_mem"].astype(float).median(), median_t_gen(members)
+    tau = "-" if t_gen == float("inf") or t_mem != t_mem else f"{t_gen / t_mem:.3g}"
+    shown = "never" if t_gen == float("inf") else f"{t_gen:.0f}"
+    return f"{label}: t_mem {t_mem:.0f} -> t_gen {shown} (t_gen / t_mem {tau})"
+
+
+def dense_vs_ticket_png(loaded, title: str = "", log_x: bool = True) -> bytes:
+    """Fig. 1 (left) of the paper: train (dashed) and test (solid) accuracy against step of the
+    dense runs (grey) and their grokking tickets (a colour per pruning rate), mean +-1 std over
+    seeds, with each one's median t_mem -> t_gen written on the figure (the delay a ticket
+    removes). Returns PNG bytes."""
+    from analysis.results import members_wide
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    notes = []
+    if not loaded.base_curves.empty:
+        _band(ax, members_wide(loaded.base_curves, "test_acc"), "0.45", "dense test", log_x)
+        _band(ax, members_wide(loaded.base_curves, "train_acc"), "0.45", "dense train", log_x,
+              style="--")
+        notes.append(_delay_text("dense", loaded.base))
+    colours = plt.get_cmap("tab10")
+    for i, (rate, part) in enumerate(loaded.curves.groupby("pruning_rate")):
+        colour = colours((i + 0) % 10) if loaded.curves["pruning_rate"].nunique() > 1 \
+            else "tab:blue"
+        _band(ax, members_wide(part, "test_acc"), colour, f"ticket k={rate:g} test", log_x)
+        _band(ax, members_wide(part, "train_acc"), colour, f"ticket k={rate:g} train", log_x,
+              style="--")
+        notes.append(_delay_text(f"ticket k={rate:g}",
+                                 loaded.members[loaded.members["pruning_rate"] == rate]))
+    if log_x:
+        ax.set_xscale("log")
+    ax.axhline(0.95, color="0.85", lw=0.8, zorder=0)
+    ax.set(xlabel="step", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=7, loc="center right")
+    ax.text(0.01, 0.99, "medians over seeds\n" + "\n".join(notes), transform=ax.transAxes,
+            va="top", fontsize=7, family="monospace",
+            bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+    if title:
+        ax.set_title(wrapped(title, 90), fontsize=8)
+    return _png(fig, dpi=120)

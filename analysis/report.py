@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -67,19 +68,22 @@ def _faster(ticket: float, other: float, factor: float = 1.0) -> Optional[bool]:
 
 def ticket_vs_dense(factor: float) -> Callable[[SweepResults], Verdict]:
     """Judge: the tickets' median t_gen is at most 1/``factor`` of their dense runs' median,
-    in every cell of the sweep (variant / operation / task)."""
+    in every cell of the sweep (variant / operation / task) and at every pruning rate."""
 
     def judge(loaded: SweepResults) -> Verdict:
         numbers, held = {}, []
         tickets = loaded.members
         cells = _cells(loaded)
+        keys = cells + (["pruning_rate"] if tickets["pruning_rate"].nunique() > 1 else [])
         base = loaded.base.merge(loaded.trials[["trial", *cells]], on="trial", how="left") \
             if cells and "trial" in loaded.base.columns else loaded.base
-        for key, part in (tickets.groupby(cells, sort=False) if cells else [("all", tickets)]):
-            label = key if isinstance(key, str) else " / ".join(map(str, np.atleast_1d(key)))
+        for key, part in (tickets.groupby(keys, sort=False) if keys else [("all", tickets)]):
+            key = np.atleast_1d(key)
+            label = " / ".join(f"k={v:g}" if name == "pruning_rate" else str(v)
+                               for name, v in zip(keys, key)) if keys else "all"
             dense = base
             if cells and all(c in base.columns for c in cells):
-                dense = base[(base[cells] == pd.Series(np.atleast_1d(key), index=cells)).all(1)]
+                dense = base[(base[cells] == pd.Series(key[:len(cells)], index=cells)).all(1)]
             ticket_t, dense_t = median_t_gen(part), median_t_gen(dense)
             numbers[f"{label}: ticket median t_gen"] = _show(ticket_t)
             numbers[f"{label}: dense median t_gen"] = _show(dense_t)
@@ -194,6 +198,61 @@ def critical_ratio_near_paper(loaded: SweepResults) -> Verdict:
     return Verdict(0.7 <= max(working) <= 0.9, numbers)
 
 
+L2_AGREES = 0.25  # "similar L2 norms" (Fig. 6): within 25 % of each other
+
+
+def l1_differs_where_l2_agrees(loaded: SweepResults) -> Verdict:
+    """Judge: at the end of training the grokking ticket's median L1 norm is below every
+    norm-matched control's while its median L2 norm is within ``L2_AGREES`` of theirs."""
+    members = loaded.members
+    needed = ("variant", "final_l1_norm", "final_l2_norm")
+    if any(c not in members.columns for c in needed):
+        return Verdict(None, reason="no final norms per variant")
+    medians = members.groupby("variant", sort=False)[["final_l1_norm", "final_l2_norm"]].median()
+    numbers = {f"{variant}: final L1 / L2 norm": f"{row.final_l1_norm:.1f} / "
+               f"{row.final_l2_norm:.2f}" for variant, row in medians.iterrows()}
+    if "grokking ticket" not in medians.index or len(medians) < 2:
+        return Verdict(None, numbers, "no grokking ticket or no control")
+    ticket = medians.loc["grokking ticket"]
+    controls = medians.drop("grokking ticket")
+    l1_smaller = bool((ticket.final_l1_norm < controls["final_l1_norm"]).all())
+    ratio = ticket.final_l2_norm / controls["final_l2_norm"]
+    numbers["ticket L2 / control L2"] = ", ".join(f"{r:.2f}" for r in ratio)
+    return Verdict(l1_smaller and bool(((ratio - 1).abs() <= L2_AGREES).all()), numbers)
+
+
+
+def ticket_entropy_falls_sooner(loaded: SweepResults) -> Verdict:
+    """Judge: for most seeds the ticket's Fourier entropy has fallen half way to its lowest
+    at an earlier step than its dense run's (``analysis.structure.half_drop_step``)."""
+    from .structure import summary
+
+    table = summary(loaded)
+    columns = ["entropy_half_drop_ticket", "entropy_half_drop_dense"]
+    if table.empty or any(c not in table.columns for c in columns):
+        return Verdict(None, reason="no Fourier entropy measured")
+    numbers = {f"seed {int(row['seed'])}: half-drop step ticket / dense":
+               " / ".join("-" if pd.isna(row[c]) else str(int(row[c])) for c in columns)
+               for _, row in table.iterrows()}
+    known = table.dropna(subset=columns)
+    if known.empty:
+        return Verdict(None, numbers, "no entropy fell")
+    sooner = (known["entropy_half_drop_ticket"] < known["entropy_half_drop_dense"]).mean()
+    return Verdict(bool(sooner > 0.5), numbers)
+
+
+def search_edge_near_paper(search) -> Verdict:
+    """Judge (an Optuna critical-ratio search, ``analysis.critical``): the fitted upper edge of
+    the window, where P(generalise) = 0.5, lies in [0.7, 0.9] (the paper: 0.81)."""
+    upper = search.estimate.upper
+    numbers = {"upper edge (95 % interval)": upper.describe(),
+               "lower edge (95 % interval)": search.estimate.lower.describe(),
+               "finished trials / member outcomes": f"{search.trials} / {len(search.members)}"}
+    if upper.status != "ok":
+        return Verdict(None, numbers, "the edge is not inside the searched rates")
+    return Verdict(bool(0.7 <= upper.estimate <= 0.9), numbers)
+
+
 def _cells(loaded: SweepResults) -> list[str]:
     from .results import varying_columns
 
@@ -239,16 +298,31 @@ CLAIMS = (
           "rises: the Jaccard distance between consecutive masks peaks in the transition.",
           "for most seeds, the dense run's mean Jaccard distance is larger in the transition "
           "than in the memorised phase", structure_changes_most_in_transition),
+    Claim("Fig. 8", "structure",
+          "The grokking ticket reaches a low Fourier entropy (periodic, task-adapted weights) much "
+          "sooner than the dense network.",
+          "for most seeds, the ticket's Fourier entropy falls half way to its lowest at an "
+          "earlier step than its dense run's", ticket_entropy_falls_sooner),
     Claim("Fig. 16a", "critical_ratio",
           "Without weight decay, grokking tickets still generalise up to a critical pruning "
           "ratio of about 0.81.",
           "the largest rate at which half the tickets generalised is in [0.7, 0.9]",
           critical_ratio_near_paper),
+    Claim("Fig. 16a", "critical_search",
+          "The same critical pruning ratio, located by an Optuna search over the rate "
+          "(grok critical-ratio).",
+          "the fitted upper edge of the window (P(generalise) = 0.5) is in [0.7, 0.9]",
+          search_edge_near_paper),
     Claim("Fig. 5a", "norm_control",
           "A dense network with the ticket's initial weight norm does not generalise as fast: "
           "the norm alone does not remove the delay.",
           "the grokking ticket's median t_gen is below every norm-matched control's",
           ticket_beats_variants),
+    Claim("Fig. 6", "norm_control",
+          "The ticket and the norm-matched dense networks end at similar L2 norms but different "
+          "L1 norms: the ticket's is smaller (its kept weights grew stronger).",
+          f"the ticket's median final L1 norm below every control's, its L2 norm within "
+          f"{L2_AGREES:.0%} of theirs", l1_differs_where_l2_agrees),
     Claim("Fig. 5b", "pai",
           "Masks of the same sparsity pruned at initialisation (random, SNIP, GraSP, SynFlow) "
           "do not: sparsity alone does not remove the delay.",
@@ -273,24 +347,33 @@ CLAIMS = (
 )
 
 
+SEARCH = "critical_search"  # the Optuna critical-ratio search (grok critical-ratio) as a study
+
+
 def find_sweeps(storage: str) -> dict[str, str]:
     """Study name -> the folder of its sweep under ``storage`` (local folders; the full
-    version preferred over ``--quick``, then the newest)."""
+    version preferred over ``--quick``, then the newest). The critical-ratio search counts as
+    the study ``SEARCH`` (a restarted one's kept old copy does not)."""
+    import json
+
+    from .critical import SPEC_FILE
+
     found: dict[str, tuple[bool, float, str]] = {}
     for entry in sorted(os.listdir(storage)) if os.path.isdir(storage) else []:
         folder = os.path.join(storage, entry)
-        space = os.path.join(folder, "grok_space.json")
-        if not os.path.isfile(space):
-            continue
-        import json
-
-        try:
-            study = json.load(open(space)).get("study")
-        except ValueError:
+        space, spec = os.path.join(folder, "grok_space.json"), os.path.join(folder, SPEC_FILE)
+        if os.path.isfile(spec) and ".restarted-" not in entry:
+            study, marker = SEARCH, spec
+        elif os.path.isfile(space):
+            try:
+                study, marker = json.load(open(space)).get("study"), space
+            except ValueError:
+                continue
+        else:
             continue
         if not study:
             continue
-        rank = (not entry.endswith("-quick"), os.path.getmtime(space), folder)
+        rank = (not entry.endswith("-quick"), os.path.getmtime(marker), folder)
         if study not in found or rank > found[study]:
             found[study] = rank
     return {study: rank[2] for study, rank in found.items()}
@@ -306,35 +389,74 @@ class Section:
     figure: Optional[str] = None
     members: Optional[pd.DataFrame] = None
     settings: str = ""
+    command: str = ""
+
+    @property
+    def anchor(self) -> str:
+        """The section's id in the page (a study can test several claims)."""
+        return re.sub(r"[^a-z0-9]+", "-", f"{self.claim.figure} {self.claim.study}".lower()
+                      ).strip("-")
+
+
+MEMBER_COLUMNS = ("variant", "op", "seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
+                  "final_test_acc", "final_l1_norm", "final_l2_norm", "generalised")
+
+
+def _load(study: str, folder: str):
+    """The sweep (or, for ``SEARCH``, the critical-ratio search) at ``folder``."""
+    from . import critical, load
+
+    return critical.load(folder) if study == SEARCH else load(folder)
+
+
+def _figure(study: str, loaded) -> Optional[bytes]:
+    """The study's own figure (drawn like the paper's), else the sweep summary."""
+    from search_spaces import get_space
+
+    if study == SEARCH:
+        from .figures import critical_summary_png
+
+        return critical_summary_png(loaded)
+    space = get_space(study)
+    return space.figure(loaded) if hasattr(space, "figure") else _summary_png(loaded)
+
+
+def _command(study: str, folder: str, storage: str) -> str:
+    name = os.path.basename(folder.rstrip("/"))
+    quick = " --quick" if name.endswith("-quick") else ""
+    run = "grok critical-ratio" if study == SEARCH else f"grok sweep {study}"
+    return f"{run}{quick} --storage {storage} --name {name}"
 
 
 def evaluate(storage: str, out: str) -> list[Section]:
-    """Load each claim's sweep (if it ran), judge it, and write its figure into ``out``."""
-    from . import load
-    from search_spaces import get_space
-
-    sweeps, sections = find_sweeps(storage), []
+    """Load each claim's sweep (if it ran), judge it, and write its figure into ``out`` (one
+    file per study, shared by the study's claims)."""
+    sweeps, sections, loaded_by_study, figures = find_sweeps(storage), [], {}, {}
     for claim in CLAIMS:
         folder = sweeps.get(claim.study)
         section = Section(claim, folder)
         sections.append(section)
         if folder is None:
             continue
-        loaded = load(folder)
+        if claim.study not in loaded_by_study:
+            loaded_by_study[claim.study] = _load(claim.study, folder)
+        loaded = loaded_by_study[claim.study]
         if loaded.members.empty:
             section.folder = None
             continue
         section.verdict = claim.judge(loaded)
-        section.settings = loaded.title()
-        columns = [c for c in ("variant", "op", "seed", "pruning_rate", "t_mem", "t_gen",
-                               "tau_grok", "final_test_acc") if c in loaded.members.columns]
-        section.members = loaded.members[columns]
-        study = get_space(claim.study)
-        png = study.figure(loaded) if hasattr(study, "figure") else _summary_png(loaded)
-        if png:
-            section.figure = f"{claim.study}.png"
-            with open(os.path.join(out, section.figure), "wb") as handle:
-                handle.write(png)
+        section.settings = (loaded.summary_lines()[0] if claim.study == SEARCH
+                            else loaded.title())
+        section.members = loaded.members[[c for c in MEMBER_COLUMNS
+                                          if c in loaded.members.columns]]
+        section.command = _command(claim.study, folder, storage)
+        if claim.study not in figures:
+            png = _figure(claim.study, loaded)
+            figures[claim.study] = f"{claim.study}.png" if png else None
+            if png:
+                with open(os.path.join(out, figures[claim.study]), "wb") as handle:
+                    handle.write(png)
+        section.figure = figures[claim.study]
     return sections
 
 
@@ -371,9 +493,15 @@ def render(sections: list[Section], storage: str) -> str:
     """The page: a table of every claim and its verdict, then one section per claim."""
     esc = html.escape
     rows = "".join(
-        f'<tr><td>{esc(s.claim.figure)}</td><td><a href="#{esc(s.claim.study)}">'
+        f'<tr><td>{esc(s.claim.figure)}</td><td><a href="#{s.anchor}">'
         f'{esc(s.claim.study)}</a></td><td>{esc(s.claim.claim)}</td>'
         f'<td class="verdict">{_verdict_cell(s)}</td></tr>' for s in sections)
+    quick = sorted({s.claim.study for s in sections
+                    if s.folder and s.folder.rstrip("/").endswith("-quick")})
+    quick_note = (f'<p class="quick"><b>Quick versions</b> ({esc(", ".join(quick))}): smaller '
+                  "networks trained for fewer steps. They check that every study runs end to "
+                  "end; their verdicts are not the paper's evidence (run without "
+                  "<code>--quick</code> for that).</p>" if quick else "")
     parts = [f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Grokking tickets: reproduction report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#1f2328}}
@@ -382,14 +510,16 @@ vertical-align:top;font-size:14px}}img{{max-width:100%}}code{{background:#f6f8fa
 </head><body><h1>Grokking tickets: reproduction report</h1>
 <p>Sweeps under <code>{esc(storage)}</code>. Each verdict is computed from the numbers shown
 below it, against the criterion stated there.</p>
-<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th></tr>
+{quick_note}<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th></tr>
 {rows}</table>"""]
     for s in sections:
-        parts.append(f'<h2 id="{esc(s.claim.study)}">{esc(s.claim.figure)}: '
+        parts.append(f'<h2 id="{s.anchor}">{esc(s.claim.figure)}: '
                      f'{esc(s.claim.study)}</h2><p>{esc(s.claim.claim)}</p>')
         if s.folder is None:
-            parts.append(f"<p>Not run. Run it with <code>grok sweep {esc(s.claim.study)}"
-                         f" --storage {esc(storage)}</code>.</p>")
+            run = ("grok critical-ratio" if s.claim.study == SEARCH
+                   else f"grok sweep {s.claim.study}")
+            parts.append(f"<p>Not run. Run it with <code>{esc(run)} --storage {esc(storage)}"
+                         "</code> (or <code>grok reproduce</code>).</p>")
             continue
         if s.figure:
             parts.append(f'<img src="{esc(s.figure)}" alt="{esc(s.claim.study)} figure">')
@@ -401,10 +531,7 @@ below it, against the criterion stated there.</p>
         parts.append("<details><summary>per seed</summary>"
                      + s.members.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
                      + "</details>")
-        name = os.path.basename(s.folder.rstrip("/"))
-        parts.append(f"<p>Command: <code>grok sweep {esc(s.claim.study)}"
-                     f"{' --quick' if name.endswith('-quick') else ''} --storage "
-                     f"{esc(storage)} --name {esc(name)}</code><br>Settings: "
+        parts.append(f"<p>Command: <code>{esc(s.command)}</code><br>Settings: "
                      f"{esc(s.settings)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

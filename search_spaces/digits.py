@@ -24,3 +24,10 @@ def param_space(quick: bool = False) -> dict:
                               "train": {**short, "stop_margin": 500},
                               "base": {"train": short}})
     return space
+
+
+def figure(loaded) -> bytes:
+    """As Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with delays."""
+    from analysis.figures import dense_vs_ticket_png
+
+    return dense_vs_ticket_png(loaded, title=loaded.title())

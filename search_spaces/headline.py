@@ -10,3 +10,10 @@ def param_space(quick: bool = False) -> dict:
     space = merged({"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6]}, TICKET_STOP)
     # the quick model is 8x narrower: a milder rate keeps its tickets trainable
     return quick_version(space, {"rates": [0.3, 0.6]}) if quick else space
+
+
+def figure(loaded) -> bytes:
+    """Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with the delays."""
+    from analysis.figures import dense_vs_ticket_png
+
+    return dense_vs_ticket_png(loaded, title=loaded.title())

@@ -141,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     again = commands.add_parser(
         "reproduce", help="run every study (skipping finished ones, resuming the others), then "
                           "write the report")
-    again.add_argument("--only", default=None, help="comma-separated studies (default: all but "
-                                                    "mnist, which needs --set task.data_dir)")
+    again.add_argument("--only", default=None,
+                       help="comma-separated studies of `grok spaces`, or critical_search (the "
+                            "Optuna search of grok critical-ratio); default: all but mnist, "
+                            "which needs --set task.data_dir")
     again.add_argument("--quick", action="store_true", help="the quick version of each study")
     again.add_argument("--storage", default=os.environ.get("GROK_STORAGE", "grok_sweeps"),
                        help="where the sweeps and the report go")
@@ -163,7 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``grok reproduce``: each study's sweep in turn, then the report."""
-    from analysis.report import VERDICT_WORDS
     from sweeps.launch import SweepInterrupted
     from sweeps.reproduce import ReproduceRequest, reproduce
 
@@ -172,22 +173,32 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                address=args.address, cpus_per_trial=args.cpus_per_trial,
                                gpus_per_trial=args.gpus_per_trial, overrides=args.overrides)
     try:
-        path, sections = reproduce(request, _log)
+        path, sections, failed = reproduce(request, _log)
     except SweepInterrupted as stopped:
         _log(f"grok: {stopped}; rerun the same command to continue")
         return 130
+    _print_verdicts(sections, path)
+    if failed:
+        _log(f"trials failed in {', '.join(failed)}; rerun the same command to retry them")
+        return 1
+    return 0
+
+
+def _print_verdicts(sections, path: str) -> None:
+    """One line per claim (figure, study, verdict), then where the page is."""
+    from analysis.report import VERDICT_WORDS
+
     for section in sections:
         verdict = "not run" if section.folder is None else VERDICT_WORDS[section.verdict.held][0]
-        print(f"{section.claim.figure:12s} {section.claim.study:14s} {verdict}")
+        print(f"{section.claim.figure:12s} {section.claim.study:15s} {verdict}")
     print(f"report: {path}")
-    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``grok report``: the page, and one line per claim with its verdict."""
     import os
 
-    from analysis.report import VERDICT_WORDS, write_report
+    from analysis.report import write_report
 
     if not os.path.isdir(args.storage):
         raise ConfigError(f"{args.storage}: no such folder of sweeps")
@@ -195,10 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         path, sections = write_report(args.storage, args.out)
     except PermissionError as exc:
         raise ConfigError(f"--out {args.out}: cannot write ({exc.strerror})") from None
-    for section in sections:
-        verdict = "not run" if section.folder is None else VERDICT_WORDS[section.verdict.held][0]
-        print(f"{section.claim.figure:12s} {section.claim.study:14s} {verdict}")
-    print(f"report: {path}")
+    _print_verdicts(sections, path)
     return 0
 
 

@@ -4,18 +4,25 @@ Studies run one after another (each sweep already spreads its trials over every 
 cluster; running sweeps side by side would only split the same slots and interleave their
 dense phases). A study whose sweep finished under the storage is skipped, an unfinished one is
 resumed (the sweep's own resume), and the report (``analysis.report``) is written at the end
-from whatever finished. Ctrl-C stops the current sweep; rerunning the command continues.
+from whatever finished. Ctrl-C stops the current sweep; rerunning the command continues. The
+critical-ratio search (``grok critical-ratio``) runs as the study ``critical_search``, after the
+grid studies. Each study's wall time is kept in ``<storage>/reproduce.json``.
 
 Left out by default: ``mnist`` (it reads IDX files from a folder you give: ``--only mnist --set
-task.data_dir=...`` runs it) and the critical-ratio search (``grok critical-ratio``).
+task.data_dir=...`` runs it).
 """
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+from analysis.report import SEARCH
 from grok_core.config import ConfigError
 
+TIMES_FILE = "reproduce.json"  # per study: seconds of the last run and when it ended
 # studies that need data from the user, run only when named with --only
 NEEDS_DATA = ("mnist",)
 
@@ -34,24 +41,23 @@ class ReproduceRequest:
 
 
 def studies(only: Optional[Sequence[str]]) -> list[str]:
-    """The studies to run: ``only`` (each checked), else every study but those needing data."""
+    """The studies to run: ``only`` (each checked), else every study but those needing data,
+    the critical-ratio search last."""
     from search_spaces import space_names
 
-    names = space_names()
+    names = [*space_names(), SEARCH]
     if only:
         for name in only:
             if name not in names:
                 from grok_core.config import choice
 
                 choice("--only", name, names)
-        return list(only)
+        return list(dict.fromkeys(only))
     return [name for name in names if name not in NEEDS_DATA]
 
 
 def finished(path: str) -> bool:
     """Whether the sweep at ``path`` exists and every one of its trials finished."""
-    import os
-
     if not os.path.isdir(path):
         return False
     from analysis.results import load
@@ -63,25 +69,97 @@ def finished(path: str) -> bool:
     return not loaded.trials.empty and bool(loaded.trials["finished"].all())
 
 
-def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[str, list]:
-    """Run (or skip, or resume) each study's sweep, then write the report; (page, sections)."""
+def search_finished(path: str, wanted: int) -> bool:
+    """Whether the critical-ratio search at ``path`` holds ``wanted`` finished trials."""
+    from analysis.critical import is_search, load
+
+    if not os.path.isdir(path) or not is_search(path):
+        return False
+    try:
+        return load(path).trials >= wanted
+    except Exception:  # an unreadable search is not finished  # noqa: BLE001
+        return False
+
+
+def _requests(request: ReproduceRequest, names: list[str]) -> dict:
+    """Each study's sweep (or search) request, every one validated before any study runs, so
+    a bad ``--set`` fails at once rather than after hours of the studies before it."""
+    from .critical_launch import CriticalRequest, validate
+    from .launch import SweepRequest, build_space
+
+    shared = dict(quick=request.quick, storage=request.storage, address=request.address,
+                  cpus_per_trial=request.cpus_per_trial, gpus_per_trial=request.gpus_per_trial,
+                  overrides=tuple(request.overrides))
+    requests = {}
+    for name in names:
+        if name == SEARCH:
+            requests[name] = validate(CriticalRequest(**shared))
+        else:
+            requests[name] = SweepRequest(space=name, **shared)
+            build_space(requests[name])
+    return requests
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def _record_time(storage: str, name: str, seconds: float) -> None:
+    path = os.path.join(storage, TIMES_FILE)
+    times = json.load(open(path)) if os.path.isfile(path) else {}
+    times[name] = {"seconds": round(seconds, 1), "ended": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(path, "w") as handle:
+        json.dump(times, handle, indent=1)
+
+
+def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[str, list, list]:
+    """Run (or skip, or resume) each study's sweep, then write the report; returns (page,
+    sections, studies with failed trials). Progress: one line per study with how many are
+    done, running and left, and each sweep's own progress below it."""
     from analysis.report import write_report
 
-    from .launch import SweepRequest, resolve_storage, run_sweep, sweep_path
+    from .critical_launch import run_critical, search_folder
+    from .launch import resolve_storage, run_sweep, sweep_path
 
     names = studies(request.only)
     storage = resolve_storage(request.storage)
     if "://" in storage:
         raise ConfigError("grok reproduce: the report needs a local --storage folder")
-    for i, name in enumerate(names, start=1):
-        sweep = SweepRequest(space=name, quick=request.quick, storage=request.storage,
-                             address=request.address, cpus_per_trial=request.cpus_per_trial,
-                             gpus_per_trial=request.gpus_per_trial,
-                             overrides=tuple(request.overrides))
-        path = sweep_path(storage, sweep.sweep_name)
-        if finished(path):
-            log(f"reproduce [{i}/{len(names)}] {name}: finished before, skipped")
+    from grok_core.store import Storage
+
+    from .cluster import check_reachable
+
+    if request.address or os.environ.get("RAY_ADDRESS"):
+        check_reachable(request.address or os.environ["RAY_ADDRESS"])
+    Storage(storage).check_writable()
+    requests = _requests(request, names)
+    began, failed = time.monotonic(), []
+    for done, name in enumerate(names):
+        job = requests[name]
+        if name == SEARCH:
+            path, ended = search_folder(storage, job.search_name), search_finished
+            ready = ended(path, job.trials)
+        else:
+            path = sweep_path(storage, job.sweep_name)
+            ready = finished(path)
+        left = len(names) - done - 1
+        if ready:
+            log(f"reproduce: {done} done, {name} finished before (skipped), {left} left")
             continue
-        log(f"reproduce [{i}/{len(names)}] {name}: running ({len(names) - i} left after it)")
-        run_sweep(sweep, log=log)
-    return write_report(storage)
+        log(f"reproduce: {done} done, running {name}, {left} left "
+            f"({_minutes(time.monotonic() - began)} so far)")
+        start = time.monotonic()
+        if name == SEARCH:
+            search = run_critical(job, log=log)
+            complete = search.trials >= job.trials
+        else:
+            grid = run_sweep(job, log=log)
+            complete = not any(result.error is not None for result in grid)
+        _record_time(storage, name, time.monotonic() - start)
+        log(f"reproduce: {name} {'done' if complete else 'ended with failed trials'} in "
+            f"{_minutes(time.monotonic() - start)}")
+        if not complete:
+            failed.append(name)
+    log(f"reproduce: {len(names)} studies in {_minutes(time.monotonic() - began)}; "
+        "writing the report")
+    return (*write_report(storage), failed)
