@@ -1,4 +1,4 @@
-"""The reproduction report (issue 11, begun): claims judged from the numbers of real sweeps."""
+"""The reproduction report and grok reproduce: claims judged from the numbers of real sweeps."""
 import re
 import shutil
 import subprocess
@@ -6,6 +6,7 @@ import subprocess
 import pandas as pd
 
 import analysis
+import analysis.report
 from analysis.report import VERDICT_WORDS, median_t_gen
 from conftest import run_grok
 
@@ -16,37 +17,86 @@ def test_median_t_gen_counts_runs_that_never_generalised_as_latest():
     assert median_t_gen(pd.DataFrame({"t_gen": [100, None, None]})) == float("inf")
 
 
-def test_report_of_a_quick_headline_sweep_matches_its_tables(tmp_path):
-    storage = tmp_path / "s"
-    sweep = run_grok("sweep", "headline", "--quick", "--seeds", "0,1", "--storage", storage)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
-    report = run_grok("report", storage)
-    assert report.returncode == 0, report.stderr[-3000:]
-    page = (storage / "report" / "index.html").read_text()
-    for image in re.findall(r'<img src="([^"]+)"', page):
-        assert (storage / "report" / image).stat().st_size > 10_000
-    loaded = analysis.load(str(storage / "headline-quick"))
-    ticket, dense = median_t_gen(loaded.members), median_t_gen(loaded.base)
-    held = ticket * 10 <= dense
-    row = re.search(r'<td><a href="#headline">headline</a></td><td>.*?</td>'
-                    r'<td class="verdict">(.*?)</td>', page).group(1)
-    assert f">{VERDICT_WORDS[held][0]}<" in row  # the verdict follows from the numbers
-    assert f"all: ticket median t_gen</td><td>{round(ticket, 1)}" in page
-    assert "not run" in page  # the studies this storage lacks are listed, not drawn
-    assert "headline" in report.stdout and "report:" in report.stdout
+def _verdict_row(page: str, anchor: str) -> str:
+    return re.search(rf'<td><a href="#{anchor}">.*?</a></td><td>.*?</td>'
+                     r'<td class="verdict">(.*?)</td>', page).group(1)
 
 
-def test_reproduce_runs_the_named_studies_then_skips_them_and_writes_the_report(tmp_path):
+def _expected_headline_verdict(loaded) -> str:
+    """What the headline claim's verdict must be, from the parquet tables: at every rate the
+    ticket median t_gen at most a tenth of the dense median."""
+    dense = median_t_gen(loaded.base)
+    parts = [median_t_gen(part) for _, part in loaded.members.groupby("pruning_rate")]
+    if any(t * 10 > dense for t in parts if not (t == dense == float("inf"))):
+        return VERDICT_WORDS[False][0]
+    return VERDICT_WORDS[None if dense == float("inf") else True][0]
+
+
+def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_tables(tmp_path):
+    """grok reproduce --quick --only headline,critical_search through local Ray: Ctrl-C in the
+    first study exits 130, a rerun resumes it, runs the Optuna search and writes the report;
+    the page's verdicts follow from the parquet / estimate tables and it loads in Chromium."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
     storage = tmp_path / "r"
-    first = run_grok("reproduce", "--quick", "--only", "headline,text", "--storage", storage)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "reproduce [1/2] headline: running" in first.stderr
-    assert (storage / "report" / "index.html").exists() and "report:" in first.stdout
-    again = run_grok("reproduce", "--quick", "--only", "headline,text", "--storage", storage)
-    assert again.returncode == 0 and again.stderr.count("finished before, skipped") == 2
+    args = ["reproduce", "--quick", "--only", "headline,critical_search", "--storage", storage]
+    log = tmp_path / "first.log"
+    with open(log, "w") as err:
+        driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *map(str, args)],
+                                  stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.time() + 300
+        while time.time() < deadline and driver.poll() is None and not any(
+                f.read_text().strip() for f in storage.glob("headline-quick*/*/result.json")):
+            time.sleep(0.2)
+        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        driver.wait(timeout=300)
+    first = log.read_text()
+    assert driver.returncode == 130, first[-3000:]
+    assert "reproduce: 0 done, running headline, 1 left" in first
+    assert "rerun the same command to continue" in first
+
+    again = run_grok(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "running headline" in again.stderr and "resuming" in again.stderr
+    assert "reproduce: 1 done, running critical_search, 0 left" in again.stderr
+    assert "report:" in again.stdout
+    times = json.loads((storage / "reproduce.json").read_text())
+    assert set(times) == {"headline", "critical_search"}
+
+    page = (storage / "report" / "index.html").read_text()
+    loaded = analysis.load(str(storage / "headline-quick"))
+    assert f">{_expected_headline_verdict(loaded)}<" in _verdict_row(page, "fig-1-2a-headline")
+    for rate, part in loaded.members.groupby("pruning_rate"):
+        shown = "never" if median_t_gen(part) == float("inf") else round(median_t_gen(part), 1)
+        assert f"k={rate:g}: ticket median t_gen</td><td>{shown}<" in page
+    estimate = json.loads((storage / "critical-ratio-quick" / "estimate.json").read_text())
+    upper = estimate["estimate"]["upper"]
+    held = None if upper["status"] != "ok" else 0.7 <= upper["estimate"] <= 0.9
+    assert f">{VERDICT_WORDS[held][0]}<" in _verdict_row(page, "fig-16a-critical-search")
+    assert "not run" in _verdict_row(page, "fig-5b-pai")  # unrun studies listed, not drawn
+    assert "Quick versions" in page
+
+    done = run_grok(*args)  # everything finished: skipped without starting Ray
+    assert done.returncode == 0 and done.stderr.count("finished before (skipped)") == 2
     bad = run_grok("reproduce", "--only", "headlin", "--storage", storage)
     assert bad.returncode == 2 and "did you mean 'headline'" in bad.stderr
     _open_in_chromium(storage / "report", tmp_path / "report.png")
+
+
+def test_report_of_a_folder_without_sweeps_lists_every_claim_as_not_run(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    result = run_grok("report", empty)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("not run") == len(analysis.report.CLAIMS)
+    missing = run_grok("report", tmp_path / "absent")
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 CHECKER = """<!doctype html><html><body><iframe id="f" src="index.html" width="1200" height="900">
