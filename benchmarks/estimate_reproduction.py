@@ -1,0 +1,113 @@
+"""What the full reproduction (``grok reproduce`` without ``--quick``) costs, from measured speeds.
+
+For every study (and the critical-ratio search) this counts the member-steps its full sweep
+trains: each ticket / dense / control member's step budget, and each dense run behind tickets
+once (the artifact store shares them across studies, as ``grok reproduce`` does). It then times a
+short cohort of each distinct network here (one thread, the sweep's cohort size up to 8) and
+prints, per study and in total, the member-steps, the measured member-steps/s and the CPU-hours.
+Tickets stop 2000 steps after they generalise, so the ticket part is an upper bound; edge-popup
+members are timed as dense members of the same network.
+
+    OMP_NUM_THREADS=1 python benchmarks/estimate_reproduction.py [--steps 100] [--only headline,pai]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from grok_core.config import ExperimentConfig
+from grok_core.training import MemberSpec, train_cohort
+from sweeps.reproduce import SEARCH, studies
+from sweeps.space import expand_cells, validate_cell
+
+COHORT = 8  # members timed together (the sweeps train up to 64; 8 is what a CPU slot gets)
+
+
+def study_cells(name: str) -> list[tuple[dict, int]]:
+    """Each cell of the study's full sweep and how many times it is trained (the search trains
+    its template once per trial, at one rate each)."""
+    from search_spaces import get_space
+
+    if name == SEARCH:
+        from sweeps.critical_launch import CriticalRequest
+
+        request = CriticalRequest().resolved()
+        return [({**request.template(), "rates": [request.low]}, request.trials)]
+    return [(cell, 1) for cell in expand_cells(get_space(name).param_space(quick=False))]
+
+
+def work(name: str) -> tuple[list[tuple[ExperimentConfig, int]], dict]:
+    """The study's members as (config, member-steps), and its dense runs behind tickets as
+    {(dense key, seed): (dense config, steps)}."""
+    members, dense = [], {}
+    for cell, times in study_cells(name):
+        config = validate_cell(cell)
+        rates = cell["rates"] if isinstance(cell.get("rates"), list) else [None]
+        members.append((config, times * len(cell["seeds"]) * len(rates) * config.train.steps))
+        if config.needs_dense_base:
+            base = config.dense_base()
+            dense.update({(base.dense_key(), seed): (base, base.train.steps)
+                          for seed in cell["seeds"]})
+    return members, dense
+
+
+def network(config: ExperimentConfig) -> str:
+    """What sets the speed of a step: task, model, optimiser and batch size."""
+    settings = config.to_dict()
+    return json.dumps([settings["task"], settings["model"], settings["optim"]["name"],
+                       settings["train"].get("batch_size")], sort_keys=True)
+
+
+def member_steps_per_second(config: ExperimentConfig, members: int, steps: int) -> float:
+    """Measured: ``members`` dense members of the config's network for ``steps`` steps."""
+    dense = config.dense_base() if config.needs_dense_base else config
+    short = dense.with_overrides([f"train.steps={steps}", "train.stop_margin=null"])
+    train_cohort(short.with_overrides(["train.steps=5"]), [MemberSpec(seed=0)])  # warm up
+    start = time.perf_counter()
+    train_cohort(short, [MemberSpec(seed=s) for s in range(members)])
+    return steps * members / (time.perf_counter() - start)
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:8.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="steps timed per network")
+    parser.add_argument("--only", default=None, help="comma-separated studies (default: all)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    names = studies(args.only.split(",") if args.only else None)
+    speeds: dict[str, float] = {}
+    seen_dense: set = set()
+    total_steps, total_seconds = 0, 0.0
+    print(f"{'study':16s} {'member-steps':>13s} {'steps/s':>9s} {'CPU-hours':>9s}  (dense runs "
+          "counted once, in the first study that needs them)")
+    for name in names:
+        members, dense = work(name)
+        rows = members + [(config, steps) for key, (config, steps) in dense.items()
+                          if key not in seen_dense]
+        seen_dense |= set(dense)
+        study_steps = sum(steps for _, steps in rows)
+        study_seconds = 0.0
+        for config, steps in rows:
+            key = network(config)
+            if key not in speeds:
+                speeds[key] = member_steps_per_second(config, COHORT, args.steps)
+            study_seconds += steps / speeds[key]
+        total_steps += study_steps
+        total_seconds += study_seconds
+        print(f"{name:16s} {study_steps:13,d} {study_steps / study_seconds:9.0f} "
+              f"{hours(study_seconds)}", flush=True)
+    print(f"{'total':16s} {total_steps:13,d} {total_steps / total_seconds:9.0f} "
+          f"{hours(total_seconds)}")
+    print(f"on 2 cores (one trial per core, ideal packing): {total_seconds / 2 / 3600:.1f} h wall; "
+          f"on 64 cores: {total_seconds / 64 / 3600:.2f} h (measured here, one thread per trial)")
+
+
+if __name__ == "__main__":
+    main()
