@@ -6,7 +6,10 @@ once (the artifact store shares them across studies, as ``grok reproduce`` does)
 short cohort of each distinct network here (one thread, the sweep's cohort size up to 8) and
 prints, per study and in total, the member-steps, the measured member-steps/s and the CPU-hours.
 Tickets stop 2000 steps after they generalise, so the ticket part is an upper bound; edge-popup
-members are timed as dense members of the same network.
+members are timed as dense members of the same network. The time per step excludes a run's fixed
+costs (building data, the last evaluation) but includes the periodic evaluations it spans; a
+minibatch network (the LSTM, parity) is timed on a small split, so its evaluations are left out
+(the LSTM's, every 200 steps, add under a tenth).
 
     OMP_NUM_THREADS=1 python benchmarks/estimate_reproduction.py [--steps 100] [--only headline,pai]
 """
@@ -61,14 +64,29 @@ def network(config: ExperimentConfig) -> str:
                        settings["train"].get("batch_size")], sort_keys=True)
 
 
-def member_steps_per_second(config: ExperimentConfig, members: int, steps: int) -> float:
-    """Measured: ``members`` dense members of the config's network for ``steps`` steps."""
-    dense = config.dense_base() if config.needs_dense_base else config
-    short = dense.with_overrides([f"train.steps={steps}", "train.stop_margin=null"])
-    train_cohort(short.with_overrides(["train.steps=5"]), [MemberSpec(seed=0)])  # warm up
+def _seconds(config: ExperimentConfig, members: int, steps: int) -> float:
     start = time.perf_counter()
-    train_cohort(short, [MemberSpec(seed=s) for s in range(members)])
-    return steps * members / (time.perf_counter() - start)
+    train_cohort(config.with_overrides([f"train.steps={steps}"]),
+                 [MemberSpec(seed=s) for s in range(members)])
+    return time.perf_counter() - start
+
+
+def member_steps_per_second(config: ExperimentConfig, members: int, most_steps: int,
+                            seconds: float = 20.0) -> float:
+    """Measured: ``members`` dense members of the config's network together, from the time
+    ``n`` more steps add (runs of n and 2n steps; so a run's fixed costs, such as building the
+    data and measuring both splits at its end, are not counted per step). ``n`` is at most
+    ``most_steps``, fewer for a slow network so that the timing takes about ``seconds``."""
+    dense = config.dense_base() if config.needs_dense_base else config
+    dense = dense.with_overrides(["train.stop_margin=null"])
+    if dense.train.batch_size:  # a minibatch step costs the same on a small split; evaluating
+        batch = dense.train.batch_size  # the full one would dominate a short timing
+        dense = dense.with_overrides([f"task.n_train={4 * batch}", f"task.n_test={batch}"])
+    _seconds(dense, 1, 2)  # warm up
+    slowest = 2 / _seconds(dense, 1, 2)  # a member's steps/s, were the fixed costs per step
+    steps = max(4, min(most_steps, int(seconds * slowest / members / 3)))
+    return steps * members / max(1e-9, _seconds(dense, members, 2 * steps)
+                                 - _seconds(dense, members, steps))
 
 
 def hours(seconds: float) -> str:
@@ -77,7 +95,8 @@ def hours(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100, help="steps timed per network")
+    parser.add_argument("--steps", type=int, default=100,
+                        help="most steps timed per network (a slow one gets fewer: ~20 s each)")
     parser.add_argument("--only", default=None, help="comma-separated studies (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
