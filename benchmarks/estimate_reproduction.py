@@ -120,9 +120,9 @@ def main() -> None:
             study_seconds += steps / speeds[key]
         total_steps += study_steps
         total_seconds += study_seconds
-        print(f"{name:16s} {study_steps:13,d} {study_steps / study_seconds:9.0f} "
+        print(f"{name:16s} {study_steps:13,d} {study_steps / study_seconds:9.1f} "
               f"{hours(study_seconds)}", flush=True)
-    print(f"{'total':16s} {total_steps:13,d} {total_steps / total_seconds:9.0f} "
+    print(f"{'total':16s} {total_steps:13,d} {total_steps / total_seconds:9.1f} "
           f"{hours(total_seconds)}")
     print(f"on 2 cores (one trial per core, ideal packing): {total_seconds / 2 / 3600:.1f} h wall; "
           f"on 64 cores: {total_seconds / 64 / 3600:.2f} h (measured here, one thread per trial)")

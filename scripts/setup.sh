@@ -10,3 +10,11 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# headless Chromium, for the test that opens the report page: from the distribution's packages
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null
+  else
+    echo "setup: no chromium; the report-page test needs it (e.g. sudo apt-get install chromium)" >&2
+  fi
+fi

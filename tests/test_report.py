@@ -127,3 +127,15 @@ def _open_in_chromium(folder, screenshot):
                          capture_output=True, text=True, timeout=120)
     found = re.search(r'<pre id="out">(\d+) images, broken: (.*?)</pre>', dom.stdout)
     assert found and int(found.group(1)) >= 1 and found.group(2) == "[]", dom.stdout[-2000:]
+
+
+def test_reproduce_refuses_bad_input_before_any_work(tmp_path):
+    storage = tmp_path / "s"
+    away = run_grok("reproduce", "--only", "headline", "--address", "127.0.0.1:9",
+                    "--storage", storage)
+    assert away.returncode == 2 and "no Ray cluster reachable" in away.stderr, away.stderr
+    setting = run_grok("reproduce", "--quick", "--set", "train.stepz=5", "--storage", storage)
+    assert setting.returncode == 2 and "train.stepz" in setting.stderr, setting.stderr
+    for result in (away, setting):
+        assert "Traceback" not in result.stderr
+    assert not storage.exists() or not any(storage.iterdir())  # nothing written
