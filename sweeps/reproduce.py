@@ -160,6 +160,6 @@ def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[st
             f"{_minutes(time.monotonic() - start)}")
         if not complete:
             failed.append(name)
-    log(f"reproduce: {len(names)} studies in {_minutes(time.monotonic() - began)}; "
+    log(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in {_minutes(time.monotonic() - began)}; "
         "writing the report")
     return (*write_report(storage), failed)
