@@ -121,12 +121,16 @@ def moderate_pruning_helps(loaded: SweepResults) -> Verdict:
 
 def grokking_beats_non_grokking(loaded: SweepResults) -> Verdict:
     """Judge: tickets whose mask came after their dense run generalised (grokking tickets)
-    generalise earlier (median t_gen) than those whose mask came before (non-grokking)."""
+    generalise earlier (median t_gen) than those whose mask came before (non-grokking; a mask
+    of step 0 always is)."""
     members = loaded.members
     if "base_generalised" not in members.columns:
         return Verdict(None, reason="no ticket records whether its dense run had generalised")
-    grokking = members[members["base_generalised"] == True]  # noqa: E712
-    non_grokking = members[members["base_generalised"] == False]  # noqa: E712
+    generalised = members["base_generalised"].astype(object)
+    if "prune_step" in members.columns:  # a mask from step 0 comes before any generalisation
+        generalised = generalised.where(members["prune_step"] != 0, False)
+    grokking = members[generalised == True]  # noqa: E712
+    non_grokking = members[generalised == False]  # noqa: E712
     numbers = {"grokking tickets: median t_gen": _show(median_t_gen(grokking)),
                "non-grokking tickets: median t_gen": _show(median_t_gen(non_grokking)),
                "tickets (grokking / non-grokking)": f"{len(grokking)} / {len(non_grokking)}"}

@@ -140,3 +140,19 @@ def test_reproduce_refuses_bad_input_before_any_work(tmp_path):
     for result in (away, setting):
         assert "Traceback" not in result.stderr
     assert not storage.exists() or not any(storage.iterdir())  # nothing written
+
+
+def test_a_mask_of_step_0_counts_as_a_non_grokking_ticket():
+    from analysis.report import grokking_beats_non_grokking
+    from analysis.results import SweepResults
+
+    members = pd.DataFrame({"prune_step": [0, 1000, 3000, 3000],
+                            "base_generalised": [None, False, True, True],
+                            "t_gen": [None, 2500, 400, 600]})
+    empty = pd.DataFrame()
+    verdict = grokking_beats_non_grokking(SweepResults(members, empty, empty, empty))
+    assert verdict.held is True
+    assert verdict.numbers["tickets (grokking / non-grokking)"] == "2 / 2"
+    assert verdict.numbers["non-grokking tickets: median t_gen"] == "never"
+    members["t_gen"] = [300, 2500, None, None]  # the grokking tickets never generalised
+    assert grokking_beats_non_grokking(SweepResults(members, empty, empty, empty)).held is False
