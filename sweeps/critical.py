@@ -115,16 +115,22 @@ class ThresholdSampler(optuna.samplers.BaseSampler):
         pending = [float(t.params[PARAM]) for t in trials
                    if t.state == TrialState.RUNNING and t.number != trial.number
                    and PARAM in t.params]
-        rate = self.next_rate(rates, outcomes, pending, trial.number, rng)
+        # every finished rate counts as tried, also those whose outcomes the fit leaves out
+        # (seeds that generalised nowhere): else the scan restarts while no seed has a window
+        finished = [float(t.params[PARAM]) for t in trials
+                    if t.state == TrialState.COMPLETE and PARAM in t.params]
+        rate = self.next_rate(rates, outcomes, pending, trial.number, rng, finished)
         low = max(self.low, getattr(param_distribution, "low", self.low))
         high = min(self.high, getattr(param_distribution, "high", self.high))
         return float(min(max(rate, low), high))
 
     # --- the decision -----------------------------------------------------------------------
     def next_rate(self, rates: np.ndarray, outcomes: np.ndarray, pending: Sequence[float],
-                  number: int, rng: np.random.Generator) -> float:
-        """The next trial's rate from the finished outcomes and the running trials' rates."""
-        tried = [*rates.tolist(), *pending]
+                  number: int, rng: np.random.Generator, finished: Sequence[float] = ()
+                  ) -> float:
+        """The next trial's rate from the finished outcomes, the running trials' rates and
+        the rates of every finished trial (``finished``)."""
+        tried = [*rates.tolist(), *finished, *pending]
         for point in self.scan:
             if all(abs(point - r) > 1e-9 for r in tried):
                 return point
