@@ -173,9 +173,7 @@ def weight_decay_speeds_grokking(loaded: SweepResults) -> Verdict:
 def structure_changes_most_in_transition(loaded: SweepResults) -> Verdict:
     """Judge: in the dense runs, the mean Jaccard distance between consecutive masks is larger
     while test accuracy rises (the transition) than while it is memorised, for most seeds."""
-    from .structure import summary
-
-    table = summary(loaded)
+    table = _structure_summary(loaded)
     columns = ["jaccard_memorised", "jaccard_transition"]
     if table.empty or any(c not in table.columns for c in columns):
         return Verdict(None, reason="no structure measured")
@@ -187,6 +185,16 @@ def structure_changes_most_in_transition(loaded: SweepResults) -> Verdict:
         return Verdict(None, numbers, "no dense run reached the transition")
     larger = (known["jaccard_transition"] > known["jaccard_memorised"]).mean()
     return Verdict(bool(larger > 0.5), numbers)
+
+
+def _structure_summary(loaded: SweepResults) -> pd.DataFrame:
+    """``analysis.structure.summary`` of the sweep, computed once for the claims (Fig. 7 and
+    8) that read it: it loads every checkpoint of the dense runs."""
+    if getattr(loaded, "_structure_summary", None) is None:
+        from .structure import summary
+
+        loaded._structure_summary = summary(loaded)
+    return loaded._structure_summary
 
 
 def critical_ratio_near_paper(loaded: SweepResults) -> Verdict:
@@ -229,9 +237,7 @@ def l1_differs_where_l2_agrees(loaded: SweepResults) -> Verdict:
 def ticket_entropy_falls_sooner(loaded: SweepResults) -> Verdict:
     """Judge: for most seeds the ticket's Fourier entropy has fallen half way to its lowest
     at an earlier step than its dense run's (``analysis.structure.half_drop_step``)."""
-    from .structure import summary
-
-    table = summary(loaded)
+    table = _structure_summary(loaded)
     columns = ["entropy_half_drop_ticket", "entropy_half_drop_dense"]
     if table.empty or any(c not in table.columns for c in columns):
         return Verdict(None, reason="no Fourier entropy measured")

@@ -62,3 +62,11 @@ def curves_by_variant(loaded) -> bytes:
     from analysis.figures import variant_curves_png
 
     return variant_curves_png(loaded, title=loaded.title())
+
+
+def dense_vs_ticket_figure(loaded) -> bytes:
+    """As Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with delays (the
+    ``figure`` of the studies that compare just those two)."""
+    from analysis.figures import dense_vs_ticket_png
+
+    return dense_vs_ticket_png(loaded, title=loaded.title())

@@ -1,5 +1,5 @@
 """Dense network vs grokking ticket on scikit-learn's 8x8 digits (Omnigrok's MNIST setting)."""
-from ._common import TICKET_STOP, merged
+from ._common import TICKET_STOP, dense_vs_ticket_figure, merged
 
 DESCRIPTION = ("dense vs grokking ticket on the 8x8 digits (1000 train images, init scale 8, "
                "MSE), k=0.6: the offline stand-in for MNIST (Fig. 13)")
@@ -26,8 +26,4 @@ def param_space(quick: bool = False) -> dict:
     return space
 
 
-def figure(loaded) -> bytes:
-    """As Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with delays."""
-    from analysis.figures import dense_vs_ticket_png
-
-    return dense_vs_ticket_png(loaded, title=loaded.title())
+figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

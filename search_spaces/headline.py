@@ -1,5 +1,5 @@
 """Dense network vs grokking ticket (k = 0.6, mask from the final dense step)."""
-from ._common import TICKET_STOP, merged, quick_version
+from ._common import TICKET_STOP, dense_vs_ticket_figure, merged, quick_version
 
 DESCRIPTION = "dense vs grokking ticket, k=0.6, mask from the final step (Fig. 1, 2a)"
 
@@ -12,8 +12,4 @@ def param_space(quick: bool = False) -> dict:
     return quick_version(space, {"rates": [0.3, 0.6]}) if quick else space
 
 
-def figure(loaded) -> bytes:
-    """Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with the delays."""
-    from analysis.figures import dense_vs_ticket_png
-
-    return dense_vs_ticket_png(loaded, title=loaded.title())
+figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

@@ -1,5 +1,5 @@
 """Dense vs grokking ticket with the one-layer transformer."""
-from ._common import TICKET_STOP, merged, quick_version
+from ._common import TICKET_STOP, dense_vs_ticket_figure, merged, quick_version
 
 DESCRIPTION = "dense vs grokking ticket with the 1-layer transformer, k=0.6 (Fig. 2b)"
 
@@ -18,8 +18,4 @@ def param_space(quick: bool = False) -> dict:
     return space
 
 
-def figure(loaded) -> bytes:
-    """As Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with delays."""
-    from analysis.figures import dense_vs_ticket_png
-
-    return dense_vs_ticket_png(loaded, title=loaded.title())
+figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

@@ -112,14 +112,33 @@ def _record_time(storage: str, name: str, seconds: float) -> None:
         json.dump(times, handle, indent=1)
 
 
+def _done_before(name: str, job, storage: str) -> bool:
+    """Whether the study's sweep (or search) already finished under ``storage``."""
+    from .critical_launch import search_folder
+    from .launch import sweep_path
+
+    if name == SEARCH:
+        return search_finished(search_folder(storage, job.search_name), job.trials)
+    return finished(sweep_path(storage, job.sweep_name))
+
+
+def _run(name: str, job, log: Callable[[str], None]) -> bool:
+    """Run (or resume) the study; whether every trial finished."""
+    from .critical_launch import run_critical
+    from .launch import run_sweep
+
+    if name == SEARCH:
+        return run_critical(job, log=log).trials >= job.trials
+    return not any(result.error is not None for result in run_sweep(job, log=log))
+
+
 def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[str, list, list]:
     """Run (or skip, or resume) each study's sweep, then write the report; returns (page,
     sections, studies with failed trials). Progress: one line per study with how many are
     done, running and left, and each sweep's own progress below it."""
     from analysis.report import write_report
 
-    from .critical_launch import run_critical, search_folder
-    from .launch import resolve_storage, run_sweep, sweep_path
+    from .launch import resolve_storage
 
     names = studies(request.only)
     storage = resolve_storage(request.storage)
@@ -136,30 +155,19 @@ def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[st
     began, failed = time.monotonic(), []
     for done, name in enumerate(names):
         job = requests[name]
-        if name == SEARCH:
-            path, ended = search_folder(storage, job.search_name), search_finished
-            ready = ended(path, job.trials)
-        else:
-            path = sweep_path(storage, job.sweep_name)
-            ready = finished(path)
         left = len(names) - done - 1
-        if ready:
+        if _done_before(name, job, storage):
             log(f"reproduce: {done} done, {name} finished before (skipped), {left} left")
             continue
         log(f"reproduce: {done} done, running {name}, {left} left "
             f"({_minutes(time.monotonic() - began)} so far)")
         start = time.monotonic()
-        if name == SEARCH:
-            search = run_critical(job, log=log)
-            complete = search.trials >= job.trials
-        else:
-            grid = run_sweep(job, log=log)
-            complete = not any(result.error is not None for result in grid)
+        complete = _run(name, job, log)
         _record_time(storage, name, time.monotonic() - start)
         log(f"reproduce: {name} {'done' if complete else 'ended with failed trials'} in "
             f"{_minutes(time.monotonic() - start)}")
         if not complete:
             failed.append(name)
-    log(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in {_minutes(time.monotonic() - began)}; "
-        "writing the report")
+    log(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in "
+        f"{_minutes(time.monotonic() - began)}; writing the report")
     return (*write_report(storage), failed)
