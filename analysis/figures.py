@@ -321,7 +321,8 @@ def _delay_text(label: str, members: pd.DataFrame) -> str:
     t_mem, t_gen = members["t_mem"].astype(float).median(), median_t_gen(members)
     tau = "-" if t_gen == float("inf") or t_mem != t_mem else f"{t_gen / t_mem:.3g}"
     shown = "never" if t_gen == float("inf") else f"{t_gen:.0f}"
-    return f"{label}: t_mem {t_mem:.0f} -> t_gen {shown} (t_gen / t_mem {tau})"
+    memorised = "never" if t_mem != t_mem else f"{t_mem:.0f}"
+    return f"{label}: t_mem {memorised} -> t_gen {shown} (t_gen / t_mem {tau})"
 
 
 def dense_vs_ticket_png(loaded, title: str = "", log_x: bool = True) -> bytes:
