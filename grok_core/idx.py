@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from .config import ConfigError
+from .errors import ConfigError
 
 UNSIGNED_BYTE = 0x08
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",

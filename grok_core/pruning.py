@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from .config import ConfigError, check_pruning_rate
+from .errors import ConfigError, check_pruning_rate, choice
 
 
 def count_to_prune(pruning_rate: float, n: int) -> int:
@@ -164,8 +164,6 @@ def score(method: str, model, params: Mapping[str, torch.Tensor], inputs: torch.
     """One round of ``method``'s scores (higher = keep) for one member's ``params`` over the
     model's prunable tensors; ``inputs`` / ``labels`` are the scoring data."""
     if method not in SCORERS:
-        from .config import choice
-
         choice("prune.method", method, SCORERS)
     return SCORERS[method](model, params, inputs, labels, seed=seed)
 

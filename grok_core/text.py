@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .config import ConfigError
+from .errors import ConfigError
 
 PAD, UNKNOWN, FIRST_WORD = 0, 1, 2
 ACLIMDB_PARTS = (("train", "pos"), ("train", "neg"), ("test", "pos"), ("test", "neg"))

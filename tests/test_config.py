@@ -31,7 +31,7 @@ def test_pinned_dense_keys():
 
 
 def test_the_engine_version_salts_every_key(monkeypatch):
-    import grok_core.config as config
+    import grok_core.config.experiment as config  # where dense_key reads it
 
     before = ExperimentConfig().dense_key()
     monkeypatch.setattr(config, "ENGINE_VERSION", ENGINE_VERSION + 1)
