@@ -26,41 +26,55 @@ def check_reachable(address: str) -> None:
                           ) from None
 
 
-def use_prestarted_workers() -> None:
-    """Let trial actors start on the worker processes Ray prestarts, not fresh ones.
+# How `grok` starts a local Ray where no cluster is named: embedded, no dashboard, and Ray's own
+# logging kept to errors (trial output goes to each trial's folder, not the driver's terminal).
+LOCAL_RAY_OPTIONS = {"include_dashboard": False, "log_to_driver": False,
+                     "logging_level": logging.ERROR}
 
-    Ray Tune gives every trial actor one environment variable, for PyTorch Lightning
-    (``PL_DISABLE_FORK``), and Ray boots a fresh worker process for any actor with its own
-    environment variables instead of taking one it prestarted: 1-1.5 s more per trial actor
-    here (measured: trainable entered 1.0-1.7 s instead of 2.7-3.2 s after the Tuner started).
-    Nothing here uses Lightning. Only that one variable is dropped; if Ray renames things this
-    does nothing."""
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:
-        return
-    env = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if isinstance(env, dict):
-        env.pop("PL_DISABLE_FORK", None)
+
+def start_local_ray() -> None:
+    """Start the local embedded Ray a sweep uses when no cluster is named."""
+    import ray
+
+    ray.init(**LOCAL_RAY_OPTIONS)
 
 
 def connect_ray(address: Optional[str]) -> None:
-    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray."""
+    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local embedded Ray.
+
+    Where this process is connected already (a second sweep from one Python session, or a
+    test session's shared Ray) that Ray is used, but a named address is checked first: an
+    unreachable one is refused as on a fresh start, and one that names another cluster than
+    the connected one is refused rather than silently running on the wrong cluster."""
     import ray
 
-    use_prestarted_workers()
-    if ray.is_initialized():
-        return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         check_reachable(address)
+    if ray.is_initialized():
+        _check_connected_to(address)
+        return
+    if address:
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # Ray raises many kinds here; the user needs one line
             raise ConfigError(f"--address {address}: could not join the Ray cluster: "
                               f"{_first_line(exc)}{_auth_hint(exc)}") from None
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        start_local_ray()
+
+
+def _check_connected_to(address: Optional[str]) -> None:
+    """ConfigError if ``address`` (HOST:PORT) is not the port of the Ray this process is
+    connected to (hosts are not compared: one node has several names and addresses)."""
+    if not address or address in ("auto", "local") or address.startswith("ray://"):
+        return
+    import ray
+
+    connected = ray.get_runtime_context().gcs_address
+    if address.rpartition(":")[2] != connected.rpartition(":")[2]:
+        raise ConfigError(f"--address {address}: this process is already connected to the Ray "
+                          f"cluster at {connected}; run grok in a new process to use another")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,5 +1,10 @@
-"""Shared fixtures: small, fast configs (p=13, a few hundred steps)."""
+"""Shared fixtures: small, fast configs (p=13, a few hundred steps); ``grok``, the real entry
+point called in this process on one shared local Ray; ``run_grok``, the console script in a
+subprocess, for the tests that must kill a driver or read what a fresh process prints."""
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -37,12 +42,88 @@ def as_ticket(config: ExperimentConfig, *overrides: str) -> ExperimentConfig:
     return config.with_overrides(["recipe=ticket", *train, *overrides])
 
 
-def run_grok(*args, timeout=600, env=None):
-    """Run the real `grok` entry point in a subprocess (as a user would)."""
-    import os
-    import subprocess
-    import sys
+def sets(*overrides: str) -> list[str]:
+    """``--set KEY=VALUE`` arguments for each override."""
+    return [arg for override in overrides for arg in ("--set", override)]
 
-    command = [sys.executable, "-m", "sweeps.cli", *map(str, args)]
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout)
+
+# --- the real `grok` in a subprocess ----------------------------------------------------------
+def grok_command(*args) -> list[str]:
+    """The command line of the real `grok` entry point, as a user runs it."""
+    return [sys.executable, "-m", "sweeps.cli", *map(str, args)]
+
+
+def grok_env(env=None) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+
+
+def run_grok(*args, timeout=600, env=None):
+    """Run the real `grok` entry point in a subprocess (as a user would): a process, and a
+    local Ray, of its own. For tests that kill a driver, join another cluster or need a fresh
+    process; the others call ``grok`` below."""
+    return subprocess.run(grok_command(*args), capture_output=True, text=True,
+                          env=grok_env(env), timeout=timeout)
+
+
+# --- the real `grok` in this process, on one Ray for the whole session ----------------------
+RAY_COMMANDS = {"sweep", "critical-ratio", "reproduce"}  # the commands that connect to Ray
+RAY_STARTS = []  # every local Ray this session started in this process (the report asserts one)
+
+
+@pytest.fixture(scope="session")
+def shared_ray():
+    """One local Ray for every in-process command that needs one, started as `grok sweep`
+    starts its own (``sweeps.cluster.start_local_ray``); ``connect_ray`` reuses it. Shut down
+    at the end of the session."""
+    import ray
+
+    from sweeps.cluster import start_local_ray
+
+    assert not ray.is_initialized(), "something started Ray before the shared fixture"
+    start_local_ray()
+    RAY_STARTS.append(ray.get_runtime_context().gcs_address)
+    yield ray
+    ray.shutdown()
+
+
+class Finished(subprocess.CompletedProcess):
+    """What ``grok`` returns: as ``subprocess.run`` would, so a test reads either alike."""
+
+
+@pytest.fixture
+def grok(request, capsys):
+    """``grok(*args)``: ``sweeps.cli.main(args)`` in this process; returns the exit code and
+    what it printed (``returncode``, ``stdout``, ``stderr``). Commands that use Ray get the
+    session's shared one. The process environment is restored after each call (a command
+    must not leave settings behind; ``environment_left`` lists what one changed)."""
+    from sweeps.cli import main
+
+    def run(*args):
+        argv = [str(arg) for arg in args]
+        if argv and argv[0] in RAY_COMMANDS:
+            request.getfixturevalue("shared_ray")
+        capsys.readouterr()  # what came before is not this command's
+        before = dict(os.environ)
+        try:
+            code = main(argv)
+        finally:
+            out, err = capsys.readouterr()
+            run.environment_left = {k for k in set(before) | set(os.environ)
+                                    if before.get(k) != os.environ.get(k)}
+            os.environ.clear()
+            os.environ.update(before)
+        return Finished(argv, code, out, err)
+
+    run.environment_left = set()
+    return run
+
+
+def error_line(result) -> str:
+    """The one line a refused command prints, after checking it is exactly that: exit code 2,
+    nothing on stdout, one stderr line starting ``grok: error:``, no traceback."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stdout == "", result.stdout[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("grok: error:"), lines
+    assert "Traceback" not in result.stderr
+    return lines[0]
