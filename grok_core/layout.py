@@ -44,7 +44,9 @@ PAPER_FIGURE_FILE = "figure.png"
 DENSE_PHASE_SUFFIX = ".dense"        # NAME.dense: the sweep that trains shared dense runs first
 RESTARTED_INFIX = ".restarted-"      # NAME.restarted-K: a sweep or search kept by --restart
 
-# a critical-ratio search's folder
+# a critical-ratio search's folder; its default name is also its study name in grok reproduce
+# and on the report (the CLI verb keeps its dash: grok critical-ratio)
+CRITICAL_RATIO_SEARCH = "critical_ratio_search"
 SEARCH_SPEC_FILE = "critical.json"
 SEARCH_STUDY_INFO_FILE = "study.json"  # the Optuna study's name (and its storage URL unless default)
 SEARCH_STUDY_FILE = "study.db"         # the SQLite study next to a search's files, by default

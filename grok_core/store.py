@@ -1,11 +1,8 @@
 """Artifact store: dense runs kept by content key, read and written through ``pyarrow.fs``.
 
-Layout under a root (a local directory or a URI such as ``s3://bucket/prefix``)::
-
-    <root>/artifacts/<dense key>/config.json            the dense run's settings (for people)
-    <root>/artifacts/<dense key>/seed_<s>/theta_<step>.pt   theta_t at each checkpoint (0 = theta_0)
-    <root>/artifacts/<dense key>/seed_<s>/curves.parquet
-    <root>/artifacts/<dense key>/seed_<s>/summary.json   written last: marks the run complete
+Layout under a root (a local directory or a URI such as ``s3://bucket/prefix``): see
+``grok_core.layout``: ``artifacts/<dense key>/seed_<s>/`` holds theta_t at each checkpoint
+(``theta_<step>.pt``, 0 = theta_0), the curves and, written last, the summary.
 
 Every file is written under a temporary name and then moved into place, so a reader never sees
 half a file; a run without ``summary.json`` is incomplete and is never trusted. Runs are
@@ -23,13 +20,16 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pyarrow.fs as pafs
 
 from .config import ConfigError
+from .layout import (ARTIFACTS_DIR, CURVES_FILE, RUN_CONFIG_FILE, RUN_SUMMARY_FILE,
+                     SEED_DIR_PREFIX)
 
 if TYPE_CHECKING:  # imported lazily: checking a location must not wait for torch and pandas
     import pandas as pd
     import torch
 
 
-def _is_uri(location: str) -> bool:
+def is_uri(location: str) -> bool:
+    """Whether ``location`` is a URI (``s3://...``) rather than a local path."""
     return "://" in location
 
 
@@ -38,14 +38,14 @@ class Storage:
 
     def __init__(self, location: str | os.PathLike) -> None:
         location = os.fspath(location)
-        if _is_uri(location):
+        if is_uri(location):
             try:
                 self.fs, self.root = pafs.FileSystem.from_uri(location)
             except Exception as exc:  # pyarrow raises several types for bad URIs
                 raise ConfigError(f"cannot open storage {location!r}: {exc}") from None
         else:
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(location)
-        self.location = location if _is_uri(location) else self.root
+        self.location = location if is_uri(location) else self.root
         self.root = self.root.rstrip("/")
 
     def path(self, *parts: str) -> str:
@@ -148,21 +148,44 @@ def checkpoint_name(step: int) -> str:
 class ArtifactStore(Storage):
     """Dense runs by content key and seed (see module docstring)."""
 
+    def key_parts(self, key: str) -> tuple[str, ...]:
+        """Path parts of the dense runs (every seed) of one config."""
+        return (ARTIFACTS_DIR, key)
+
     def run_parts(self, key: str, seed: int) -> tuple[str, ...]:
         """Path parts of one dense run."""
-        return ("artifacts", key, f"seed_{seed}")
+        return (ARTIFACTS_DIR, key, f"{SEED_DIR_PREFIX}{seed}")
 
     def has_dense(self, key: str, seed: int) -> bool:
         """True if the run finished and wrote its summary."""
-        return self.exists(*self.run_parts(key, seed), "summary.json")
+        return self.exists(*self.run_parts(key, seed), RUN_SUMMARY_FILE)
+
+    def has_curves(self, key: str, seed: int) -> bool:
+        """True if the run's curves are there (a finished run, or one that died just after)."""
+        return self.exists(*self.run_parts(key, seed), CURVES_FILE)
 
     def dense_summary(self, key: str, seed: int) -> dict[str, Any]:
         """Summary of a finished run (t_mem, t_gen, ..., steps_run, checkpoint_steps)."""
-        return self.read_json(*self.run_parts(key, seed), "summary.json")
+        return self.read_json(*self.run_parts(key, seed), RUN_SUMMARY_FILE)
 
     def dense_curves(self, key: str, seed: int) -> "pd.DataFrame":
         """Curve rows of a finished run."""
-        return self.read_parquet(*self.run_parts(key, seed), "curves.parquet")
+        return self.read_parquet(*self.run_parts(key, seed), CURVES_FILE)
+
+    def run_config(self, key: str) -> dict[str, Any]:
+        """The settings (``ExperimentConfig.to_dict``) of the dense runs under ``key``."""
+        return self.read_json(*self.key_parts(key), RUN_CONFIG_FILE)
+
+    def write_run_config(self, key: str, config: Mapping[str, Any]) -> None:
+        """Keep the settings of the dense runs under ``key`` (for people and the analysis)."""
+        self.write_json(dict(config), *self.key_parts(key), RUN_CONFIG_FILE)
+
+    def write_dense_run(self, key: str, seed: int, curves: "pd.DataFrame",
+                        summary: Mapping[str, Any]) -> None:
+        """A finished run's curves, then its summary: written last, it marks the run complete
+        (its checkpoints are already there)."""
+        self.write_parquet(curves, *self.run_parts(key, seed), CURVES_FILE)
+        self.write_json(dict(summary), *self.run_parts(key, seed), RUN_SUMMARY_FILE)
 
     def save_checkpoint(self, key: str, seed: int, step: int,
                         params: Mapping[str, "torch.Tensor"]) -> None:

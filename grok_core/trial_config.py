@@ -1,7 +1,7 @@
 """A sweep trial's config: an ``ExperimentConfig`` in nested form plus the cohort it trains.
 
 Torch-free, so the sweep driver validates trial configs without loading the engine; the
-trainable (``grok_core.trainable``) and the trial body (``grok_core.trial_run``) both take the
+trainable (``sweeps.trainable``) and the trial body (``sweeps.trial``) both take the
 parser from here.
 """
 from __future__ import annotations

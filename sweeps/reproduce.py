@@ -5,7 +5,7 @@ cluster; running sweeps side by side would only split the same slots and interle
 dense phases). A study whose sweep finished under the storage is skipped, an unfinished one is
 resumed (the sweep's own resume), and the report (``analysis.report``) is written at the end
 from whatever finished. Ctrl-C stops the current sweep; rerunning the command continues. The
-critical-ratio search (``grok critical-ratio``) runs as the study ``critical_search``, after the
+critical-ratio search (``grok critical-ratio``) runs as the study ``critical_ratio_search``, after the
 grid studies. Each study's wall time is kept in ``<storage>/reproduce.json``.
 
 Left out by default: ``mnist`` (it reads IDX files from a folder you give: ``--only mnist --set
@@ -14,15 +14,28 @@ task.data_dir=...`` runs it).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-from analysis.report import SEARCH
-from grok_core.config import ConfigError
+from analysis.critical_ratio import is_search
+from analysis.critical_ratio import load as load_search
+from analysis.report import write_report
+from analysis.results import load as load_sweep
+from grok_core.config import ConfigError, choice
+from grok_core.layout import CRITICAL_RATIO_SEARCH as SEARCH
+from grok_core.layout import REPRODUCE_TIMES_FILE
+from grok_core.store import Storage, is_uri
+from search_spaces import study_names
 
-TIMES_FILE = "reproduce.json"  # per study: seconds of the last run and when it ended
+from .cluster import check_reachable
+from .critical_ratio_search import CriticalRequest, run_critical, search_folder, validate
+from .grid_sweep import SweepRequest, build_space, resolve_storage, run_sweep, sweep_path
+
+log = logging.getLogger("grok.sweeps")
+OLD_SEARCH_NAMES = {"critical_search": SEARCH}  # the search's name before it was spelled as here
 # studies that need data from the user, run only when named with --only
 NEEDS_DATA = ("mnist",)
 
@@ -43,15 +56,11 @@ class ReproduceRequest:
 def studies(only: Optional[Sequence[str]]) -> list[str]:
     """The studies to run: ``only`` (each checked), else every study but those needing data,
     the critical-ratio search last."""
-    from search_spaces import space_names
-
-    names = [*space_names(), SEARCH]
+    names = [*study_names(), SEARCH]
     if only:
+        only = [OLD_SEARCH_NAMES.get(name, name) for name in only]
         for name in only:
-            if name not in names:
-                from grok_core.config import choice
-
-                choice("--only", name, names)
+            choice("--only", name, names)
         return list(dict.fromkeys(only))
     return [name for name in names if name not in NEEDS_DATA]
 
@@ -60,10 +69,8 @@ def finished(path: str) -> bool:
     """Whether the sweep at ``path`` exists and every one of its trials finished."""
     if not os.path.isdir(path):
         return False
-    from analysis.results import load
-
     try:
-        loaded = load(path)
+        loaded = load_sweep(path)
     except Exception:  # a sweep that cannot be read is not finished  # noqa: BLE001
         return False
     return not loaded.trials.empty and bool(loaded.trials["finished"].all())
@@ -71,12 +78,10 @@ def finished(path: str) -> bool:
 
 def search_finished(path: str, wanted: int) -> bool:
     """Whether the critical-ratio search at ``path`` holds ``wanted`` finished trials."""
-    from analysis.critical import is_search, load
-
     if not os.path.isdir(path) or not is_search(path):
         return False
     try:
-        return load(path).trials >= wanted
+        return load_search(path).trials >= wanted
     except Exception:  # an unreadable search is not finished  # noqa: BLE001
         return False
 
@@ -84,9 +89,6 @@ def search_finished(path: str, wanted: int) -> bool:
 def _requests(request: ReproduceRequest, names: list[str]) -> dict:
     """Each study's sweep (or search) request, every one validated before any study runs, so
     a bad ``--set`` fails at once rather than after hours of the studies before it."""
-    from .critical_launch import CriticalRequest, validate
-    from .launch import SweepRequest, build_space
-
     shared = dict(quick=request.quick, storage=request.storage, address=request.address,
                   cpus_per_trial=request.cpus_per_trial, gpus_per_trial=request.gpus_per_trial,
                   overrides=tuple(request.overrides))
@@ -95,7 +97,7 @@ def _requests(request: ReproduceRequest, names: list[str]) -> dict:
         if name == SEARCH:
             requests[name] = validate(CriticalRequest(**shared))
         else:
-            requests[name] = SweepRequest(space=name, **shared)
+            requests[name] = SweepRequest(study=name, **shared)
             build_space(requests[name])
     return requests
 
@@ -105,7 +107,7 @@ def _minutes(seconds: float) -> str:
 
 
 def _record_time(storage: str, name: str, seconds: float) -> None:
-    path = os.path.join(storage, TIMES_FILE)
+    path = os.path.join(storage, REPRODUCE_TIMES_FILE)
     times = json.load(open(path)) if os.path.isfile(path) else {}
     times[name] = {"seconds": round(seconds, 1), "ended": time.strftime("%Y-%m-%d %H:%M:%S")}
     with open(path, "w") as handle:
@@ -114,40 +116,26 @@ def _record_time(storage: str, name: str, seconds: float) -> None:
 
 def _done_before(name: str, job, storage: str) -> bool:
     """Whether the study's sweep (or search) already finished under ``storage``."""
-    from .critical_launch import search_folder
-    from .launch import sweep_path
-
     if name == SEARCH:
         return search_finished(search_folder(storage, job.search_name), job.trials)
     return finished(sweep_path(storage, job.sweep_name))
 
 
-def _run(name: str, job, log: Callable[[str], None]) -> bool:
+def _run(name: str, job) -> bool:
     """Run (or resume) the study; whether every trial finished."""
-    from .critical_launch import run_critical
-    from .launch import run_sweep
-
     if name == SEARCH:
-        return run_critical(job, log=log).trials >= job.trials
-    return not any(result.error is not None for result in run_sweep(job, log=log))
+        return run_critical(job).trials >= job.trials
+    return not any(result.error is not None for result in run_sweep(job))
 
 
-def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[str, list, list]:
+def reproduce(request: ReproduceRequest) -> tuple[str, list, list]:
     """Run (or skip, or resume) each study's sweep, then write the report; returns (page,
     sections, studies with failed trials). Progress: one line per study with how many are
     done, running and left, and each sweep's own progress below it."""
-    from analysis.report import write_report
-
-    from .launch import resolve_storage
-
     names = studies(request.only)
     storage = resolve_storage(request.storage)
-    if "://" in storage:
+    if is_uri(storage):
         raise ConfigError("grok reproduce: the report needs a local --storage folder")
-    from grok_core.store import Storage
-
-    from .cluster import check_reachable
-
     if request.address or os.environ.get("RAY_ADDRESS"):
         check_reachable(request.address or os.environ["RAY_ADDRESS"])
     Storage(storage).check_writable()
@@ -157,17 +145,17 @@ def reproduce(request: ReproduceRequest, log: Callable[[str], None]) -> tuple[st
         job = requests[name]
         left = len(names) - done - 1
         if _done_before(name, job, storage):
-            log(f"reproduce: {done} done, {name} finished before (skipped), {left} left")
+            log.info(f"reproduce: {done} done, {name} finished before (skipped), {left} left")
             continue
-        log(f"reproduce: {done} done, running {name}, {left} left "
+        log.info(f"reproduce: {done} done, running {name}, {left} left "
             f"({_minutes(time.monotonic() - began)} so far)")
         start = time.monotonic()
-        complete = _run(name, job, log)
+        complete = _run(name, job)
         _record_time(storage, name, time.monotonic() - start)
-        log(f"reproduce: {name} {'done' if complete else 'ended with failed trials'} in "
+        log.info(f"reproduce: {name} {'done' if complete else 'ended with failed trials'} in "
             f"{_minutes(time.monotonic() - start)}")
         if not complete:
             failed.append(name)
-    log(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in "
+    log.info(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in "
         f"{_minutes(time.monotonic() - began)}; writing the report")
     return (*write_report(storage), failed)

@@ -47,10 +47,10 @@ def test_unwritable_locations_are_refused_before_work(tmp_path):
     assert not (tmp_path / "new").exists()  # the probe created nothing lasting
 
 
-def test_dense_runs_are_reused_and_incomplete_ones_redone(tmp_path, small_config):
+def test_dense_runs_are_reused_and_incomplete_ones_redone(tmp_path, small_config, caplog):
+    caplog.set_level("INFO", logger="grok")
     store = ArtifactStore(tmp_path)
-    notes = []
-    first, _ = ensure_dense(small_config, [0, 1], store, log=notes.append)
+    first, _ = ensure_dense(small_config, [0, 1], store)
     assert first["trained"].tolist() == [True, True]
     key = small_config.dense_key()
     run_dir = tmp_path / "artifacts" / key / "seed_1"
@@ -59,8 +59,9 @@ def test_dense_runs_are_reused_and_incomplete_ones_redone(tmp_path, small_config
         "theta_0000100.pt", "theta_0000150.pt", "theta_0000200.pt"]
     # an interrupted run: checkpoints but no summary -> not trusted, trained again
     (run_dir / "summary.json").unlink()
-    notes.clear()
-    again, _ = ensure_dense(small_config, [0, 1], store, log=notes.append)
+    caplog.clear()
+    again, _ = ensure_dense(small_config, [0, 1], store)
+    notes = caplog.messages
     assert again["trained"].tolist() == [False, True]
     assert any("seed 0: reused" in n for n in notes) and any("seeds 1: training" in n for n in notes)
     assert again.drop(columns="trained").equals(first.drop(columns="trained"))
@@ -96,17 +97,17 @@ def test_ticket_step_beyond_an_early_stopped_dense_run_is_refused(tmp_path, grok
 
 
 def test_every_ticket_row_says_whether_its_dense_run_had_generalised_by_the_mask_step(
-        tmp_path, grokking_config):
+        tmp_path, grokking_config, caplog):
     store = ArtifactStore(tmp_path)
-    notes = []
-    early = run_experiment(as_ticket(grokking_config, "prune.step=250"), [0], store,
-                           log=notes.append)
+    caplog.set_level("INFO", logger="grok")
+    early = run_experiment(as_ticket(grokking_config, "prune.step=250"), [0], store)
+    notes = caplog.messages
     t_gen = early.base_members["t_gen"].iloc[0]
     assert t_gen > 250  # the dense run generalises later (step ~700)
     assert early.members["base_generalised"].tolist() == [False]
     assert early.members["base_t_gen"].tolist() == [t_gen]
     assert any("non-grokking ticket" in n and "seed 0" in n for n in notes)
-    notes.clear()
-    final = run_experiment(as_ticket(grokking_config), [0], store, log=notes.append)
+    caplog.clear()
+    final = run_experiment(as_ticket(grokking_config), [0], store)
     assert final.members["base_generalised"].tolist() == [True]
-    assert not any("non-grokking" in n for n in notes)
+    assert not any("non-grokking" in n for n in caplog.messages)

@@ -1,5 +1,5 @@
 """Searching the critical pruning ratio with Optuna: our threshold sampler, the samplers to
-compare it with, and the search over any objective (training in ``sweeps.critical_launch``).
+compare it with, and the search over any objective (training in ``sweeps.critical_ratio_search``).
 
 The objective contract (what a trial does, whoever runs it: a plain ``study.optimize``, or
 Ray Tune through ``OptunaSearch``): it calls ``trial.suggest_float("pruning_rate", low,
@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from analysis.critical import (RESOLUTION, aggregate_outcomes, edge_grid, flank,
                                log_likelihood, trial_members, width_grid, window_seeds)
 from grok_core.config import ConfigError, choice
-from grok_core.trainable import RATE_PARAM as PARAM
+from .trainable import RATE_PARAM as PARAM
 SAMPLERS = ("threshold", "tpe", "random", "grid")
 # A trial's rate is kept at least this many resolutions from a rate a running trial has (so
 # parallel trials never pile up on one rate) and from one already finished (a cohort of the same

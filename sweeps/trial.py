@@ -1,4 +1,7 @@
-"""Training one sweep trial (imported inside the trial, see ``grok_core.trainable``).
+"""Training one sweep trial (imported inside the trial, see ``sweeps.trainable``).
+
+The trial runs its recipe through ``grok_core.recipes.run_recipe``, the same call as
+``grok train``, with a reporter to Tune, a resume state and the dense runs' progress.
 
 Every report carries a small summary and a checkpoint holding the exact training state and the
 curves so far (parquet); the last report repeats every summary field and adds the final
@@ -16,16 +19,17 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
+import ray
+import torch
+from ray import tune
 
-from .config import MASK_RECIPES, plain_value
-from .recipes import (DenseCheckpointsToStore, ensure_dense, mask_recipe_members, member_tables,
-                      non_grokking_warnings, store_dense_results)
-from .store import ArtifactStore
-from .trial_config import split_trial_config
-from .training import (CURVE_COLUMNS, Callbacks, MemberSpec, TrainingState, curve_columns,
-                       train_cohort)
+from grok_core.config import plain_value
+from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, TRIAL_STATE_FILE
+from grok_core.recipes import run_recipe
+from grok_core.store import ArtifactStore
+from grok_core.trial_config import split_trial_config
+from grok_core.training import CURVE_COLUMNS, Callbacks, TrainingState, curve_columns
 
-STATE_FILE = "state.pt"
 # A report carries a checkpoint at most this often (the first and the last always do). Tune
 # keeps the newest checkpoints of a trial (``num_to_keep``) and deletes older ones at once, but
 # writes the experiment state that names a trial's checkpoint only every ~10 s: with
@@ -73,22 +77,16 @@ def _median(values) -> Optional[float]:
 class _TuneReporter(Callbacks):
     """Reports to Tune with a checkpoint (training state + curves) at every state snapshot."""
 
-    def __init__(self, threshold: float, chained: Optional[Callbacks] = None,
-                 resumed_from_step: int = 0, device: str = "cpu") -> None:
-        self.threshold, self.chained = threshold, chained
+    def __init__(self, threshold: float, resumed_from_step: int = 0, device: str = "cpu"
+                 ) -> None:
+        self.threshold = threshold
         self.last_checkpoint: Optional[float] = None  # time.monotonic() of the last one
         # who, where, on what and from which step: lets a user (and a test) see on which node
         # and device a trial ran and that a retried trial resumed mid-run
         self.identity = {"pid": os.getpid(), "node": _node_id(), "device": device,
                          "resumed_from_step": resumed_from_step}
 
-    def on_checkpoint(self, step, params, members) -> None:
-        if self.chained is not None:
-            self.chained.on_checkpoint(step, params, members)
-
     def on_state(self, state: TrainingState) -> None:
-        from ray import tune
-
         rows = state.rows.cpu().numpy()
         metrics = {**_summary(_latest_rows(rows), self.threshold), **self.identity,
                    "phase": "train", "done_training": False}
@@ -98,9 +96,9 @@ class _TuneReporter(Callbacks):
             return
         self.last_checkpoint = now
         with tempfile.TemporaryDirectory() as directory:
-            with open(os.path.join(directory, STATE_FILE), "wb") as handle:
+            with open(os.path.join(directory, TRIAL_STATE_FILE), "wb") as handle:
                 handle.write(state.to_bytes())
-            _curve_frame(rows).to_parquet(os.path.join(directory, "curves.parquet"), index=False)
+            _curve_frame(rows).to_parquet(os.path.join(directory, CURVES_FILE), index=False)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
@@ -119,8 +117,6 @@ def _dense_progress(report_every: int, threshold: float):
     def report(step: int, rows) -> None:
         if step == 0 or step % report_every:
             return
-        from ray import tune
-
         latest = np.stack([rows[c] for c in CURVE_COLUMNS], axis=1)
         tune.report({**_summary(latest[~np.isnan(latest[:, 0])], threshold), "phase": "dense",
                      "done_training": False})
@@ -141,27 +137,20 @@ def _curve_frame(rows: np.ndarray) -> pd.DataFrame:
 def trial_device() -> str:
     """'cuda' when Ray gave this trial a GPU (or a fraction of one: Ray then shows the
     trial just that device), else 'cpu'."""
-    import ray
-    import torch
-
     gpus = ray.get_gpu_ids() if ray.is_initialized() else []
     return "cuda" if gpus and torch.cuda.is_available() else "cpu"
 
 
 def _node_id() -> str:
-    import ray
-
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
 def _resume_state() -> Optional[TrainingState]:
-    from ray import tune
-
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        path = os.path.join(directory, STATE_FILE)
+        path = os.path.join(directory, TRIAL_STATE_FILE)
         if not os.path.exists(path):
             return None
         with open(path, "rb") as handle:
@@ -171,45 +160,36 @@ def _resume_state() -> Optional[TrainingState]:
 def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     """Train the trial's cohort with reports and checkpoints to Ray Tune (module docstring);
     dense runs come from (and go to) the artifact store under ``store_root``."""
-    from ray import tune
-
     started = time.perf_counter()
     device = trial_device()
     config, seeds, rates = split_trial_config(trial_config)
-    store = ArtifactStore(store_root)
-    base_rows = None
-    if config.recipe in MASK_RECIPES:
-        if config.needs_dense_base:  # pruning at initialisation needs no dense run
-            base_rows, _ = ensure_dense(  # often already there
-                config.dense_base(), seeds, store, device=device,
-                on_eval=_dense_progress(report_every, config.train.threshold))
-        members = mask_recipe_members(config, seeds, rates or [config.prune.rate], store)
-        for line in non_grokking_warnings(members):  # in the trial's log; grok results says it too
-            print(line, flush=True)
-        chained = None
-    else:
-        members = [MemberSpec(seed=s) for s in seeds]
-        chained = DenseCheckpointsToStore(store, config.dense_key(), seeds)
     resume = _resume_state()
-    reporter = _TuneReporter(config.train.threshold, chained,
+    reporter = _TuneReporter(config.train.threshold,
                              resumed_from_step=resume.step if resume else 0, device=device)
-    result = train_cohort(config, members, device=device, callbacks=reporter,
-                          state_every=report_every,
-                          resume=resume)
-    if config.recipe == "dense":
-        store_dense_results(store, config, seeds, result)
-    rows, curves = member_tables(config, members, result)
-    last = np.stack([result.curves[result.curves["member"] == k].iloc[-1][list(CURVE_COLUMNS)]
-                     .to_numpy(dtype=float) for k in range(len(members))])
-    final = {**_summary(last, config.train.threshold), **reporter.identity, "phase": "done",
-             "done_training": True,
+    result = run_recipe(config, seeds, ArtifactStore(store_root), rates=rates, device=device,
+                        callbacks=reporter, resume=resume, state_every=report_every,
+                        on_dense_eval=_dense_progress(report_every, config.train.threshold))
+    rows = result.members
+    final = {**_final_summary(rows, config.train.threshold), **reporter.identity,
+             "phase": "done", "done_training": True,
              "t_mem_median": _median(rows["t_mem"]), "t_gen_median": _median(rows["t_gen"]),
              "tau_grok_median": _median(rows["tau_grok"]),
              "final_test_acc_mean": float(rows["final_test_acc"].mean()),
              **member_outcomes(rows), "train_seconds": time.perf_counter() - started}
     with tempfile.TemporaryDirectory() as directory:
-        rows.to_parquet(os.path.join(directory, "members.parquet"), index=False)
-        curves.to_parquet(os.path.join(directory, "curves.parquet"), index=False)
-        if base_rows is not None:
-            base_rows.to_parquet(os.path.join(directory, "base_members.parquet"), index=False)
+        rows.to_parquet(os.path.join(directory, MEMBERS_FILE), index=False)
+        result.curves.to_parquet(os.path.join(directory, CURVES_FILE), index=False)
+        if result.base_members is not None:
+            result.base_members.to_parquet(os.path.join(directory, BASE_MEMBERS_FILE),
+                                           index=False)
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _final_summary(rows: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """``_summary`` of the members' last evaluations, from their final results."""
+    last = np.zeros((len(rows), len(CURVE_COLUMNS)))
+    column = {name: i for i, name in enumerate(CURVE_COLUMNS)}
+    last[:, column["step"]] = rows["steps_run"].to_numpy(dtype=float)
+    last[:, column["test_acc"]] = rows["final_test_acc"].to_numpy(dtype=float)
+    last[:, column["train_acc"]] = rows["final_train_acc"].to_numpy(dtype=float)
+    return _summary(last, threshold)

@@ -1,0 +1,35 @@
+"""``grok report STORAGE``: the reproduction page, and one line per claim with its verdict."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from analysis.report import VERDICT_WORDS, write_report
+from grok_core.config import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``grok report``."""
+    parser.add_argument("storage", help="the folder the sweeps were written to (--storage)")
+    parser.add_argument("--out", default=None, help="where to write index.html and its figures "
+                                                    "(default STORAGE/report)")
+
+
+def print_verdicts(sections, path: str) -> None:
+    """One line per claim (figure, study, verdict), then where the page is."""
+    for section in sections:
+        verdict = "not run" if section.folder is None else VERDICT_WORDS[section.verdict.held][0]
+        print(f"{section.claim.figure:12s} {section.claim.study:15s} {verdict}")
+    print(f"report: {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the page from the sweeps finished under ``args.storage``."""
+    if not os.path.isdir(args.storage):
+        raise ConfigError(f"{args.storage}: no such folder of sweeps")
+    try:
+        path, sections = write_report(args.storage, args.out)
+    except PermissionError as exc:
+        raise ConfigError(f"--out {args.out}: cannot write ({exc.strerror})") from None
+    print_verdicts(sections, path)
+    return 0

@@ -1,0 +1,139 @@
+"""The one Ray Tune runner behind ``grok sweep``, its dense phase and ``grok critical-ratio``.
+
+``TuneRun`` says what to run (a trainable, its param space, where, with which resources and
+searcher); ``fit`` starts it, or restores it where Tune can (an interrupted sweep resumes:
+finished trials kept, unfinished ones from their last checkpoint), and ``check_finished``
+turns a fit that Ctrl-C stopped into ``SweepInterrupted``. Every Tuner option the project
+relies on (reused actors, retries from checkpoints, three kept checkpoints, JSON results)
+is set here and nowhere else.
+
+Ray Tune is imported inside the functions that start a run: importing it costs about a
+second, and every launcher validates the user's input (and refuses bad input) before that.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pyarrow.fs as pafs
+
+from grok_core.layout import RESTARTED_INFIX
+from grok_core.store import Storage
+
+from .ray_adapter import tune_settings
+from .trainable import DEFAULT_REPORT_EVERY
+
+log = logging.getLogger("grok.sweeps")
+
+
+class SweepInterrupted(Exception):
+    """The sweep stopped (Ctrl-C) with trials unfinished; rerunning the command resumes it."""
+
+
+@dataclass
+class TuneRun:
+    """One Tune run: ``trainable(config, store, report_every)`` over ``param_space`` in the
+    folder ``<storage_path>/<name>``; the artifact store under ``store`` serves its dense runs."""
+
+    trainable: Callable[..., None]
+    param_space: dict
+    name: str
+    storage_path: str
+    store: str
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    report_every: int = DEFAULT_REPORT_EVERY
+    trial_namer: Optional[Callable[[Any], str]] = None
+    search_alg: Any = None
+    num_samples: int = 1
+    max_failures: int = 3
+    tensorboard: bool = False
+    restore: bool = True  # False: a new run even where Tune could restore one
+    tune_config: dict = field(default_factory=dict)  # more TuneConfig options
+
+    @property
+    def path(self) -> str:
+        """The run's folder."""
+        return f"{self.storage_path.rstrip('/')}/{self.name}"
+
+
+def bound_trainable(run: TuneRun):
+    """The trainable with the storage root and report cadence bound as parameters (so they
+    stay out of the trials' params) and its resources per trial."""
+    from ray import tune  # heavy: only when a run starts (module docstring)
+
+    bound = tune.with_parameters(run.trainable, store=run.store, report_every=run.report_every)
+    return tune.with_resources(bound, {"cpu": run.cpus_per_trial, "gpu": run.gpus_per_trial})
+
+
+def _new_tuner(run: TuneRun, trainable):
+    from ray import tune  # heavy: only when a run starts (module docstring)
+    from ray.tune.logger import JsonLoggerCallback, TBXLoggerCallback
+
+    callbacks = [JsonLoggerCallback()] + ([TBXLoggerCallback()] if run.tensorboard else [])
+    run_config = tune.RunConfig(
+        name=run.name, storage_path=run.storage_path, callbacks=callbacks, verbose=1,
+        failure_config=tune.FailureConfig(max_failures=run.max_failures),
+        # three, with checkpoints >= MIN_CHECKPOINT_SECONDS apart (sweeps.trial): the one
+        # Tune's last saved experiment state names is never the one it deletes
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=3))
+    options: dict[str, Any] = {"reuse_actors": True, "num_samples": run.num_samples,
+                               **run.tune_config}
+    if run.trial_namer is not None:  # the progress table and the folders name trials alike
+        options.update(trial_name_creator=run.trial_namer, trial_dirname_creator=run.trial_namer)
+    if run.search_alg is not None:
+        options["search_alg"] = run.search_alg
+    return tune.Tuner(trainable, param_space=run.param_space,
+                      tune_config=tune.TuneConfig(**options), run_config=run_config)
+
+
+def can_restore(path: str) -> bool:
+    """Whether Tune left a run at ``path`` that it can restore."""
+    from ray import tune  # heavy: only when a run starts (module docstring)
+
+    return tune.Tuner.can_restore(path)
+
+
+def fit(run: TuneRun):
+    """Run ``run``, or restore and finish it (``run.restore`` and Tune can); returns the
+    ResultGrid."""
+    from ray import tune  # heavy: only when a run starts (module docstring)
+
+    trainable = bound_trainable(run)
+    with tune_settings():
+        if run.restore and can_restore(run.path):
+            log.info(f"resuming {run.path}: finished trials are kept, unfinished ones continue")
+            tuner = tune.Tuner.restore(run.path, trainable=trainable,
+                                       param_space=run.param_space, resume_unfinished=True,
+                                       resume_errored=True)
+        else:
+            tuner = _new_tuner(run, trainable)
+        return tuner.fit()
+
+
+def unfinished_trials(grid) -> list:
+    """Results of the trials neither finished nor failed (Tune stops that way on Ctrl-C)."""
+    return [r for r in grid if r.error is None and not (r.metrics or {}).get("done_training")]
+
+
+def check_finished(grid, path: str) -> None:
+    """SweepInterrupted if Tune returned with trials unfinished."""
+    unfinished = unfinished_trials(grid)
+    if unfinished:
+        raise SweepInterrupted(f"interrupted: {len(unfinished)} of {len(grid)} trial(s) of {path} "
+                               "unfinished; rerun the same command to resume them")
+
+
+def move_aside(storage: str, name: str) -> Optional[str]:
+    """Rename an existing folder NAME to NAME.restarted-K (results are never deleted); returns
+    where it went, or None if there was none."""
+    where = Storage(storage)
+    if where.fs.get_file_info(where.path(name)).type != pafs.FileType.Directory:
+        return None
+    k = 1
+    while where.fs.get_file_info(where.path(f"{name}{RESTARTED_INFIX}{k}")).type \
+            != pafs.FileType.NotFound:
+        k += 1
+    where.fs.move(where.path(name), where.path(f"{name}{RESTARTED_INFIX}{k}"))
+    return where.display(f"{name}{RESTARTED_INFIX}{k}")
