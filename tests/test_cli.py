@@ -1,10 +1,11 @@
-"""`grok train` end to end through the installed console script, and its bad-input handling."""
+"""`grok train` end to end through the real entry point (``sweeps.cli.main``, in this process),
+and its bad-input handling, in this process and once through the console script."""
 import json
 
 import pandas as pd
 import pytest
 
-from conftest import GROKKING_OVERRIDES, run_grok as grok
+from conftest import GROKKING_OVERRIDES, error_line, run_grok
 
 SMALL = [arg for key in GROKKING_OVERRIDES + ["train.steps=500"] for arg in ("--set", key)]
 # a ticket's own train.* never reaches its dense run: the small dense runs are asked for here
@@ -12,9 +13,9 @@ SMALL_BASE = [arg for key in ["base.train.steps=500", "base.train.checkpoint_eve
               for arg in ("--set", key)]
 
 
-def test_dense_then_ticket_reusing_it(tmp_path):
+def test_dense_then_ticket_reusing_it(tmp_path, grok):
     store, out_dense, out_ticket = tmp_path / "store", tmp_path / "dense", tmp_path / "ticket"
-    dense = grok("train", "dense", "--seeds", "0,1", *SMALL, "--store", str(store),
+    dense = grok("train", "dense", "--seeds", "0,1", *SMALL, "--storage", str(store),
                  "--out", str(out_dense), "--json")
     assert dense.returncode == 0, dense.stderr
     rows = json.loads(dense.stdout)  # stdout is nothing but the JSON list
@@ -25,7 +26,8 @@ def test_dense_then_ticket_reusing_it(tmp_path):
     assert "training" in dense.stderr
 
     ticket = grok("train", "ticket", "--seeds", "0,1", "--rates", "0.3,0.5", *SMALL,
-                  *SMALL_BASE, "--set", "prune.step=250", "--store", str(store), "--out", str(out_ticket))
+                  *SMALL_BASE, "--set", "prune.step=250", "--storage", str(store),
+                  "--out", str(out_ticket))
     assert ticket.returncode == 0, ticket.stderr
     assert "seed 0: reused" in ticket.stderr and "seed 1: reused" in ticket.stderr
     assert "training" not in ticket.stderr.split("ticket:")[0]
@@ -45,13 +47,15 @@ def test_dense_then_ticket_reusing_it(tmp_path):
     assert config["config"]["prune"]["step"] == 250 and config["rates"] == [0.3, 0.5]
 
 
-def test_base_settings_override_only_the_dense_run(tmp_path):
+def test_base_settings_override_only_the_dense_run(tmp_path, grok):
     store = tmp_path / "store"
     result = grok("train", "ticket", *SMALL, "--set", "train.steps=100", "--set",
                   "base.optim.weight_decay=0.5", "--set", "optim.weight_decay=0",
                   "--set", "base.train.steps=250", "--store", str(store), "--out",
                   str(tmp_path / "o"), "--no-progress")
     assert result.returncode == 0, result.stderr
+    # --store, the old spelling of --storage, still works and says so
+    assert "note: --store is deprecated; use --storage" in result.stderr
     (dense_dir,) = (store / "artifacts").iterdir()
     dense_config = json.loads((dense_dir / "config.json").read_text())
     assert dense_config["optim"]["weight_decay"] == 0.5 and dense_config["train"]["steps"] == 250
@@ -74,23 +78,28 @@ def test_base_settings_override_only_the_dense_run(tmp_path):
     (["train", "dense", "--seeds", "a,b"], "--seeds"),
     (["train", "dense", "--set", "nodot"], "malformed override"),
     (["train", "dense", "--out", "/proc/grok-cannot-write"], "cannot write"),
-    (["train", "dense", "--store", "/proc/grok-cannot-write"], "cannot write"),
+    (["train", "dense", "--storage", "/proc/grok-cannot-write"], "cannot write"),
     (["train", "dense", "--device", "tpu"], "--device"),
     (["train", "dense", "--bogus"], "unrecognized arguments"),
 ])
-def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, grok, args, message):
     out = tmp_path / "out"
     extra = [] if "--out" in args else ["--out", str(out)]
-    extra += [] if "--store" in args else ["--store", str(tmp_path / "store")]
-    result = grok(*args, *extra)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("grok: error:") and message in lines[0], lines
+    extra += [] if "--storage" in args else ["--storage", str(tmp_path / "store")]
+    line = error_line(grok(*args, *extra))
+    assert message in line, line
     assert list(tmp_path.iterdir()) == []
 
 
-def test_keys_lists_every_setting():
+def test_the_console_script_refuses_bad_input_in_one_line(tmp_path):
+    # the path a user takes: a fresh process, its imports, its exit code and streams
+    result = run_grok("train", "dense", "--set", "optim.lrr=0.1", "--out", tmp_path / "o",
+                      "--storage", tmp_path / "s")
+    assert "did you mean 'optim.lr'" in error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keys_lists_every_setting(grok):
     result = grok("keys")
     assert result.returncode == 0
     for key in ("task.op", "optim.weight_decay", "prune.step", "base.optim.*", "base.train.*"):
