@@ -1,38 +1,15 @@
-"""Figures of training curves."""
+"""Figures of training curves: a sweep's summary, a critical-ratio search, dense runs against
+tickets and variants against each other."""
 from __future__ import annotations
 
-import io
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
-
-def _pyplot():
-    """matplotlib.pyplot drawing to files only (no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def wrapped(title: str, width: int = 100) -> str:
-    """``title`` broken into lines of at most ``width`` characters (a sweep's title lists its
-    settings and would run off the figure)."""
-    import textwrap
-
-    return "\n".join(textwrap.wrap(title, width)) if title else title
-
-
-def _png(fig, dpi: int) -> bytes:
-    """The laid-out figure as PNG bytes; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
+from .critical_ratio.fit import window_centre
+from .plotting import band, png_bytes, pyplot, wrapped
+from .results import curves_with_cells, median_t_gen, members_wide, varying_columns
 
 
 def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame] = None,
@@ -43,7 +20,7 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     ``curves`` has columns step, train_acc, test_acc and identifies members by seed and, if
     present, pruning_rate. Returns PNG bytes (written wherever the caller's storage is).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     if base_curves is not None:
         for seed, run in base_curves.groupby("seed"):
@@ -70,14 +47,12 @@ def accuracy_curves_png(curves: pd.DataFrame, base_curves: Optional[pd.DataFrame
     if title:
         ax.set_title(wrapped(title, 80), fontsize=9)
     ax.legend(fontsize=7, loc="lower right", ncol=2 if len(groups) > 6 else 1)
-    return _png(fig, dpi=120)
+    return png_bytes(fig, dpi=120)
 
 
 def mean_over_members(curves: pd.DataFrame, column: str = "test_acc") -> pd.Series:
     """Mean of ``column`` per step over the members in ``curves``, a member that stopped early
     holding its last value (dropping it would pull the mean down where it stopped)."""
-    from analysis.results import members_wide
-
     return members_wide(curves, column).mean(axis=1)
 
 
@@ -94,9 +69,7 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     (t_gen, filled) against pruning rate, mean and std over seeds, one colour per cell (with a
     single pruning rate: against the cell); the dense runs' means as grey lines. A rate none of
     whose runs generalised has no t_gen point. Returns PNG bytes."""
-    from analysis.results import varying_columns
-
-    plt = _pyplot()
+    plt = pyplot()
     members, curves, trials = loaded.members, loaded.curves, loaded.trials
     cells = [c for c in varying_columns(members) if c in trials.columns]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
@@ -155,19 +128,17 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
         right.legend(fontsize=6)
     if title:
         fig.suptitle(wrapped(title, 140), fontsize=10)
-    return _png(fig, dpi=110)
+    return png_bytes(fig, dpi=110)
 
 
 def critical_summary_png(search, dpi: int = 110) -> bytes:
-    """A critical-ratio search (``analysis.critical.CriticalSearch``) in two panels.
+    """A critical-ratio search (``analysis.critical_ratio.CriticalSearch``) in two panels.
 
     Left: every member outcome (generalised 1 / not 0, jittered, coloured by seed) against the
     pruning rate, the fitted P(generalise | k) of each flank with its 95 % band, and both
     edges with their intervals. Right: final test accuracy against k per seed (the paper's
     Fig. 16a), with the accuracy threshold."""
-    import numpy as np
-
-    plt = _pyplot()
+    plt = pyplot()
     members, estimate = search.members.reset_index(drop=True), search.estimate
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.0))
     seeds = sorted(members["seed"].dropna().unique().tolist())
@@ -213,25 +184,13 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
         right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=5)
     fig.suptitle(f"critical pruning ratio: {search.name}", fontsize=10)
     fig.tight_layout()
-    return _png(fig, dpi)
+    return png_bytes(fig, dpi)
 
 
 def estimate_centre(members: pd.DataFrame) -> float:
     """The window's centre of a search's outcomes (where its two flanks meet)."""
-    from analysis.critical import window_centre
-
     centre = window_centre(members["pruning_rate"], members["generalised"])
     return centre if centre is not None else float(members["pruning_rate"].median())
-
-
-def _band(ax, wide: pd.DataFrame, colour, label: str, log_x: bool, style: str = "-") -> None:
-    """Mean line and +-1 std band of the members (columns) of ``wide`` against step."""
-    mean, std = wide.mean(axis=1), wide.std(axis=1).fillna(0.0)
-    steps = wide.index.to_numpy().clip(min=1) if log_x else wide.index.to_numpy()
-    ax.plot(steps, mean.to_numpy(), color=colour, lw=1.6, ls=style, label=label)
-    if style == "-":
-        ax.fill_between(steps, (mean - std).to_numpy(), (mean + std).to_numpy(), color=colour,
-                        alpha=0.18, lw=0)
 
 
 def _runs_label(members: pd.DataFrame) -> str:
@@ -248,24 +207,22 @@ def variant_curves_png(loaded, title: str = "", log_x: bool = True,
     one pruning method each), as the paper's Fig. 5 and Table 1 compare them; the dense runs
     behind the tickets in grey (``dense_label`` None leaves them out). A member that stopped
     early holds its last value. Returns PNG bytes."""
-    from analysis.results import curves_with_cells, members_wide
-
-    plt = _pyplot()
+    plt = pyplot()
     frame, cells = curves_with_cells(loaded.curves, loaded.trials)
     several = (frame.groupby(cells)["pruning_rate"].nunique().max() if cells
                else frame["pruning_rate"].nunique()) > 1
     keys = [*cells, "pruning_rate"] if several else cells
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     if dense_label and not loaded.base_curves.empty:
-        _band(ax, members_wide(loaded.base_curves, "test_acc"), "0.55", dense_label, log_x)
+        band(ax, members_wide(loaded.base_curves, "test_acc"), "0.55", dense_label, log_x)
     groups = list(frame.groupby(keys, sort=False)) if keys else [((), frame)]
     colours = plt.get_cmap("tab10")
     for i, (key, part) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         label = (str(key[0]) if keys[:1] == ["variant"] and len(keys) == 1
                  else _cell_label(keys, key)) if keys else _runs_label(loaded.members)
-        _band(ax, members_wide(part, "test_acc"), colours(i % 10), label, log_x)
-        _band(ax, members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
+        band(ax, members_wide(part, "test_acc"), colours(i % 10), label, log_x)
+        band(ax, members_wide(part, "train_acc"), colours(i % 10), None, log_x, style="--")
     if log_x:
         ax.set_xscale("log")
     ax.set(xlabel="step", ylabel="accuracy (solid: test, mean +-1 std; dashed: train)",
@@ -274,7 +231,7 @@ def variant_curves_png(loaded, title: str = "", log_x: bool = True,
     ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(wrapped(title, 90), fontsize=8)
-    return _png(fig, dpi=120)
+    return png_bytes(fig, dpi=120)
 
 
 def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
@@ -282,9 +239,7 @@ def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
     its tickets (grey) against the tickets (colour), test accuracy solid (mean +-1 std over
     seeds) and train dashed. A regression's accuracy is R^2 (``grok_core.models``), so its
     panel shows R^2 from 0. Returns PNG bytes."""
-    from analysis.results import curves_with_cells, members_wide
-
-    plt = _pyplot()
+    plt = pyplot()
     frame, cells = curves_with_cells(loaded.curves, loaded.trials)
     if "variant" not in cells:
         return variant_curves_png(loaded, title=title, log_x=log_x)
@@ -298,11 +253,11 @@ def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
     for ax, variant in zip(axes[0], variants):
         dense = base[base["variant"] == variant] if "variant" in base.columns else base.iloc[:0]
         if not dense.empty:
-            _band(ax, members_wide(dense, "test_acc"), "0.5", "dense", log_x)
-            _band(ax, members_wide(dense, "train_acc"), "0.5", None, log_x, style="--")
+            band(ax, members_wide(dense, "test_acc"), "0.5", "dense", log_x)
+            band(ax, members_wide(dense, "train_acc"), "0.5", None, log_x, style="--")
         ticket = frame[frame["variant"] == variant]
-        _band(ax, members_wide(ticket, "test_acc"), "tab:blue", "grokking ticket", log_x)
-        _band(ax, members_wide(ticket, "train_acc"), "tab:blue", None, log_x, style="--")
+        band(ax, members_wide(ticket, "test_acc"), "tab:blue", "grokking ticket", log_x)
+        band(ax, members_wide(ticket, "train_acc"), "tab:blue", None, log_x, style="--")
         if log_x:
             ax.set_xscale("log")
         ax.axhline(0.95, color="0.85", lw=0.8, zorder=0)
@@ -311,13 +266,11 @@ def variant_panels_png(loaded, title: str = "", log_x: bool = True) -> bytes:
     axes[0][0].set_ylabel("accuracy; R^2 for regression\n(solid: test, dashed: train)")
     if title:
         fig.suptitle(wrapped(title, 120), fontsize=8)
-    return _png(fig, dpi=120)
+    return png_bytes(fig, dpi=120)
 
 
 def _delay_text(label: str, members: pd.DataFrame) -> str:
     """'label: t_mem 85 -> t_gen 19110 (tau_grok 225)', medians over the members."""
-    from analysis.report import median_t_gen
-
     t_mem, t_gen = members["t_mem"].astype(float).median(), median_t_gen(members)
     tau = "-" if t_gen == float("inf") or t_mem != t_mem else f"{t_gen / t_mem:.3g}"
     shown = "never" if t_gen == float("inf") else f"{t_gen:.0f}"
@@ -330,23 +283,21 @@ def dense_vs_ticket_png(loaded, title: str = "", log_x: bool = True) -> bytes:
     dense runs (grey) and their grokking tickets (a colour per pruning rate), mean +-1 std over
     seeds, with each one's median t_mem -> t_gen written on the figure (the delay a ticket
     removes). Returns PNG bytes."""
-    from analysis.results import members_wide
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     notes = []
     if not loaded.base_curves.empty:
-        _band(ax, members_wide(loaded.base_curves, "test_acc"), "0.45", "dense test", log_x)
-        _band(ax, members_wide(loaded.base_curves, "train_acc"), "0.45", "dense train", log_x,
-              style="--")
+        band(ax, members_wide(loaded.base_curves, "test_acc"), "0.45", "dense test", log_x)
+        band(ax, members_wide(loaded.base_curves, "train_acc"), "0.45", "dense train", log_x,
+             style="--")
         notes.append(_delay_text("dense", loaded.base))
     colours = plt.get_cmap("tab10")
     for i, (rate, part) in enumerate(loaded.curves.groupby("pruning_rate")):
         colour = colours((i + 0) % 10) if loaded.curves["pruning_rate"].nunique() > 1 \
             else "tab:blue"
-        _band(ax, members_wide(part, "test_acc"), colour, f"ticket k={rate:g} test", log_x)
-        _band(ax, members_wide(part, "train_acc"), colour, f"ticket k={rate:g} train", log_x,
-              style="--")
+        band(ax, members_wide(part, "test_acc"), colour, f"ticket k={rate:g} test", log_x)
+        band(ax, members_wide(part, "train_acc"), colour, f"ticket k={rate:g} train", log_x,
+             style="--")
         notes.append(_delay_text(f"ticket k={rate:g}",
                                  loaded.members[loaded.members["pruning_rate"] == rate]))
     if log_x:
@@ -359,4 +310,4 @@ def dense_vs_ticket_png(loaded, title: str = "", log_x: bool = True) -> bytes:
             bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
     if title:
         ax.set_title(wrapped(title, 90), fontsize=8)
-    return _png(fig, dpi=120)
+    return png_bytes(fig, dpi=120)

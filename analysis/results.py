@@ -7,20 +7,24 @@ gives curves (partial ones up to its last checkpoint).
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 
 from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
-from grok_core.store import Storage
+from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, SWEEP_SPEC_FILE
+from grok_core.store import ArtifactStore, Storage
 from grok_core.trial_config import trial_settings, variant_label
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
 HIDDEN_CONFIG_KEYS = ("seeds", "rates", "_store", "_report_every")
 METRICS = ("tau_grok", "t_mem", "t_gen", "final_test_acc")
+NEVER = math.inf  # the t_gen of a run that never generalised: later than any step
 
 
 @dataclass
@@ -79,8 +83,8 @@ def _newest_readable(storage: Storage, trial: str, checkpoints: list[tuple[int, 
     before it is then the trial's latest state."""
     for _, name in reversed(checkpoints):
         try:
-            curve = _read_parquet(storage, trial, name, "curves.parquet")
-            rows = _read_parquet(storage, trial, name, "members.parquet")
+            curve = _read_parquet(storage, trial, name, CURVES_FILE)
+            rows = _read_parquet(storage, trial, name, MEMBERS_FILE)
         except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
             continue
         if curve is not None or rows is not None:
@@ -115,7 +119,7 @@ def load(path: str) -> SweepResults:
         if finished:
             members.append(rows.assign(trial=trial, **{k: v for k, v in columns.items()
                                                        if k not in rows.columns}))
-            dense = _read_parquet(storage, trial, latest, "base_members.parquet")
+            dense = _read_parquet(storage, trial, latest, BASE_MEMBERS_FILE)
             if dense is not None:  # the first trial a dense run served (a sweep may share it)
                 base.append(dense.assign(trial=trial))
         elif curve is not None:  # partial: label members from the trial config
@@ -128,9 +132,9 @@ def load(path: str) -> SweepResults:
     if not base_frame.empty:
         base_frame = base_frame.drop_duplicates(subset=["dense_key", "seed"], ignore_index=True)
     study = None
-    if storage.exists("grok_space.json"):
+    if storage.exists(SWEEP_SPEC_FILE):
         try:
-            study = storage.read_json("grok_space.json").get("study")
+            study = storage.read_json(SWEEP_SPEC_FILE).get("study")
         except ValueError:
             study = None
     return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame,
@@ -166,8 +170,6 @@ def shared_settings(trials: pd.DataFrame, limit: int = 6) -> str:
 
 def sweep_store(path: str):
     """The artifact store of the sweep at ``path``: its storage root (the parent folder)."""
-    from grok_core.store import ArtifactStore
-
     head, slash, _ = path.rstrip("/").rpartition("/")
     return ArtifactStore(head or ("/" if slash else "."))
 
@@ -180,7 +182,7 @@ def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
     store = sweep_store(path)
     frames = []
     for key, seed in zip(base["dense_key"], base["seed"]):
-        if store.exists(*store.run_parts(key, int(seed)), "curves.parquet"):
+        if store.has_curves(key, int(seed)):
             frames.append(store.dense_curves(key, int(seed)).assign(dense_key=key, seed=int(seed)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -257,3 +259,11 @@ def accuracy_at_steps(curves: pd.DataFrame, trials: pd.DataFrame, steps,
                          float(values.mean()), f"{column}_std": float(values.std()),
                          "n": int(values.count())})
     return pd.DataFrame(rows)
+
+
+def median_t_gen(members: pd.DataFrame) -> float:
+    """Median step of generalisation over members, a member that never generalised counting as
+    later than any step (so the median is inf when half of them never did)."""
+    if members.empty:
+        return math.nan
+    return float(np.median(members["t_gen"].astype(float).fillna(NEVER)))

@@ -23,6 +23,9 @@ import pandas as pd
 
 from grok_core.config import ConfigError, ExperimentConfig
 
+from .plotting import band, png_bytes, pyplot, wrapped
+from .results import members_wide, sweep_store
+
 
 def dense_structure(store, config: ExperimentConfig, seed: int, pruning_rate: float = 0.6,
                     scope: str = "global", fourier_variant: str = "shannon") -> pd.DataFrame:
@@ -42,6 +45,8 @@ def run_structure(store, dense_key: str, seed: int, pruning_rate: float = 0.6,
     prunable tensor; NaN at the first checkpoint) and, for the MLP, the Fourier entropy of the
     effective input weights (W_emb W_in)^T (Shannon; the authors' variant with
     ``fourier_variant='authors'``). ConfigError if the store lacks the run."""
+    # the engine (torch) only when a dense run's weights are read: loading the analysis
+    # never waits for it
     from grok_core.metrics import fourier_entropy, jaccard_distance
     from grok_core.pruning import magnitude_mask
     from grok_core.recipes import global_norm, model_for
@@ -49,7 +54,7 @@ def run_structure(store, dense_key: str, seed: int, pruning_rate: float = 0.6,
     if not store.has_dense(dense_key, seed):
         raise ConfigError(f"no finished dense run {dense_key} seed {seed} in {store.display()}")
     if config is None:
-        config = ExperimentConfig.from_dict(store.read_json("artifacts", dense_key, "config.json"))
+        config = ExperimentConfig.from_dict(store.run_config(dense_key))
     model = model_for(config)
     rows: list[dict[str, Any]] = []
     previous = None
@@ -82,8 +87,6 @@ def sweep_structure(loaded, pruning_rate: Optional[float] = None) -> pd.DataFram
     """``run_structure`` of every dense run behind the tickets of a loaded sweep (from the
     artifact store beside it), at the tickets' pruning rate unless given; runs the store no
     longer holds are left out."""
-    from analysis.results import sweep_store
-
     if loaded.base.empty:
         return pd.DataFrame()
     store = sweep_store(loaded.path)
@@ -165,10 +168,7 @@ def structure_png(loaded, title: str = "") -> bytes:
     of the dense runs and the tickets over training (Fig. 6); the dense runs' Jaccard distance
     between the masks of consecutive checkpoints with their test accuracy (Fig. 7); the
     Fourier entropy of dense runs and tickets with their test accuracy (Fig. 8)."""
-    from analysis.figures import _band, _png, _pyplot, wrapped
-    from analysis.results import members_wide
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     (norm1, norm2), (jaccard, entropy) = axes
     runs = [("dense runs", loaded.base_curves, "0.45"), ("grokking tickets", loaded.curves,
@@ -176,29 +176,29 @@ def structure_png(loaded, title: str = "") -> bytes:
     for ax, column, name in ((norm1, "l1_norm", "L1"), (norm2, "l2_norm", "L2")):
         for label, curves, colour in runs:
             if not curves.empty and column in curves.columns:
-                _band(ax, members_wide(curves, column), colour, label, True)
+                band(ax, members_wide(curves, column), colour, label, True)
         ax.set(xscale="log", xlabel="step", ylabel=f"{name} norm (Fig. 6)")
         ax.legend(fontsize=7)
     table = sweep_structure(loaded)
     if not table.empty:
         wide = table.pivot_table(index="step", columns="seed", values="jaccard")
-        _band(jaccard, wide.dropna(how="all"), "tab:blue", "Jaccard distance to the previous "
-              "checkpoint's mask", False)
+        band(jaccard, wide.dropna(how="all"), "tab:blue", "Jaccard distance to the previous "
+             "checkpoint's mask", False)
     jaccard.set(xlabel="dense step", ylabel="Jaccard distance (Fig. 7)")
     accuracy = jaccard.twinx()
     if not loaded.base_curves.empty:
-        _band(accuracy, members_wide(loaded.base_curves, "test_acc"), "0.6",
-              "dense test accuracy", False, style="--")
+        band(accuracy, members_wide(loaded.base_curves, "test_acc"), "0.6",
+             "dense test accuracy", False, style="--")
     accuracy.set(ylabel="dense test accuracy (dashed)", ylim=(-0.02, 1.02))
     jaccard.legend(fontsize=7, loc="upper right")
     twin = entropy.twinx()
     for label, curves, colour in runs:
         if not curves.empty and "fourier_entropy" in curves.columns:
-            _band(entropy, members_wide(curves, "fourier_entropy"), colour, label, True)
-            _band(twin, members_wide(curves, "test_acc"), colour, None, True, style="--")
+            band(entropy, members_wide(curves, "fourier_entropy"), colour, label, True)
+            band(twin, members_wide(curves, "test_acc"), colour, None, True, style="--")
     entropy.set(xscale="log", xlabel="step", ylabel="Fourier entropy (Fig. 8)")
     twin.set(ylabel="test accuracy (dashed)", ylim=(-0.02, 1.02))
     entropy.legend(fontsize=7, loc="center left")
     if title:
         fig.suptitle(wrapped(title, 140), fontsize=9)
-    return _png(fig, dpi=110)
+    return png_bytes(fig, dpi=110)

@@ -25,8 +25,8 @@ import time
 import numpy as np
 import optuna
 
-from analysis.critical import fit_threshold
-from sweeps.critical import ThresholdSampler, trial_outcomes
+from analysis.critical_ratio import fit_threshold
+from sweeps.critical_ratio_sampler import ThresholdSampler, trial_outcomes
 
 LOW, HIGH = 0.5, 0.95
 

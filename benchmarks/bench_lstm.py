@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from grok_core.config import ModelConfig
-from grok_core.lstm import LSTMClassifier
+from grok_core.models import LSTMClassifier
 from grok_core.optim import CohortAdamW
 
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sweeps.launch import SweepRequest, run_sweep
+from sweeps.grid_sweep import SweepRequest, run_sweep
 from sweeps.space import makespan
 
 LONGER = ["train.steps=6000", "train.stop_margin=none", "base.train.steps=6000"]
@@ -45,10 +45,10 @@ def trial_times(sweep_dir: Path, field: str = "train_seconds") -> list[float]:
 def measure(space: str, max_cohort: int, overrides: list[str], cpus: int) -> str:
     """One sweep on fresh storage; a line with its fixed cost and overhead ratio."""
     with tempfile.TemporaryDirectory() as storage:
-        request = SweepRequest(space=space, quick=True, storage=storage, name="bench",
+        request = SweepRequest(study=space, quick=True, storage=storage, name="bench",
                                max_cohort=max_cohort, overrides=overrides)
         start = time.perf_counter()
-        run_sweep(request, log=lambda m: None)
+        run_sweep(request)
         wall = time.perf_counter() - start
         ideal, trials, tune_ideal, tuners = 0.0, 0, 0.0, 0
         for name in ("bench.dense", "bench"):  # Tuners run one after the other

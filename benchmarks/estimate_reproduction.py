@@ -32,14 +32,14 @@ COHORT = 8  # members timed together (the sweeps train up to 64; 8 is what a CPU
 def study_cells(name: str) -> list[tuple[dict, int]]:
     """Each cell of the study's full sweep and how many times it is trained (the search trains
     its template once per trial, at one rate each)."""
-    from search_spaces import get_space
+    from search_spaces import get_study
 
     if name == SEARCH:
-        from sweeps.critical_launch import CriticalRequest
+        from sweeps.critical_ratio_search import CriticalRequest
 
         request = CriticalRequest().resolved()
         return [({**request.template(), "rates": [request.low]}, request.trials)]
-    return [(cell, 1) for cell in expand_cells(get_space(name).param_space(quick=False))]
+    return [(cell, 1) for cell in expand_cells(get_study(name).param_space(quick=False))]
 
 
 def work(name: str) -> tuple[list[tuple[ExperimentConfig, int]], dict]:

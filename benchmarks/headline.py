@@ -12,6 +12,7 @@ Prints per-seed t_mem, t_gen, tau_grok and the medians against the targets
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -36,8 +37,8 @@ def main() -> int:
     config = ExperimentConfig().with_overrides(["recipe=ticket", "prune.rate=0.6",
                                                 *args.overrides])
     start = time.perf_counter()
-    result = run_experiment(config, seeds, ArtifactStore(args.store), progress=True,
-                            log=lambda m: print(m, file=sys.stderr))
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the engine's notes
+    result = run_experiment(config, seeds, ArtifactStore(args.store), progress=True)
     elapsed = time.perf_counter() - start
     columns = ["seed", "t_mem", "t_gen", "tau_grok", "final_test_acc"]
     print("dense (base) runs:")

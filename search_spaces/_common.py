@@ -2,6 +2,10 @@
 settings."""
 from __future__ import annotations
 
+from ray import tune
+
+from ._grid import space_recipes
+
 # A ticket that has held test accuracy >= 0.95 for this many steps stops training (each member
 # on its own; the others go on). The ticket figures need a curve up to t_gen and a plateau
 # after it, not tens of thousands of steps at 1.0. Dense runs never stop early: a mask comes
@@ -39,8 +43,6 @@ def quick_version(space: dict, *extras: dict) -> dict:
     """The laptop-sized version of ``space``: the QUICK settings, for a ticket also for its
     dense runs (``base.train``: a ticket's own ``train.*`` never reaches its dense run), a
     shorter early-stop margin for tickets, then ``extras``."""
-    from sweeps.space import space_recipes  # torch-free, and no import cycle at load time
-
     out = merged(space, QUICK)
     if space_recipes(space) & {"ticket", "norm_control"}:
         out = merged(out, {"base": {"train": QUICK_TRAIN}, "train": {"stop_margin": 500}})
@@ -51,22 +53,4 @@ def variants(*labelled: tuple[str, dict]) -> dict:
     """A grid over variants: each (label, settings) a trial whose settings are merged over the
     space's others (for studies whose cells are no product of grid axes, e.g. one grokking
     ticket against several controls)."""
-    from ray import tune
-
     return tune.grid_search([{"label": label, **settings} for label, settings in labelled])
-
-
-def curves_by_variant(loaded) -> bytes:
-    """A study's figure: test accuracy over training per variant, mean and spread over seeds,
-    the dense runs behind the tickets in grey (``analysis.figures.variant_curves_png``)."""
-    from analysis.figures import variant_curves_png
-
-    return variant_curves_png(loaded, title=loaded.title())
-
-
-def dense_vs_ticket_figure(loaded) -> bytes:
-    """As Fig. 1 (left): accuracy of the dense runs and their grokking tickets, with delays (the
-    ``figure`` of the studies that compare just those two)."""
-    from analysis.figures import dense_vs_ticket_png
-
-    return dense_vs_ticket_png(loaded, title=loaded.title())

@@ -1,5 +1,5 @@
 """Dense network vs grokking ticket on scikit-learn's 8x8 digits (Omnigrok's MNIST setting)."""
-from ._common import TICKET_STOP, dense_vs_ticket_figure, merged
+from ._common import TICKET_STOP, merged
 
 DESCRIPTION = ("dense vs grokking ticket on the 8x8 digits (1000 train images, init scale 8, "
                "MSE), k=0.6: the offline stand-in for MNIST (Fig. 13)")
@@ -24,6 +24,3 @@ def param_space(quick: bool = False) -> dict:
                               "train": {**short, "stop_margin": 500},
                               "base": {"train": short}})
     return space
-
-
-figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

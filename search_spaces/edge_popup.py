@@ -1,9 +1,10 @@
 """Edge-popup from a memorising solution (Sec. 5.2, Table 1)."""
+from grok_core.paper import TABLE1_STEPS
+
 from ._common import QUICK, merged, variants
 
 DESCRIPTION = ("from theta_mem (dense step 1000, lr 0.01): weight decay vs edge-popup without "
                "and with weight updates, k=0.6 (Table 1)")
-TABLE_STEPS = (600, 1000, 1400, 2000)  # the paper's columns
 
 
 def param_space(quick: bool = False) -> dict:
@@ -14,7 +15,7 @@ def param_space(quick: bool = False) -> dict:
     space = {"recipe": "edge_popup", "seeds": [0, 1, 2, 3, 4], "rates": [0.6],
              "optim": {"lr": 0.01, "weight_decay": 1.0},
              "edge_popup": {"start_step": 1000},
-             "train": {"steps": max(TABLE_STEPS), "eval_every": 10},
+             "train": {"steps": max(TABLE1_STEPS), "eval_every": 10},
              "variant": variants(("WD", {"edge_popup": {"variant": "wd"}}),
                                  ("EP w/o WD", {"edge_popup": {"variant": "ep"}}),
                                  ("EP w/ WD", {"edge_popup": {"variant": "ep_wd"}}))}
@@ -23,27 +24,3 @@ def param_space(quick: bool = False) -> dict:
                       {"seeds": [0, 1], "optim": {"lr": 0.01}, "edge_popup": {"start_step": 100},
                        "train": {"steps": 600, "eval_every": 10}})
     return space
-
-
-def table(loaded):
-    """Table 1: test accuracy "mean +- std" over seeds, one row per variant, one column per
-    step of the paper that the runs reached."""
-    from analysis.results import accuracy_at_steps
-
-    long = accuracy_at_steps(loaded.curves, loaded.trials, TABLE_STEPS)
-    if long.empty:
-        return long
-    long["test_acc"] = [f"{m:.2f} +- {s:.2f}" if s == s else f"{m:.2f}"
-                        for m, s in zip(long["test_acc_mean"], long["test_acc_std"])]
-    order = list(dict.fromkeys(long["variant"]))
-    wide = long.pivot(index="variant", columns="step", values="test_acc").loc[order]
-    wide.columns = [f"step {step}" for step in wide.columns]
-    return wide.reset_index().assign(seeds=long.groupby("variant")["n"].max().loc[order].values)
-
-
-def figure(loaded) -> bytes:
-    """Test accuracy per variant against the step since theta_mem (linear, as Table 1 reads
-    it), mean and spread over seeds."""
-    from analysis.figures import variant_curves_png
-
-    return variant_curves_png(loaded, title=loaded.title(), log_x=False, dense_label=None)

@@ -1,5 +1,5 @@
 """Dense network vs grokking ticket (k = 0.6, mask from the final dense step)."""
-from ._common import TICKET_STOP, dense_vs_ticket_figure, merged, quick_version
+from ._common import TICKET_STOP, merged, quick_version
 
 DESCRIPTION = "dense vs grokking ticket, k=0.6, mask from the final step (Fig. 1, 2a)"
 
@@ -10,6 +10,3 @@ def param_space(quick: bool = False) -> dict:
     space = merged({"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6]}, TICKET_STOP)
     # the quick model is 8x narrower: a milder rate keeps its tickets trainable
     return quick_version(space, {"rates": [0.3, 0.6]}) if quick else space
-
-
-figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

@@ -1,5 +1,5 @@
 """Grokking ticket against dense runs whose initial weight norm matches it (Fig. 5a)."""
-from ._common import TICKET_STOP, curves_by_variant, merged, quick_version, variants
+from ._common import TICKET_STOP, merged, quick_version, variants
 
 DESCRIPTION = ("grokking ticket vs L1- and L2-norm-matched dense runs, k=0.6 (Fig. 5a: the "
                "norm alone does not remove the delay)")
@@ -18,6 +18,3 @@ def param_space(quick: bool = False) -> dict:
     if quick:
         return quick_version(space, {"seeds": [0, 1], "rates": [0.3]})
     return space
-
-
-figure = curves_by_variant  # Fig. 5: test accuracy per variant over training

@@ -1,5 +1,5 @@
 """Grokking ticket against pruning at initialisation at the same rate (Fig. 5b)."""
-from ._common import TICKET_STOP, curves_by_variant, merged, quick_version, variants
+from ._common import TICKET_STOP, merged, quick_version, variants
 
 DESCRIPTION = ("grokking ticket vs random, SNIP, GraSP and SynFlow masks of theta_0, k=0.6 "
                "(Fig. 5b: sparsity alone does not remove the delay)")
@@ -16,6 +16,3 @@ def param_space(quick: bool = False) -> dict:
     if quick:
         return quick_version(space, {"seeds": [0, 1], "rates": [0.3]})
     return space
-
-
-figure = curves_by_variant  # Fig. 5: test accuracy per variant over training

@@ -19,18 +19,3 @@ def param_space(quick: bool = False) -> dict:
                                                  "checkpoint_every": 250}},
                               "train": {"stop_margin": None}})
     return space
-
-
-def figure(loaded) -> bytes:
-    """Fig. 6-8 in four panels (``analysis.structure.structure_png``)."""
-    from analysis.structure import structure_png
-
-    return structure_png(loaded, title=loaded.title())
-
-
-def table(loaded):
-    """Per seed: the dense run's t_gen and Jaccard peak, and when the Fourier entropy of the
-    dense run and of the ticket fell half way (``analysis.structure.summary``)."""
-    from analysis.structure import summary
-
-    return summary(loaded)

@@ -41,10 +41,3 @@ def param_space(quick: bool = False) -> dict:
     return {"recipe": "ticket", "seeds": [0, 1] if quick else [0, 1, 2], "rates": [0.6],
             "variant": variants(("polynomial regression", polynomial),
                                 ("sparse parity", parity))}
-
-
-def figure(loaded) -> bytes:
-    """One panel per task: the dense runs against their grokking tickets."""
-    from analysis.figures import variant_panels_png
-
-    return variant_panels_png(loaded, title=loaded.title())

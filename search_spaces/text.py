@@ -30,10 +30,3 @@ def param_space(quick: bool = False) -> dict:
                               "train": {**QUICK_TEXT, "stop_margin": 100},
                               "base": {"train": QUICK_TEXT}})
     return space
-
-
-def figure(loaded) -> bytes:
-    """Fig. 19: test and train accuracy of the dense LSTMs (grey) and their grokking tickets."""
-    from analysis.figures import variant_curves_png
-
-    return variant_curves_png(loaded, title=loaded.title())

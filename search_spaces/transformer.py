@@ -1,5 +1,5 @@
 """Dense vs grokking ticket with the one-layer transformer."""
-from ._common import TICKET_STOP, dense_vs_ticket_figure, merged, quick_version
+from ._common import TICKET_STOP, merged, quick_version
 
 DESCRIPTION = "dense vs grokking ticket with the 1-layer transformer, k=0.6 (Fig. 2b)"
 
@@ -16,6 +16,3 @@ def param_space(quick: bool = False) -> dict:
                                      "train": {"steps": 2000},
                                      "base": {"train": {"steps": 2000}}})
     return space
-
-
-figure = dense_vs_ticket_figure  # Fig. 1 (left) drawn for this study

@@ -8,28 +8,13 @@ starts Ray or imports torch.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
-from typing import Any, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from grok_core.config import (MASK_RECIPES, ConfigError, ExperimentConfig, check_pruning_rate,
                               typed_override)
-from grok_core.trial_config import VARIANT_KEY, split_trial_config
-
-
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"grid_search"}
-
-
-def _set_path(space: dict, dotted: str, value: Any) -> None:
-    node = space
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict) or _is_grid(child):
-            child = node[part] = {}
-        node = child
-    node[parts[-1]] = value
+from grok_core.trial_config import split_trial_config
+from search_spaces import expand_cells, get_study, grid_axes, is_grid, set_path, space_recipes
 
 
 def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:
@@ -38,44 +23,8 @@ def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:
     space = copy.deepcopy(space)
     for text in overrides:
         key, value = typed_override(text)
-        _set_path(space, key, value)
+        set_path(space, key, value)
     return space
-
-
-def _grid_axes(space: Any, prefix: str = "") -> list[tuple[str, list]]:
-    if _is_grid(space):
-        return [(prefix, list(space["grid_search"]))]
-    if isinstance(space, dict):
-        return [axis for key, value in space.items()
-                for axis in _grid_axes(value, f"{prefix}.{key}" if prefix else key)]
-    return []
-
-
-def grid_axes(space: dict) -> list[tuple[str, list]]:
-    """(dotted path, values) of every grid_search axis of a space."""
-    return _grid_axes(space)
-
-
-def expand_cells(space: dict) -> list[dict]:
-    """Every trial config of a grid space (the cartesian product of its grid axes)."""
-    axes = grid_axes(space)
-    cells = []
-    for values in itertools.product(*[v for _, v in axes]) if axes else [()]:
-        cell = copy.deepcopy(space)
-        for (path, _), value in zip(axes, values):
-            _set_path(cell, path, value)
-        cells.append(cell)
-    return cells
-
-
-def space_recipes(space: dict) -> set[str]:
-    """The recipes a space's trials run: its ``recipe``, or its variants' where they set one."""
-    top = space.get("recipe", "dense")
-    variants = space.get(VARIANT_KEY)
-    values = (variants["grid_search"] if _is_grid(variants)
-              else [variants] if isinstance(variants, dict) else [])
-    recipes = {v.get("recipe", top) if isinstance(v, dict) else top for v in values}
-    return {r if isinstance(r, str) else "<grid>" for r in (recipes or {top})}
 
 
 def validate_cell(cell: dict) -> ExperimentConfig:
@@ -90,19 +39,17 @@ def validate_cell(cell: dict) -> ExperimentConfig:
     return config
 
 
-def requested_space(space: str, quick: bool = False, overrides: Iterable[str] = (),
+def requested_space(study: str, quick: bool = False, overrides: Iterable[str] = (),
                     seeds: Optional[Sequence[int]] = None,
                     rates: Optional[Sequence[float]] = None) -> dict:
-    """The study ``space``'s param space with overrides, seeds and rates (not yet split into
+    """The param space of ``study`` with overrides, seeds and rates (not yet split into
     trials); ConfigError for an unknown study, key or value."""
-    from search_spaces import get_space
-
-    built = apply_overrides(get_space(space).param_space(quick=quick), overrides)
+    built = apply_overrides(get_study(study).param_space(quick=quick), overrides)
     if seeds is not None:
         built["seeds"] = list(seeds)
     if rates is not None:
         if not space_recipes(built) & set(MASK_RECIPES):
-            raise ConfigError(f"--rates: the {space} space trains dense runs, which have "
+            raise ConfigError(f"--rates: the {study} study trains dense runs, which have "
                               "no pruning rate")
         built["rates"] = list(rates)
     return built

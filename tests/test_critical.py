@@ -1,5 +1,6 @@
 """The critical-ratio search: the fit, the sampler in plain Optuna (seconds), and
-`grok critical-ratio` end to end on local Ray, killed and continued."""
+`grok critical-ratio` end to end on local Ray (in this process, on the session's shared Ray),
+killed (a driver process of its own) and continued."""
 import contextlib
 import math
 import os
@@ -15,9 +16,9 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis.critical import estimate_edges, fit_threshold, seed_edges
-from conftest import run_grok
-from sweeps.critical import ThresholdSampler, search, trial_outcomes
+from analysis.critical_ratio import estimate_edges, fit_threshold, seed_edges
+from conftest import error_line, grok_command, grok_env
+from sweeps.critical_ratio_sampler import ThresholdSampler, search, trial_outcomes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -151,9 +152,9 @@ SMALL = ["--quick", "--set", "train.steps=600", "--set", "base.train.steps=600",
          "--set", "base.train.checkpoint_every=300", "--report-every", "200"]
 
 
-def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_path):
+def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_path, grok):
     storage = tmp_path / "s"
-    result = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
+    result = grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "dense phase: seeds 0,1" in result.stderr
     assert "critical-ratio-quick" in result.stdout and "600 steps" in result.stdout
@@ -175,16 +176,16 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
                for line in lines[:3]), lines
     members = pd.read_parquet(folder / "members.parquet")
     assert len(members) == 6 and set(members["seed"]) == {0, 1}
-    shown = run_grok("results", folder)
+    shown = grok("results", folder)
     assert shown.returncode == 0 and "member outcomes per rate" in shown.stdout
-    again = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
+    again = grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
     assert again.returncode == 0 and "3 finished trial(s), 0 to go" in again.stderr
-    changed = run_grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage,
-                       "--set", "train.steps=700")
-    assert changed.returncode == 2 and "train.steps" in changed.stderr
+    changed = grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage,
+                   "--set", "train.steps=700")
+    assert "train.steps" in error_line(changed)
 
-    other = run_grok("critical-ratio", *SMALL, "--trials", "2", "--storage", storage,
-                     "--name", "narrow", "--low", "0.6", "--sampler", "random")
+    other = grok("critical-ratio", *SMALL, "--trials", "2", "--storage", storage,
+                 "--name", "narrow", "--low", "0.6", "--sampler", "random")
     assert other.returncode == 0 and "dense runs" in other.stderr and "in the store" in other.stderr
     table = analysis.critical_ratios(str(storage)).set_index("name")
     assert list(table.index) == ["critical-ratio-quick", "narrow"]
@@ -192,12 +193,12 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
     assert table["steps"].tolist() == [600, 600] and table["members"].tolist() == [6, 4]
     assert table["trials"].tolist() == [3, 2]
 
-    restarted = run_grok("critical-ratio", *SMALL, "--trials", "1", "--storage", storage,
-                         "--name", "narrow", "--low", "0.6", "--restart")
+    restarted = grok("critical-ratio", *SMALL, "--trials", "1", "--storage", storage,
+                     "--name", "narrow", "--low", "0.6", "--restart")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     assert "the old search is now" in restarted.stderr
-    kept = analysis.critical.load(str(storage / "narrow.restarted-1"))
-    assert kept.trials == 2 and analysis.critical.load(str(storage / "narrow")).trials == 1
+    kept = analysis.critical_ratio.load(str(storage / "narrow.restarted-1"))
+    assert kept.trials == 2 and analysis.critical_ratio.load(str(storage / "narrow")).trials == 1
 
 
 def _states(db):
@@ -210,16 +211,15 @@ def _states(db):
     return dict(rows)
 
 
-def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path):
+def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path, grok):
     storage = tmp_path / "s"
     args = ["critical-ratio", "--quick", "--trials", "4", "--report-every", "250",
             "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
     log = tmp_path / "driver.log"
     with open(log, "wb") as out:
-        driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+        driver = subprocess.Popen(grok_command(*args), stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True, env=grok_env())
     db = storage / "critical-ratio-quick" / "study.db"
     deadline, states = time.time() + 480, {}
     while time.time() < deadline and driver.poll() is None:
@@ -242,7 +242,7 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     stale = {n for n, s in before.items() if s == "RUNNING"}
     assert done and stale and len(done) < 4, before
 
-    rerun = run_grok(*args)
+    rerun = grok(*args)  # in this process: a driver, and a Ray, other than the killed one
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "marked" in rerun.stderr and "stale" in rerun.stderr
     after = _states(db)
@@ -258,7 +258,7 @@ def _heartbeat_study(tmp_path):
 
 
 def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
-    from sweeps.critical_launch import fail_stale_trials
+    from sweeps.optuna_study import fail_stale_trials
     study, rdb = _heartbeat_study(tmp_path)
     beaten, _ = study.ask(), study.ask()  # the driver died before beating the second
     rdb.record_heartbeat(beaten._trial_id)
@@ -269,7 +269,7 @@ def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
 
 def test_trials_a_live_driver_keeps_beating_are_left_alone(tmp_path):
     import threading
-    from sweeps.critical_launch import ConfigError, fail_stale_trials
+    from sweeps.optuna_study import ConfigError, fail_stale_trials
     study, rdb = _heartbeat_study(tmp_path)
     trial, stop = study.ask(), threading.Event()
 
@@ -296,11 +296,9 @@ def test_trials_a_live_driver_keeps_beating_are_left_alone(tmp_path):
     (["--set", "optim.lr=fast"], "optim.lr"),
     (["--address", "127.0.0.1:9"], "no Ray cluster reachable"),
 ])
-def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, args, message):
-    result = run_grok("critical-ratio", "--quick", *args, "--storage", tmp_path / "s")
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, grok, args, message):
+    result = grok("critical-ratio", "--quick", *args, "--storage", tmp_path / "s")
+    assert message in error_line(result)
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 
 
@@ -308,7 +306,7 @@ def test_two_drivers_opening_one_new_study_storage_at_once_both_succeed(tmp_path
     """Creating a fresh storage's tables races: unguarded, the loser of two simultaneous opens
     fails ("table studies already exists", 10 of 10 pairs of threads here)."""
     import threading
-    from sweeps.critical_launch import open_study_storage
+    from sweeps.optuna_study import open_study_storage
     errors = []
     for pair in range(5):
         url, barrier = f"sqlite:///{tmp_path}/study{pair}.db", threading.Barrier(2)

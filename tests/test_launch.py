@@ -3,7 +3,8 @@ import subprocess
 import sys
 
 from grok_core.store import ArtifactStore
-from sweeps.launch import SweepRequest, build_space, dense_phase_space
+from sweeps.dense_phase import dense_phase_space
+from sweeps.grid_sweep import SweepRequest, build_space
 from sweeps.space import plan_split, split_cohorts
 
 
@@ -42,7 +43,7 @@ def test_cohorts_split_to_fill_the_slots():
 def test_split_cells_cover_every_member_once_within_the_cap(tmp_path):
     for cap in (1, 2, 3, 5, 7, 20, 64):
         for slots in (1, 2, 3, 8):
-            _, cells = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=cap),
+            _, cells = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=cap),
                                    slots)
             members = sorted((seed, rate) for cell in cells for seed in cell["seeds"]
                              for rate in cell["rates"])
@@ -53,28 +54,29 @@ def test_split_cells_cover_every_member_once_within_the_cap(tmp_path):
 
 def test_dense_phase_only_for_dense_runs_that_several_trials_share(tmp_path):
     store = ArtifactStore(str(tmp_path))
-    _, by_seed = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=10))
+    _, by_seed = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=10))
     assert len(by_seed) == 2 and dense_phase_space(by_seed, store) is None  # a trial per seed
-    _, by_rate = build_space(SweepRequest(space="pruning_rate", quick=True, max_cohort=5))
+    _, by_rate = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=5))
     dense = dense_phase_space(by_rate, store, slots=2)["dense_run"]["grid_search"]
     assert sorted(seed for run in dense for seed in run["seeds"]) == [0, 1]
-    _, steps = build_space(SweepRequest(space="pruning_step", quick=True))  # masks of one run
+    _, steps = build_space(SweepRequest(study="pruning_step", quick=True))  # masks of one run
     dense = dense_phase_space(steps, store, slots=1)["dense_run"]["grid_search"]
     assert [run["seeds"] for run in dense] == [[0]] and dense[0]["recipe"] == "dense"
 
 
 def test_rates_and_seeds_replace_the_spaces_own():
-    space, cells = build_space(SweepRequest(space="pruning_rate", quick=True, seeds=[3],
+    space, cells = build_space(SweepRequest(study="pruning_rate", quick=True, seeds=[3],
                                             rates=[0.5, 0.7]))
     assert [(c["seeds"], c["rates"]) for c in cells] == [([3], [0.5, 0.7])]
 
 
 def test_the_sweep_driver_never_imports_torch(tmp_path):
     # validation and handing the trainable to Tune stay light: torch loads inside trials
-    code = ("import sys; from sweeps.launch import SweepRequest, build_space, dense_phase_space;"
+    code = ("import sys; from sweeps.dense_phase import dense_phase_space;"
+            "from sweeps.grid_sweep import SweepRequest, build_space;"
             "from grok_core.store import ArtifactStore;"
-            "from grok_core.trainable import grok_trainable;"
-            "_, cells = build_space(SweepRequest(space='pruning_step', quick=True));"
+            "from sweeps.trainable import grok_trainable;"
+            "_, cells = build_space(SweepRequest(study='pruning_step', quick=True));"
             "dense_phase_space(cells, ArtifactStore(sys.argv[1]));"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,

@@ -6,8 +6,10 @@ import subprocess
 import pandas as pd
 
 import analysis
+import analysis.claims
 import analysis.report
-from analysis.report import VERDICT_WORDS, median_t_gen
+from analysis.report import VERDICT_WORDS
+from analysis.results import median_t_gen
 from conftest import run_grok
 
 
@@ -94,7 +96,7 @@ def test_report_of_a_folder_without_sweeps_lists_every_claim_as_not_run(tmp_path
     empty.mkdir()
     result = run_grok("report", empty)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("not run") == len(analysis.report.CLAIMS)
+    assert result.stdout.count("not run") == len(analysis.claims.CLAIMS)
     missing = run_grok("report", tmp_path / "absent")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -143,7 +145,7 @@ def test_reproduce_refuses_bad_input_before_any_work(tmp_path):
 
 
 def test_a_mask_of_step_0_counts_as_a_non_grokking_ticket():
-    from analysis.report import grokking_beats_non_grokking
+    from analysis.claims import grokking_beats_non_grokking
     from analysis.results import SweepResults
 
     members = pd.DataFrame({"prune_step": [0, 1000, 3000, 3000],

@@ -11,7 +11,7 @@ from grok_core.metrics import fourier_entropy
 from grok_core.recipes import model_for
 from grok_core.training import MemberSpec, train_cohort
 from grok_core.trial_config import split_trial_config, variant_label
-from search_spaces import get_space
+from search_spaces import get_study
 from sweeps.space import expand_cells, space_recipes, validated_cells
 
 
@@ -26,22 +26,22 @@ def test_a_variant_merges_its_settings_over_the_trials_others():
 
 
 def test_each_study_expands_to_the_papers_cells_and_no_others():
-    pai = [split_trial_config(c)[0] for c in expand_cells(get_space("pai").param_space())]
+    pai = [split_trial_config(c)[0] for c in expand_cells(get_study("pai").param_space())]
     assert [(c.prune.method, c.prune.step) for c in pai] == [
         ("magnitude", "final"), ("random", 0), ("snip", 0), ("grasp", 0), ("synflow", 0)]
     norms = [split_trial_config(c)[0] for c in expand_cells(
-        get_space("norm_control").param_space())]
+        get_study("norm_control").param_space())]
     assert [(c.recipe, c.norm_control.norm) for c in norms][1:] == [("norm_control", "l1"),
                                                                       ("norm_control", "l2")]
     assert norms[0].recipe == "ticket"
     table_1 = [split_trial_config(c)[0] for c in expand_cells(
-        get_space("edge_popup").param_space())]
+        get_study("edge_popup").param_space())]
     assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd"]
     assert {(c.optim.lr, c.dense_base().train.steps, c.train.steps) for c in table_1} == {
         (0.01, 1000, 2000)}
-    assert space_recipes(get_space("norm_control").param_space()) == {"ticket", "norm_control"}
+    assert space_recipes(get_study("norm_control").param_space()) == {"ticket", "norm_control"}
     for name in ("pai", "norm_control", "edge_popup", "structure"):
-        assert validated_cells(get_space(name).param_space(quick=True))
+        assert validated_cells(get_study(name).param_space(quick=True))
 
 
 def test_the_fourier_entropy_curve_is_that_of_the_masked_effective_weights():
