@@ -7,7 +7,7 @@ high)``, trains (or simulates) one or more members at that rate, sets the user a
 ``n_members`` (1 if absent) and optionally ``members`` (a list of dicts with ``seed``,
 ``pruning_rate``, ``generalised``, ``t_gen`` ...), and returns the fraction of its members that
 generalised. The study's direction is ``maximize``; its best trial means nothing here: the
-answer is the fit of ``analysis.critical`` over every member outcome.
+answer is the fit of ``analysis.critical_ratio`` over every member outcome.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis.critical import (RESOLUTION, aggregate_outcomes, edge_grid, flank,
+from analysis.critical_ratio import (RESOLUTION, aggregate_outcomes, edge_grid, flank,
                                log_likelihood, trial_members, width_grid, window_seeds)
 from grok_core.config import ConfigError, choice
 from .trainable import RATE_PARAM as PARAM
@@ -61,7 +61,7 @@ def scan_order(low: float, high: float, points: int) -> list[float]:
 
 def trial_outcomes(trials: Sequence[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:
     """(rate, generalised) per member of the finished trials, left out the members of seeds
-    that generalised nowhere: the outcomes ``analysis.critical`` fits, so the sampler aims at
+    that generalised nowhere: the outcomes ``analysis.critical_ratio`` fits, so the sampler aims at
     the edge the report shows (``trial_members``, ``window_seeds``)."""
     members = trial_members(trials)
     kept = members[window_seeds(members)]
