@@ -5,7 +5,7 @@
     results.members          # one row per member: config columns, seed, pruning_rate, t_mem ...
     analysis.aggregate(results.members)                  # the `grok results` table
 
-    search = analysis.critical_ratio.load("grok_sweeps/critical_ratio_search")   # a critical-ratio search
+    search = analysis.critical_ratio.load("grok_sweeps/critical_ratio_search")  # a search
     search.members, search.estimate.upper     # member outcomes; the fit of the upper edge
     analysis.critical_ratios("grok_sweeps")   # one row per search under a storage root
 

@@ -69,7 +69,8 @@ def ticket_vs_dense(factor: float) -> Callable[[SweepResults], Verdict]:
                                for name, v in zip(keys, key)) if keys else "all"
             dense = base
             if cells and all(c in base.columns for c in cells):
-                dense = base[(base[cells] == pd.Series(key[:len(cells)], index=cells)).all(1)]
+                same = base[cells] == pd.Series(key[:len(cells)], index=cells)
+                dense = base[same.all(axis=1)]
             ticket_t, dense_t = median_t_gen(part), median_t_gen(dense)
             numbers[f"{label}: ticket median t_gen"] = _show(ticket_t)
             numbers[f"{label}: dense median t_gen"] = _show(dense_t)

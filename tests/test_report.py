@@ -35,9 +35,9 @@ def _expected_headline_verdict(loaded) -> str:
 
 
 def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_tables(tmp_path):
-    """grok reproduce --quick --only headline,critical_search through local Ray: Ctrl-C in the
-    first study exits 130, a rerun continues it (the dense runs it finished are kept), runs the
-    Optuna search and writes the report;
+    """grok reproduce --quick --only headline,critical_ratio_search through local Ray: Ctrl-C
+    in the first study exits 130, a rerun continues it (the dense runs it finished are kept),
+    runs the Optuna search and writes the report;
     the page's verdicts follow from the parquet / estimate tables and it loads in Chromium."""
     import json
     import os
@@ -46,7 +46,8 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     import time
 
     storage = tmp_path / "r"
-    args = ["reproduce", "--quick", "--only", "headline,critical_search", "--storage", storage]
+    args = ["reproduce", "--quick", "--only", "headline,critical_ratio_search",
+            "--storage", storage]
     log = tmp_path / "first.log"
     with open(log, "w") as err:
         driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *map(str, args)],
@@ -66,10 +67,10 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     again = run_grok(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "reproduce: 0 done, running headline" in again.stderr  # unfinished: run again
-    assert "reproduce: 1 done, running critical_search, 0 left" in again.stderr
+    assert "reproduce: 1 done, running critical_ratio_search, 0 left" in again.stderr
     assert "report:" in again.stdout
     times = json.loads((storage / "reproduce.json").read_text())
-    assert set(times) == {"headline", "critical_search"}
+    assert set(times) == {"headline", "critical_ratio_search"}
 
     page = (storage / "report" / "index.html").read_text()
     loaded = analysis.load(str(storage / "headline-quick"))
@@ -77,10 +78,10 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     for rate, part in loaded.members.groupby("pruning_rate"):
         shown = "never" if median_t_gen(part) == float("inf") else round(median_t_gen(part), 1)
         assert f"k={rate:g}: ticket median t_gen</td><td>{shown}<" in page
-    estimate = json.loads((storage / "critical-ratio-quick" / "estimate.json").read_text())
+    estimate = json.loads((storage / "critical_ratio_search-quick" / "estimate.json").read_text())
     upper = estimate["estimate"]["upper"]
     held = None if upper["status"] != "ok" else 0.7 <= upper["estimate"] <= 0.9
-    assert f">{VERDICT_WORDS[held][0]}<" in _verdict_row(page, "fig-16a-critical-search")
+    assert f">{VERDICT_WORDS[held][0]}<" in _verdict_row(page, "fig-16a-critical-ratio-search")
     assert "not run" in _verdict_row(page, "fig-5b-pai")  # unrun studies listed, not drawn
     assert "Quick versions" in page
 

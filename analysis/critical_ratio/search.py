@@ -35,7 +35,8 @@ def trial_members(trials) -> pd.DataFrame:
     """One row per member outcome of the finished ones among Optuna ``trials``
     (``SEARCH_MEMBER_COLUMNS``): from a trial's ``members`` user attribute where it has one, else
     ``n_members`` outcomes at its rate from its value, of the seed its user attribute or
-    parameter ``seed`` names if any (the objective contract of ``sweeps.critical_ratio_sampler``)."""
+    parameter ``seed`` names if any (the objective contract of
+    ``sweeps.critical_ratio_sampler``)."""
     from optuna.trial import TrialState  # heavy: only when a study is read
 
     rows = []
@@ -61,7 +62,8 @@ def trial_members(trials) -> pd.DataFrame:
     for column in SEARCH_MEMBER_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=float)
-    frame = frame[SEARCH_MEMBER_COLUMNS + [c for c in frame.columns if c not in SEARCH_MEMBER_COLUMNS]]
+    others = [c for c in frame.columns if c not in SEARCH_MEMBER_COLUMNS]
+    frame = frame[SEARCH_MEMBER_COLUMNS + others]
     return frame.astype({"generalised": bool}) if not frame.empty else frame
 
 
