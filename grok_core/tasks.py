@@ -31,7 +31,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import ConfigError, TaskConfig
+from .config import TaskConfig
+from .errors import ConfigError
+from .idx import MNIST_FILES, find_file, read_header, read_mnist
+from .text import aclimdb_dataset, id_count, synthetic_dataset
 
 
 def _inverse_table(p: int) -> np.ndarray:
@@ -105,8 +108,6 @@ def task_shape(task: TaskConfig) -> tuple[str, int, int]:
     if task.name == "digits":
         return "vectors", 64, 10
     if task.name == "mnist":
-        from .idx import MNIST_FILES, find_file, read_header
-
         rows, cols = read_header(find_file(task.data_dir, MNIST_FILES["train_images"]))[1:]
         return "vectors", rows * cols, 10
     if task.name == "polynomial":
@@ -114,8 +115,6 @@ def task_shape(task: TaskConfig) -> tuple[str, int, int]:
     if task.name == "parity":
         return "vectors", task.dim, 2
     if task.name == "text":
-        from .text import id_count
-
         return "sequences", id_count(task.vocab_size), 2
     return "tokens", task.p, task.p
 
@@ -127,6 +126,7 @@ def build_dataset(task: TaskConfig) -> Dataset:
 
 def digits_dataset(task: TaskConfig) -> Dataset:
     """scikit-learn's 8x8 digits, pixels / 16, split by ``task.split_seed``."""
+    # imported here: scikit-learn takes about a second to import, and only this task needs it
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -143,8 +143,6 @@ def mnist_dataset(task: TaskConfig) -> Dataset:
     """MNIST from the IDX files in ``task.data_dir``: ``n_train`` (1000) images drawn from the
     training files by ``task.split_seed``, tested on the test files (the authors' code swapped
     the two); pixels / 255, flattened."""
-    from .idx import read_mnist
-
     arrays = read_mnist(task.data_dir)
     available = len(arrays["train_labels"])  # at least task.train_examples: checked by the config
     pick = np.random.default_rng(task.split_seed).permutation(available)[:task.train_examples]
@@ -219,8 +217,6 @@ def parity_dataset(task: TaskConfig) -> Dataset:
 def text_dataset(task: TaskConfig) -> Dataset:
     """Token sequences and sentiment labels: the synthetic corpus (``n_train`` 1500 / ``n_test``
     500 reviews) or aclImdb (25% of all reviews test; ``n_train`` caps the training reviews)."""
-    from .text import aclimdb_dataset, id_count, synthetic_dataset
-
     if task.corpus == "aclimdb":
         arrays = aclimdb_dataset(task.data_dir, task.vocab_size, task.seq_len,
                                  split_seed=task.split_seed)

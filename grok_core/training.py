@@ -6,7 +6,14 @@ losses, and one optimiser update (AdamW, or SGD). With ``train.batch_size`` a st
 minibatch (the same for every member: see ``minibatch``) and the whole training split is
 evaluated with the test split instead. Every ``train.eval_every`` steps the test split is
 evaluated and a curve row is kept per member (so t_gen is exact to the evaluation interval).
-``theta_t`` is handed to ``on_checkpoint`` at the checkpoint cadence. Members never interact: member k's numbers equal a solo run of member k.
+``theta_t`` is handed to ``on_checkpoint`` at the checkpoint cadence. Members never interact:
+member k's numbers equal a solo run of member k.
+
+How the loop is built: ``_Loop`` holds what a run reads and never changes (model, data,
+settings, listeners); ``LoopState`` holds everything it changes (step, the optimiser with the
+members' weights and moments, curve rows, who stopped when). A checkpoint is a snapshot of that
+state, a ``TrainingState`` (``LoopState.snapshot``), and resuming restores it
+(``LoopState.restore``). ``train_cohort`` is the few calls that tie them together.
 """
 from __future__ import annotations
 
@@ -15,21 +22,27 @@ import functools
 import io
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
-from .config import ExperimentConfig
-from .metrics import first_reached, grokking_ratio
+from .config import ExperimentConfig, TrainConfig
+from .edge_popup import ScoreForward
+from .metrics import first_reached, fourier_entropy, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
-from .optim import build_optimizer
+from .optim import CohortAdamW, CohortSGD, build_optimizer
 from .tasks import Dataset, Split, build_dataset
 
 CURVE_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "l1_norm", "l2_norm")
 # recorded only when asked for (train.fourier_entropy), after the columns above
 OPTIONAL_CURVE_COLUMNS = ("fourier_entropy",)
+TEST_ACC_COLUMN = CURVE_COLUMNS.index("test_acc")
+# sequence models evaluate this many examples at a time (an LSTM's activations over a long
+# split would not fit in memory at once)
+SEQUENCE_EVAL_CHUNK = 1024
 
 
 def curve_columns(n_columns: int) -> list[str]:
@@ -40,8 +53,6 @@ def curve_columns(n_columns: int) -> list[str]:
 def fourier_entropies(model: CohortModel, effective: Mapping[str, torch.Tensor],
                       variant: str) -> torch.Tensor:
     """[K] Fourier entropy of each member's (masked) effective input weights."""
-    from .metrics import fourier_entropy
-
     weights = model.effective_input_weights(effective)
     return torch.tensor([fourier_entropy(w, variant) for w in weights], dtype=torch.float32,
                         device=weights.device)
@@ -89,7 +100,8 @@ class Callbacks:
 class TrainingState:
     """A snapshot from which ``train_cohort(..., resume=state)`` continues exactly as if it
     had never stopped: weights and AdamW moments of the members still training, curve rows and
-    per-step train accuracy so far, and the final weights of the members that stopped."""
+    per-step train accuracy so far, and the final weights of the members that stopped. It is
+    ``LoopState`` in stored form (``LoopState.snapshot`` / ``LoopState.restore``)."""
 
     step: int  # the next step to run
     params: Params  # [len(active), ...]
@@ -144,7 +156,6 @@ class _Progress:
     def __init__(self, enabled: bool, total: int, desc: str) -> None:
         self.bar = None
         if enabled:
-            from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr,
                             dynamic_ncols=True, mininterval=0.5)
 
@@ -189,14 +200,18 @@ class FixedMasks:
                                     next(iter(self.masks.values())).device)
 
 
+Forward = Union[FixedMasks, ScoreForward]
+Optimizer = Union[CohortAdamW, CohortSGD]
+
+
 def forward_for(config: ExperimentConfig, model: CohortModel, members: Sequence[MemberSpec],
-                masks: Optional[Params]):
-    """The loop's forward for these members: learned edge-popup masks for the ``ep`` and
-    ``ep_wd`` variants of recipe edge_popup, fixed masks otherwise."""
-    if config.recipe == "edge_popup" and config.edge_popup.variant != "wd":
-        from .edge_popup import ScoreForward
+                masks: Optional[Params]) -> Forward:
+    """The loop's forward for these members: learned masks where the config says so
+    (``ExperimentConfig.learns_masks``: edge-popup's ``ep`` and ``ep_wd``), fixed ones
+    otherwise."""
+    if config.learns_masks:
         rates = [m.labels.get("pruning_rate", config.prune.rate) for m in members]
-        return ScoreForward(model, rates, train_weights=config.edge_popup.variant == "ep_wd")
+        return ScoreForward(model, rates, train_weights=config.edge_popup.trains_weights)
     return FixedMasks(model, masks)
 
 
@@ -216,6 +231,94 @@ def _initial_state(model: CohortModel, members: Sequence[MemberSpec], device: to
     return {n: t.detach().clone() for n, t in apply_masks(params, masks).items()}, masks
 
 
+@dataclass
+class _Loop:
+    """What a run reads and never changes: the model, the data on the device, the settings and
+    the listeners."""
+
+    config: ExperimentConfig
+    model: CohortModel
+    train: Split
+    test: Split
+    device: torch.device
+    callbacks: Callbacks
+    bar: _Progress
+    loss_dtype: torch.dtype
+    k_count: int  # members in the cohort (stopped ones included)
+    batched: bool  # a step sees a minibatch, not the whole training split
+    chunk: Optional[int]  # examples evaluated at a time (sequence models)
+    checkpoint_steps: frozenset[int]
+    wants_eval: bool  # someone listens to on_eval (copying rows to the host syncs a GPU)
+
+    @property
+    def run(self) -> TrainConfig:
+        """The training settings (``config.train``)."""
+        return self.config.train
+
+
+@dataclass
+class LoopState:
+    """Everything the loop changes as it runs; ``snapshot()`` is what a checkpoint saves.
+
+    Members are cohort indices 0..K-1; ``active`` lists those still training, in the order of
+    the rows of the optimiser's stacked tensors (their positions).
+    """
+
+    optimizer: Optimizer  # the active members' weights (``params``) and moments
+    forward: Forward  # their masks, fixed or learned
+    train_acc_per_step: torch.Tensor  # [steps + 1, K]; NaN between evaluations if minibatched
+    active: list[int]
+    generalised_since: list[Optional[int]]  # per member: since when it holds the threshold
+    stopped_at: list[Optional[int]]  # per member: its last step, once it has stopped
+    stopped_params: dict[int, Params] = field(default_factory=dict)  # their final weights
+    rows: list[torch.Tensor] = field(default_factory=list)  # one [K, columns] per evaluation
+    step: int = 0  # the step being run (the next one to run, between steps)
+    last_checkpoint: Optional[int] = None
+    last_eval: Optional[int] = None
+
+    @property
+    def params(self) -> Params:
+        """The active members' stacked weights (updated in place by the optimiser)."""
+        return self.optimizer.params
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with the active members at ``positions`` only."""
+        self.optimizer.keep(positions)
+        self.forward.keep(positions)
+        self.active = [self.active[p] for p in positions]
+
+    def snapshot(self) -> TrainingState:
+        """A copy of this state from which a run resumes (``restore``)."""
+        return TrainingState(
+            step=self.step, params=_detached(self.params),
+            optimizer=self.optimizer.state_dict(), rows=torch.stack(self.rows),
+            train_acc_per_step=self.train_acc_per_step[:self.step].clone(),
+            generalised_since=list(self.generalised_since), last_checkpoint=self.last_checkpoint,
+            active=list(self.active), stopped_at=list(self.stopped_at),
+            stopped_params=dict(self.stopped_params))
+
+    def restore(self, saved: TrainingState, device: torch.device) -> None:
+        """Continue from ``saved`` (a snapshot of a run of the same config and members)."""
+        if saved.active is not None and saved.active != self.active:
+            self.keep(saved.active)  # the cohort starts with every member: positions = indices
+        for name, tensor in self.params.items():
+            if tensor.shape != saved.params[name].shape:
+                raise ValueError(f"resume state does not fit these members ({name})")
+            tensor.copy_(saved.params[name])
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.rows.extend(saved.rows.to(device).unbind(0))
+        self.last_eval = (int(saved.rows[-1, self.active[0], 0])
+                          if len(saved.rows) and self.active else None)
+        self.train_acc_per_step[:saved.step] = saved.train_acc_per_step.to(device)
+        self.generalised_since[:] = saved.generalised_since
+        self.last_checkpoint = saved.last_checkpoint
+        if saved.stopped_at is not None:
+            self.stopped_at[:] = saved.stopped_at
+        self.stopped_params.update({int(k): {n: t.to(device) for n, t in p.items()}
+                                    for k, p in saved.stopped_params.items()})
+        self.step = saved.step
+
+
 def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                  device: str | torch.device | None = "cpu", progress: bool = False,
                  callbacks: Callbacks | None = None, dataset: Dataset | None = None,
@@ -230,9 +333,26 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     many steps; ``resume`` continues from one (same config and members) with results identical
     to an uninterrupted run.
     """
-    device = resolve_device(device)
-    callbacks = callbacks or Callbacks()
-    dataset = dataset or build_dataset(config.task)
+    loop, state = _start(config, members, resolve_device(device), callbacks or Callbacks(),
+                         dataset or build_dataset(config.task), progress, desc)
+    if resume is not None:
+        state.restore(resume, loop.device)
+    try:
+        _run_steps(loop, state, state_every)
+        if state.active:  # the members that trained the whole budget
+            _finish(loop, state)
+    finally:
+        last = state.rows[-1][:, TEST_ACC_COLUMN].nan_to_num(0.0) if state.rows else torch.zeros(1)
+        loop.bar.update(state.step, last, loop.run.threshold)
+        loop.bar.close()
+    return _result(loop, state, members)
+
+
+def _start(config: ExperimentConfig, members: Sequence[MemberSpec], device: torch.device,
+           callbacks: Callbacks, dataset: Dataset, progress: bool, desc: str
+           ) -> tuple[_Loop, LoopState]:
+    """The run's fixed parts and its state at step 0: theta_0 (or the members' own initial
+    weights) under their masks, fresh optimiser moments."""
     model = build_model(config.model, dataset.vocab, dataset.classes, dataset.kind,
                         config.loss, config.task.name)
     train, test = dataset.train.to(device), dataset.test.to(device)
@@ -243,143 +363,146 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
         optim, params, lr=[m.lr if m.lr is not None else optim.lr for m in members],
         weight_decay=[m.weight_decay if m.weight_decay is not None else optim.weight_decay
                       for m in members], frozen=forward.frozen)
-    loss_dtype = getattr(torch, config.train.loss_dtype)
-    run = config.train
-    checkpoint_steps = set(run.checkpoint_steps())
-    k_count = len(members)
+    run, k_count = config.train, len(members)
     batched = run.batch_size is not None and run.batch_size < len(train)
-    chunk = SEQUENCE_EVAL_CHUNK if dataset.kind == "sequences" else None
+    loop = _Loop(
+        config=config, model=model, train=train, test=test, device=device, callbacks=callbacks,
+        bar=_Progress(progress, run.steps, desc), loss_dtype=getattr(torch, run.loss_dtype),
+        k_count=k_count, batched=batched,
+        chunk=SEQUENCE_EVAL_CHUNK if dataset.kind == "sequences" else None,
+        checkpoint_steps=frozenset(run.checkpoint_steps()),
+        # overridden in a subclass or set on the instance (a plain function has no __func__)
+        wants_eval=getattr(callbacks.on_eval, "__func__", None) is not Callbacks.on_eval)
     # full batch: every step's train accuracy; minibatch: only evaluated steps (NaN between)
     train_acc_per_step = torch.full((run.steps + 1, k_count), 0.0 if not batched
                                     else float("nan"), device=device)
-    rows: list[torch.Tensor] = []  # one [K, columns] row per evaluation
-    generalised_since: list[Optional[int]] = [None] * k_count
-    active = list(range(k_count))  # cohort indices of the members still training
-    stopped_at: list[Optional[int]] = [None] * k_count
-    stopped_params: dict[int, Params] = {}
-    bar = _Progress(progress, run.steps, desc)
-    # overridden in a subclass or set on the instance (a plain function has no __func__)
-    wants_eval = getattr(callbacks.on_eval, "__func__", None) is not Callbacks.on_eval
-    last_checkpoint = None
-    last_eval = None
+    state = LoopState(optimizer=optimizer, forward=forward, train_acc_per_step=train_acc_per_step,
+                      active=list(range(k_count)), generalised_since=[None] * k_count,
+                      stopped_at=[None] * k_count)
+    return loop, state
 
-    def evaluate(step: int, train_loss: Optional[torch.Tensor],
-                 train_acc: Optional[torch.Tensor],
-                 effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """A curve row; ``train_loss`` None: measure the whole training split here (the step
-        saw a minibatch)."""
-        nonlocal last_eval
-        with torch.no_grad():
-            if train_loss is None:
-                train_loss, train_acc = evaluate_split(model, effective, train, loss_dtype, chunk)
-                train_acc_per_step[step, _index(active, device)] = train_acc
-            test_loss, test_acc = evaluate_split(model, effective, test, loss_dtype, chunk)
-            l1, l2 = weight_norms(effective)
-            columns = [torch.full_like(l1, step), train_loss.detach().float(), train_acc,
-                       test_loss.float(), test_acc, l1, l2]
-            if run.fourier_entropy is not None:
-                columns.append(fourier_entropies(model, effective, run.fourier_entropy))
-            part = torch.stack(columns, dim=1)
-            row = part
-            if len(active) < k_count:  # stopped members' rows stay NaN
-                row = torch.full((k_count, part.shape[1]), float("nan"), device=device)
-                row[_index(active, device)] = part
-        rows.append(row)
-        last_eval = step
-        if wants_eval:  # copying to the host syncs a GPU: only when someone listens
-            callbacks.on_eval(step, {c: row[:, i].cpu().numpy()
-                                     for i, c in enumerate(curve_columns(row.shape[1]))})
-        return test_acc
 
-    def stop(positions: list[int], step: int, effective: Mapping[str, torch.Tensor]) -> None:
-        """Members at ``positions`` (of ``active``) end at ``step`` with ``effective`` weights."""
-        finished = [active[p] for p in positions]
-        if last_checkpoint != step:  # a checkpoint step already handed them over
-            index = _index(positions, device)
-            callbacks.on_checkpoint(step, {n: t.index_select(0, index).detach().clone()
-                                           for n, t in effective.items()}, finished)
-        for position, k in zip(positions, finished):
-            stopped_at[k] = step
-            stopped_params[k] = {n: t[position].detach().clone() for n, t in effective.items()}
+def _run_steps(loop: _Loop, state: LoopState, state_every: Optional[int]) -> None:
+    """Steps from ``state.step`` to the budget, or until every member has stopped; a snapshot
+    to ``on_state`` every ``state_every`` steps (not at the step the run started from)."""
+    start = state.step
+    for step in range(start, loop.run.steps):
+        state.step = step
+        if state_every and step > start and step % state_every == 0:
+            loop.callbacks.on_state(state.snapshot())
+        if not _train_step(loop, state, step):
+            return  # no member left
+    state.step = loop.run.steps
 
-    start = 0
-    if resume is not None:
-        start = resume.step
-        if resume.active is not None and resume.active != active:
-            optimizer.keep(resume.active)
-            params = optimizer.params
-            forward.keep(resume.active)
-            active = list(resume.active)
-        for name, tensor in params.items():
-            if tensor.shape != resume.params[name].shape:
-                raise ValueError(f"resume state does not fit these members ({name})")
-            tensor.copy_(resume.params[name])
-        optimizer.load_state_dict(resume.optimizer)
-        rows.extend(resume.rows.to(device).unbind(0))
-        last_eval = int(resume.rows[-1, active[0], 0]) if len(resume.rows) and active else None
-        train_acc_per_step[:start] = resume.train_acc_per_step.to(device)
-        generalised_since[:] = resume.generalised_since
-        last_checkpoint = resume.last_checkpoint
-        if resume.stopped_at is not None:
-            stopped_at[:] = resume.stopped_at
-        stopped_params.update({int(k): {n: t.to(device) for n, t in p.items()}
-                               for k, p in resume.stopped_params.items()})
 
-    step = start
-    try:
-        for step in range(start, run.steps):
-            if state_every and step > start and step % state_every == 0:
-                callbacks.on_state(TrainingState(
-                    step=step, params=_detached(params), optimizer=optimizer.state_dict(),
-                    rows=torch.stack(rows), train_acc_per_step=train_acc_per_step[:step].clone(),
-                    generalised_since=list(generalised_since), last_checkpoint=last_checkpoint,
-                    active=list(active), stopped_at=list(stopped_at),
-                    stopped_params=stopped_params))
-            batch = minibatch(train, run.batch_size, step, config.task.split_seed)
-            loss, accuracy, grads = forward.loss_and_grads(
-                params, batch.inputs, batch.labels, loss_dtype)
-            if not batched:
-                train_acc_per_step[step, _index(active, device)] = accuracy
-            if step in checkpoint_steps:
-                callbacks.on_checkpoint(step, _detached(forward.effective(params)), list(active))
-                last_checkpoint = step
-            if step % run.eval_every == 0:
-                effective = forward.effective(params)
-                test_acc = evaluate(step, None if batched else loss, accuracy, effective)
-                if step % (run.eval_every * 20) == 0:
-                    bar.update(step, test_acc, run.threshold)
-                if run.stop_margin is not None:
-                    done = _held(generalised_since, active, step, test_acc, run.threshold,
-                                 run.stop_margin)
-                    if done:
-                        stop(done, step, effective)
-                        keep = [p for p in range(len(active)) if p not in done]
-                        active = [active[p] for p in keep]
-                        if not active:
-                            break
-                        optimizer.keep(keep)
-                        params = optimizer.params
-                        forward.keep(keep)
-                        grads = _keep_rows(grads, keep, device)
-            optimizer.step(grads)
-            forward.updated()
-        else:
-            step = run.steps
-        if active:  # the members that trained the whole budget
-            with torch.no_grad():
-                effective = forward.effective(params)
-                loss, accuracy = evaluate_split(model, effective, train, loss_dtype, chunk)
-                train_acc_per_step[step, _index(active, device)] = accuracy
-                if last_eval != step:
-                    evaluate(step, loss, accuracy, effective)
-                stop(list(range(len(active))), step, effective)
-    finally:
-        bar.update(step, rows[-1][:, 4].nan_to_num(0.0) if rows else torch.zeros(1),
-                   run.threshold)
-        bar.close()
+def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
+    """One step: loss and gradients, the checkpoint and evaluation due at ``step`` (members
+    that have held the threshold long enough stop there), one optimiser update. False when no
+    member is left to update."""
+    run = loop.run
+    batch = minibatch(loop.train, run.batch_size, step, loop.config.task.split_seed)
+    loss, accuracy, grads = state.forward.loss_and_grads(
+        state.params, batch.inputs, batch.labels, loop.loss_dtype)
+    if not loop.batched:
+        state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
+    if step in loop.checkpoint_steps:
+        loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
+                                     list(state.active))
+        state.last_checkpoint = step
+    if step % run.eval_every == 0:
+        effective = state.forward.effective(state.params)
+        test_acc = _evaluate(loop, state, step, None if loop.batched else loss, accuracy,
+                             effective)
+        if step % (run.eval_every * 20) == 0:
+            loop.bar.update(step, test_acc, run.threshold)
+        done = _done(loop, state, step, test_acc)
+        if done:
+            _hand_over(loop, state, done, step, effective)
+            kept = [p for p in range(len(state.active)) if p not in done]
+            if not kept:
+                state.active = []
+                return False
+            state.keep(kept)
+            grads = _keep_rows(grads, kept, loop.device)
+    state.optimizer.step(grads)
+    state.forward.updated()
+    return True
 
-    curve = torch.stack(rows).cpu().numpy()  # [evals, K, columns]
-    per_step = train_acc_per_step.cpu().numpy()
+
+def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[torch.Tensor],
+              train_acc: Optional[torch.Tensor],
+              effective: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Append a curve row at ``step`` (heard by ``on_eval``) and return the test accuracy [K
+    active]; ``train_loss`` None: measure the whole training split here (the step saw a
+    minibatch)."""
+    with torch.no_grad():
+        if train_loss is None:
+            train_loss, train_acc = evaluate_split(loop.model, effective, loop.train,
+                                                   loop.loss_dtype, loop.chunk)
+            state.train_acc_per_step[step, _index(state.active, loop.device)] = train_acc
+        test_loss, test_acc = evaluate_split(loop.model, effective, loop.test, loop.loss_dtype,
+                                             loop.chunk)
+        l1, l2 = weight_norms(effective)
+        columns = [torch.full_like(l1, step), train_loss.detach().float(), train_acc,
+                   test_loss.float(), test_acc, l1, l2]
+        if loop.run.fourier_entropy is not None:
+            columns.append(fourier_entropies(loop.model, effective, loop.run.fourier_entropy))
+        row = torch.stack(columns, dim=1)
+        if len(state.active) < loop.k_count:  # stopped members' rows stay NaN
+            part = row
+            row = torch.full((loop.k_count, part.shape[1]), float("nan"), device=loop.device)
+            row[_index(state.active, loop.device)] = part
+    state.rows.append(row)
+    state.last_eval = step
+    if loop.wants_eval:  # copying to the host syncs a GPU: only when someone listens
+        loop.callbacks.on_eval(step, {c: row[:, i].cpu().numpy()
+                                      for i, c in enumerate(curve_columns(row.shape[1]))})
+    return test_acc
+
+
+def _done(loop: _Loop, state: LoopState, step: int, test_acc: torch.Tensor) -> list[int]:
+    """Positions (in ``state.active``) of the members that stop at ``step``: those that have
+    held the threshold ``train.stop_margin`` steps (none without an early stop)."""
+    run = loop.run
+    if run.stop_margin is None:
+        return []
+    return _held(state.generalised_since, state.active, step, test_acc, run.threshold,
+                 run.stop_margin)
+
+
+def _hand_over(loop: _Loop, state: LoopState, positions: list[int], step: int,
+               effective: Mapping[str, torch.Tensor]) -> None:
+    """Members at ``positions`` (of ``state.active``) end at ``step`` with ``effective``
+    weights: their last checkpoint (unless ``step`` was one) and their final weights."""
+    finished = [state.active[p] for p in positions]
+    if state.last_checkpoint != step:  # a checkpoint step already handed them over
+        index = _index(positions, loop.device)
+        loop.callbacks.on_checkpoint(step, {n: t.index_select(0, index).detach().clone()
+                                            for n, t in effective.items()}, finished)
+    for position, k in zip(positions, finished):
+        state.stopped_at[k] = step
+        state.stopped_params[k] = {n: t[position].detach().clone() for n, t in effective.items()}
+
+
+def _finish(loop: _Loop, state: LoopState) -> None:
+    """The end of the budget for the members still active: their train accuracy at the final
+    step, a last curve row (unless that step was just evaluated), and their hand-over."""
+    step = state.step
+    with torch.no_grad():
+        effective = state.forward.effective(state.params)
+        loss, accuracy = evaluate_split(loop.model, effective, loop.train, loop.loss_dtype,
+                                        loop.chunk)
+        state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
+        if state.last_eval != step:
+            _evaluate(loop, state, step, loss, accuracy, effective)
+        _hand_over(loop, state, list(range(len(state.active))), step, effective)
+
+
+def _result(loop: _Loop, state: LoopState, members: Sequence[MemberSpec]) -> CohortResult:
+    """Per-member curves and summaries, and every member's final weights."""
+    curve = torch.stack(state.rows).cpu().numpy()  # [evals, K, columns]
+    per_step = state.train_acc_per_step.cpu().numpy()
+    stopped_at = state.stopped_at
     summaries, frames = [], []
     for k, member in enumerate(members):
         own = curve[:, k, :]
@@ -388,8 +511,8 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
         frame.insert(0, "member", k)
         frames.append(frame)
         summaries.append(_summarise(k, member, frame, per_step[: stopped_at[k] + 1, k],
-                                    run.threshold, stopped_at[k]))
-    final = stack_members([stopped_params[k] for k in range(k_count)])
+                                    loop.run.threshold, stopped_at[k]))
+    final = stack_members([state.stopped_params[k] for k in range(loop.k_count)])
     return CohortResult(summaries=summaries, curves=pd.concat(frames, ignore_index=True),
                         final_params=final, steps_run=max(stopped_at))
 
@@ -414,11 +537,6 @@ def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
     """The permutation of epoch ``epoch`` (drawn once per epoch, not per step)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator).to(device)
-
-
-# sequence models evaluate this many examples at a time (an LSTM's activations over a long
-# split would not fit in memory at once)
-SEQUENCE_EVAL_CHUNK = 1024
 
 
 def evaluate_split(model: CohortModel, effective: Mapping[str, torch.Tensor], split: Split,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from grok_core.config import ModelConfig
-from grok_core.models import MLP, CohortModel, _transposed_cross_entropy, build_model
+from grok_core.models import MLP, CohortModel, build_model, transposed_cross_entropy
 from grok_core.optim import CohortAdamW, _fused_available
 from grok_core.pruning import magnitude_mask
 from grok_core.training import Callbacks, MemberSpec, train_cohort
@@ -203,14 +203,14 @@ def test_confident_predictions_keep_their_gradient_in_the_float64_loss():
         1, labels.view(1, 1, n).expand(k_count, 1, n)).mean(-1).sum()
     (ref_grad,) = torch.autograd.grad(ref_loss, reference)
 
-    loss, acc, grad = _transposed_cross_entropy(logits, labels, torch.float64, True)
+    loss, acc, grad = transposed_cross_entropy(logits, labels, torch.float64, True)
     assert acc.tolist() == [1.0, 1.0]
     assert 0 < loss.sum().item() < 1e-8
     assert loss.sum().item() == pytest.approx(ref_loss.item(), rel=1e-5)
     assert torch.allclose(grad.double(), ref_grad, rtol=1e-5, atol=0)
 
     # float32 loses exactly this: 1 - p_y rounds to 0, and so does the loss
-    loss32, _, grad32 = _transposed_cross_entropy(logits, labels, torch.float32, True)
+    loss32, _, grad32 = transposed_cross_entropy(logits, labels, torch.float32, True)
     label_grad32 = grad32.gather(1, labels.view(1, 1, n).expand(k_count, 1, n))
     assert loss32.sum().item() == 0.0 and (label_grad32 == 0).all()
 
@@ -276,3 +276,17 @@ def test_a_run_resumed_after_some_members_stopped_equals_the_uninterrupted_run(g
     assert resumed.summaries == whole.summaries
     for name in whole.final_params:
         assert torch.equal(resumed.final_params[name], whole.final_params[name])
+
+
+def test_the_model_registry_holds_the_names_configs_accept_and_builds_each():
+    from grok_core.config import MODELS
+    from grok_core.models import MODEL_REGISTRY, LSTMClassifier, Transformer, VectorMLP
+
+    assert list(MODEL_REGISTRY) == list(MODELS)
+    assert isinstance(build_model(ModelConfig(name="transformer"), 7, 7), Transformer)
+    assert isinstance(build_model(ModelConfig(), 7, 7), MLP)
+    vector = build_model(ModelConfig(), 40, 1, "vectors", "mse", "polynomial")
+    assert isinstance(vector, VectorMLP) and not vector.biases  # the task's own layout
+    assert isinstance(build_model(ModelConfig(name="lstm"), 12, 2, "sequences"), LSTMClassifier)
+    with pytest.raises(ValueError, match="takes tokens inputs, not sequences"):
+        build_model(ModelConfig(name="transformer"), 7, 7, "sequences")

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from grok_core.config import ModelConfig
-from grok_core.lstm import LSTMClassifier
-from grok_core.models import member_slice, stack_members
+from grok_core.models import LSTMClassifier, member_slice, stack_members
 from grok_core.optim import CohortAdamW
 from grok_core.pruning import count_to_prune, grasp_scorer, prune, synflow_round
 

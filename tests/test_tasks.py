@@ -55,3 +55,10 @@ def test_split_uses_its_own_seed_and_fraction():
     assert not np.array_equal(data.train.inputs, other.train.inputs)
     everything = {tuple(x) for x in data.train.inputs.tolist() + data.test.inputs.tolist()}
     assert len(everything) == 2278 and all(a >= b for a, b in everything)
+
+
+def test_the_task_registry_holds_the_names_configs_accept():
+    from grok_core.config import TASKS
+    from grok_core.tasks import DATASET_BUILDERS
+
+    assert list(DATASET_BUILDERS) == list(TASKS)

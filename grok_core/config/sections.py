@@ -350,6 +350,11 @@ class EdgePopupConfig:
         training the weights under a fixed mask ('wd')."""
         return self.variant != "wd"
 
+    @property
+    def trains_weights(self) -> bool:
+        """Whether the weights train ('ep_wd', 'wd'), rather than staying frozen ('ep')."""
+        return self.variant != "ep"
+
 
 SECTIONS: dict[str, type] = {
     "task": TaskConfig,

@@ -16,8 +16,8 @@ from typing import Mapping
 
 import torch
 
-from .config import DEFAULT_WIDTHS, ModelConfig
-from .models import CohortModel, ParamSpec
+from ..config import DEFAULT_WIDTHS, ModelConfig
+from .cohort import CohortModel, ParamSpec
 
 LAYERS = 2
 # per layer, in the order torch.lstm reads its flat weight list (nn.LSTM's _flat_weights)

@@ -1,0 +1,138 @@
+"""The cohort machinery every model shares: parameter specs, seeded init, masks, stacking.
+
+A model here is a pure function of a parameter dict whose tensors have a leading member
+dimension K, so K independent networks that share an architecture train as one: each
+``logits`` call is a handful of batched matmuls instead of K small models. Member k's slice
+``params[name][k]`` is exactly the network a solo run of that member would have. Models declare
+which tensors are prunable (``ParamSpec``); masks multiply those tensors in the forward pass
+(``apply_masks``), so pruned weights get zero gradient.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+
+from ..config import ModelConfig
+from .losses import (cross_entropy_and_accuracy, hinge_and_accuracy, mse_and_accuracy,
+                     regression_mse_and_r2)
+
+Params = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Shape of one member's tensor, its fan-in for N(0, (kappa/sqrt(fan_in))^2) init
+    (fan_in None: initialised to zero), and whether pruning may remove its entries."""
+
+    shape: tuple[int, ...]
+    fan_in: int | None
+    prunable: bool
+
+
+class CohortModel:
+    """Base class: parameter specs, seeded per-member init, and a stacked forward."""
+
+    specs: dict[str, ParamSpec]
+    embedding: str  # the token embedding table [vocab, d] (SynFlow's all-ones input sums its rows)
+
+    def __init__(self, config: ModelConfig, vocab: int, classes: int,
+                 loss: str = "cross_entropy") -> None:
+        self.config = config
+        self.vocab = vocab
+        self.classes = classes
+        self.loss = loss  # 'cross_entropy', 'mse' (one-hot targets, or the value) or 'hinge'
+
+    @classmethod
+    def build(cls, config: ModelConfig, vocab: int, classes: int,
+              loss: str = "cross_entropy", task: str = "modular") -> "CohortModel":
+        """The model as ``build_model`` makes it (most models do not depend on the task)."""
+        return cls(config, vocab, classes, loss)
+
+    def ones_input(self, params: Mapping[str, torch.Tensor]
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(parameters, one input) giving the network's output on the all-ones input (SynFlow):
+        for token models the all-ones one-hot vector, i.e. every embedding row summed."""
+        table = self.embedding
+        return {**params, table: params[table].sum(dim=-2, keepdim=True)}, torch.zeros(
+            1, 2, dtype=torch.long)
+
+    def loss_and_accuracy(self, logits: torch.Tensor, labels: torch.Tensor,
+                          loss_dtype: torch.dtype = torch.float32
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member mean loss [K] (this model's loss) and accuracy [K] of [K, N, C] logits."""
+        if labels.is_floating_point():  # a regression's targets
+            return regression_mse_and_r2(logits, labels, loss_dtype)
+        if self.loss == "mse":
+            return mse_and_accuracy(logits, labels, loss_dtype)
+        if self.loss == "hinge":
+            return hinge_and_accuracy(logits, labels, loss_dtype)
+        return cross_entropy_and_accuracy(logits, labels, loss_dtype)
+
+    @property
+    def prunable(self) -> tuple[str, ...]:
+        """Names of the tensors a pruning method may mask."""
+        return tuple(name for name, spec in self.specs.items() if spec.prunable)
+
+    def init_member(self, seed: int) -> Params:
+        """theta_0 of one member: a generator seeded with ``seed`` draws each tensor in order."""
+        generator = torch.Generator().manual_seed(int(seed))
+        params = {}
+        for name, spec in self.specs.items():
+            if spec.fan_in is None:
+                params[name] = torch.zeros(spec.shape)
+            else:
+                std = self.config.init_scale / math.sqrt(spec.fan_in)
+                params[name] = torch.randn(spec.shape, generator=generator) * std
+        return params
+
+    def init_cohort(self, seeds: Sequence[int]) -> Params:
+        """Stacked theta_0 for members with the given seeds."""
+        return stack_members([self.init_member(seed) for seed in seeds])
+
+    def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """[K, N, classes] logits for ``inputs`` [N, 2] of token ids (params already masked)."""
+        raise NotImplementedError
+
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor],
+                       masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
+                       with_grads: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
+        """Per-member mean cross-entropy [K], accuracy [K] and, if asked, the gradients of the
+        summed member losses with respect to the raw (unmasked) ``params``.
+
+        Generic version: autograd through ``logits``. Models may override it with an exact
+        hand-written backward (the MLP does; a test compares the two).
+        """
+        if not with_grads:
+            with torch.no_grad():
+                loss, acc = self.loss_and_accuracy(
+                    self.logits(apply_masks(params, masks), inputs), labels, loss_dtype)
+            return loss, acc, None
+        leaves = {n: t.detach().requires_grad_(True) for n, t in params.items()}
+        loss, acc = self.loss_and_accuracy(
+            self.logits(apply_masks(leaves, masks), inputs), labels, loss_dtype)
+        grads = torch.autograd.grad(loss.sum(), list(leaves.values()))
+        return loss.detach(), acc, dict(zip(leaves, grads))
+
+
+def stack_members(members: Sequence[Mapping[str, torch.Tensor]]) -> Params:
+    """Stack per-member dicts into one dict of [K, ...] tensors."""
+    return {name: torch.stack([m[name] for m in members]) for name in members[0]}
+
+
+def member_slice(params: Mapping[str, torch.Tensor], k: int) -> Params:
+    """Member k's own tensors (copies, detached)."""
+    return {name: tensor[k].detach().clone() for name, tensor in params.items()}
+
+
+def apply_masks(params: Mapping[str, torch.Tensor],
+                masks: Mapping[str, torch.Tensor] | None) -> Mapping[str, torch.Tensor]:
+    """Effective weights W * m for masked tensors; unmasked tensors pass through."""
+    if not masks:
+        return params
+    return {name: params[name] * masks[name] if name in masks else params[name]
+            for name in params}
