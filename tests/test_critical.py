@@ -156,7 +156,8 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
     storage = tmp_path / "s"
     result = grok("critical-ratio", *SMALL, "--trials", "3", "--storage", storage)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "dense phase: seeds 0,1" in result.stderr
+    assert "dense phase: the dense runs several trials share, trained once first (seeds 0,1," \
+        in result.stderr
     assert "critical-ratio-quick" in result.stdout and "600 steps" in result.stdout
     folder = storage / "critical-ratio-quick"
     for name in ("critical.json", "study.db", "members.parquet", "estimate.json", "summary.png"):

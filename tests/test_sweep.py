@@ -1,29 +1,42 @@
-"""`grok sweep` on a real local Ray, then `grok results` and `analysis.load` on what it wrote."""
+"""`grok sweep` on a real local Ray, then `grok results` and `analysis.load` on what it wrote.
+
+The commands run in this process (``grok``: ``sweeps.cli.main`` on the session's one local Ray);
+the tests that kill or interrupt a driver start it as a process of its own, with its own Ray.
+"""
 import itertools
+import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
 
 import pandas as pd
 import pytest
 
 import analysis
 import analysis.results as results
-from conftest import run_grok
+from conftest import error_line, grok_command, grok_env, run_grok
 
 SMALL = ["--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--report-every", "100"]
 # a ticket's own train.* never reaches its dense run: ticket spaces shorten those too
 SMALL_TICKET = [*SMALL, "--set", "base.train.steps=400", "--set", "base.train.checkpoint_every=200"]
 
 
-def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
+def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path, grok):
     storage = tmp_path / "sweeps"
     command = ["sweep", "pruning_rate", "--quick", *SMALL_TICKET, "--rates", "0,0.3,0.6,0.9",
                "--max-cohort", "2", "--storage", storage, "--name", "pr"]
-    first = run_grok(*command)
+    first = grok(*command)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert grok.environment_left == set()  # Tune's settings were for the fit only
     # 2 seeds x 4 rates, at most 2 members per trial: a trial per seed and pair of rates, so
     # two trials need each dense run: the dense phase trains them once for all
     assert "sweep pr: 4 trial(s)" in first.stderr
-    assert "dense phase: the dense runs several tickets need" in first.stderr
+    assert "dense phase: the dense runs several trials share, trained once first (seeds 0,1," \
+        in first.stderr
 
     loaded = analysis.load(str(storage / "pr"))  # the spelling users are told
     assert loaded.trials["finished"].tolist() == [True] * 4
@@ -61,7 +74,7 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     assert sorted(set(loaded.base_curves["seed"])) == [0, 1]  # dense curves, for the figure
 
     table_path, figure_path = tmp_path / "table.csv", tmp_path / "sweep.png"
-    shown = run_grok("results", storage / "pr", "--csv", table_path, "--figure", figure_path)
+    shown = grok("results", storage / "pr", "--csv", table_path, "--figure", figure_path)
     assert shown.returncode == 0, shown.stderr
     assert figure_path.read_bytes()[:4] == b"\x89PNG" and figure_path.stat().st_size > 20_000
     assert "4/4 trials finished, 8 members" in shown.stdout
@@ -69,25 +82,24 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     assert table["pruning_rate"].tolist() == [0.0, 0.3, 0.6, 0.9]
     assert table["runs"].tolist() == [2, 2, 2, 2]
 
-    again = run_grok(*command)  # same name: resumes; nothing is rerun or duplicated
+    again = grok(*command)  # same name: resumes; nothing is rerun or duplicated
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming" in again.stderr and "dense phase" not in again.stderr
     reloaded = results.load(str(storage / "pr"))
     pd.testing.assert_frame_equal(reloaded.members, loaded.members)
 
-    other = run_grok(*command[:-4], "--rates", "0.5", *command[-4:])  # same name, other rates
-    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1, other.stderr
-    assert "started with other settings (differs in rates)" in other.stderr
+    other = grok(*command[:-4], "--rates", "0.5", *command[-4:])  # same name, other rates
+    assert "started with other settings (differs in rates)" in error_line(other)
     pd.testing.assert_frame_equal(results.load(str(storage / "pr")).members, loaded.members)
 
-    fresh = run_grok(*command, "--restart")  # starts over; the old sweep is kept aside
+    fresh = grok(*command, "--restart")  # starts over; the old sweep is kept aside
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "starting" in fresh.stderr and (storage / "pr.restarted-1").is_dir()
     restarted = results.load(str(storage / "pr")).members
     assert len(restarted) == 8 and set(restarted["trial"]).isdisjoint(loaded.members["trial"])
 
 
-@pytest.mark.parametrize("args, message", [
+SWEEP_BAD_INPUT = [
     (["sweep", "pruning_rte"], "did you mean 'pruning_rate'"),
     (["sweep", "lr_wd", "--set", "optim.lr=fast"], "expected a finite number"),
     (["sweep", "lr_wd", "--set", "optim.lrr=0.1"], "did you mean 'optim.lr'"),
@@ -98,14 +110,37 @@ def test_sweep_shares_dense_runs_then_loads_resumes_and_aggregates(tmp_path):
     (["sweep", "pruning_rate", "--rates", "0.5,1.5"], "--rates"),
     (["sweep", "pruning_rate", "--max-cohort", "0"], "--max-cohort"),
     (["results", "/nonexistent/sweep"], "no sweep at"),
-])
-def test_sweep_bad_input_one_line_exit_2(tmp_path, args, message):
-    extra = [] if "--storage" in args or args[0] == "results" else ["--storage", tmp_path / "s"]
-    result = run_grok(*args, *extra)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+]
+
+
+def _refused_before_any_work(result, tmp_path, message):
+    assert message in error_line(result)
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+@pytest.mark.parametrize("args, message", SWEEP_BAD_INPUT)
+def test_sweep_bad_input_one_line_exit_2(tmp_path, grok, args, message):
+    # in this process, on the session's Ray: an --address is checked although Ray is up
+    extra = [] if "--storage" in args or args[0] == "results" else ["--storage", tmp_path / "s"]
+    _refused_before_any_work(grok(*args, *extra), tmp_path, message)
+
+
+def test_the_console_script_refuses_an_unreachable_cluster_in_one_line(tmp_path):
+    # a fresh process, with no Ray of its own yet: refused before Ray would wait for it
+    result = run_grok("sweep", "lr_wd", "--address", "127.0.0.1:1", "--storage", tmp_path / "s")
+    _refused_before_any_work(result, tmp_path, "no Ray cluster reachable")
+
+
+def test_an_address_other_than_the_connected_cluster_is_refused(tmp_path, grok, shared_ray):
+    # something listens there, but this process is connected to another Ray (the shared one):
+    # the sweep must not silently run on the wrong cluster
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        result = grok("sweep", "lr_wd", "--quick", "--address", address,
+                      "--storage", tmp_path / "s")
+    _refused_before_any_work(result, tmp_path, "already connected to the Ray cluster at")
 
 
 def _finished_trials(path):
@@ -117,27 +152,19 @@ def _comparable(members):
     return members[columns].sort_values(["seed", "pruning_rate"]).reset_index(drop=True)
 
 
-def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path, grok):
     # one storage root: the killed sweep reuses the dense runs the reference sweep trained
     storage = tmp_path / "s"
     args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500", "--rates",
             "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2",
             "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
-    reference = run_grok(*args, "--name", "reference")
+    reference = grok(*args, "--name", "reference")
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     args += ["--name", "pr"]
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "sweeps.cli", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    driver = subprocess.Popen(grok_command(*args), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True, env=grok_env())
     deadline = time.time() + 300
     while not _finished_trials(storage / "pr") and time.time() < deadline:
         time.sleep(0.2)
@@ -151,7 +178,7 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
         partial.trials[partial.trials["finished"]])
     assert partial.curves[["seed", "pruning_rate"]].notna().all().all()
 
-    resumed = run_grok(*args)
+    resumed = grok(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stderr
     done = results.load(str(storage / "pr")).members
@@ -159,82 +186,79 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path):
         results.load(str(storage / "reference")).members))
 
 
-def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path):
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
     settings = ["--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
                 "--set", "train.steps=12000", "--seeds", "0"]
     storage = tmp_path / "sweeps"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "sweeps.cli", "sweep", "lr_wd", "--quick", *settings,
-         "--report-every", "200", "--name", "one", "--storage", str(storage)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
-    killed, deadline = None, time.time() + 300
-    while killed is None and time.time() < deadline and driver.poll() is None:
-        for result_file in (storage / "one").glob("*/result.json"):
-            reports = [json.loads(line) for line in result_file.read_text().splitlines() if line]
-            if len(reports) >= 2:  # a checkpoint exists and training is under way
-                killed = reports[-1]
-                os.kill(reports[-1]["pid"], signal.SIGKILL)
-                # checkpoints are spaced in time: the trial resumes from the last one saved
-                saved = [r["step"] for r in reports if r.get("checkpoint_dir_name")]
-                break
-        time.sleep(0.1)
-    out, err = driver.communicate(timeout=600)
-    assert killed is not None and driver.returncode == 0, err[-3000:]
+    killed, done = {}, threading.Event()
+
+    def kill_the_worker_once_training():
+        while not done.wait(0.1):
+            for result_file in (storage / "one").glob("*/result.json"):
+                try:
+                    reports = [json.loads(line) for line in result_file.read_text().splitlines()
+                               if line]
+                except ValueError:  # a line half written
+                    continue
+                if len(reports) >= 2:  # a checkpoint exists and training is under way
+                    assert reports[-1]["pid"] != os.getpid()  # a trial worker, not the driver
+                    os.kill(reports[-1]["pid"], signal.SIGKILL)
+                    # checkpoints are spaced in time: the trial resumes from the last one saved
+                    killed.update(report=reports[-1], saved=[
+                        r["step"] for r in reports if r.get("checkpoint_dir_name")])
+                    return
+
+    watcher = threading.Thread(target=kill_the_worker_once_training, daemon=True)
+    watcher.start()
+    try:
+        result = grok("sweep", "lr_wd", "--quick", *settings, "--report-every", "200",
+                      "--name", "one", "--storage", storage)
+    finally:
+        done.set()
+        watcher.join()
+    assert killed and result.returncode == 0, result.stderr[-3000:]
     (result_file,) = (storage / "one").glob("*/result.json")
     final = json.loads(result_file.read_text().splitlines()[-1])
     assert final["done_training"] and final["step"] == 12000
-    assert final["resumed_from_step"] >= saved[-1] > 0 and final["pid"] != killed["pid"]
+    assert final["resumed_from_step"] >= killed["saved"][-1] > 0
+    assert final["pid"] != killed["report"]["pid"]
     assert final["device"] == "cpu"  # no GPU asked for (with --gpus-per-trial: "cuda")
 
-    alone = run_grok("train", "dense", *settings, "--set", "task.p=23", "--set", "task.pairs=all",
-                     "--set", "task.train_fraction=0.5", "--set", "model.d_emb=64",
-                     "--set", "model.d_hidden=32", "--set", "train.checkpoint_every=500",
-                     "--store", tmp_path / "store", "--out", tmp_path / "out", "--json")
+    alone = grok("train", "dense", *settings, "--set", "task.p=23", "--set", "task.pairs=all",
+                 "--set", "task.train_fraction=0.5", "--set", "model.d_emb=64",
+                 "--set", "model.d_hidden=32", "--set", "train.checkpoint_every=500",
+                 "--storage", tmp_path / "store", "--out", tmp_path / "out", "--json")
     (row,) = json.loads(alone.stdout)
     (member,) = results.load(str(storage / "one")).members.to_dict("records")
     assert (member["t_mem"], member["t_gen"]) == (row["t_mem"], row["t_gen"])
     assert member["final_test_acc"] == pytest.approx(row["final_test_acc"], abs=0)
 
 
-def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path):
+def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path, grok):
     # a URI goes through pyarrow's filesystems as s3:// or gs:// would (file:// needs no network)
     uri = f"file://{tmp_path}/remote"
     command = ["sweep", "headline", "--quick", "--set", "train.steps=200", "--report-every", "100",
                "--set", "base.train.steps=600", "--set", "base.train.checkpoint_every=300",
                "--seeds", "0", "--storage", uri, "--name", "h"]
-    first = run_grok(*command)
+    first = grok(*command)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (tmp_path / "remote" / "h").is_dir() and (tmp_path / "remote" / "artifacts").is_dir()
-    again = run_grok(*command)
+    again = grok(*command)
     assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-3000:]
     loaded = results.load(f"{uri}/h")
     assert sorted(loaded.members["pruning_rate"]) == [0.3, 0.6] and len(loaded.base) == 1
-    shown = run_grok("results", f"{uri}/h")
+    shown = grok("results", f"{uri}/h")
     # on 2 CPUs the two rates train side by side, as two trials after a dense phase
     assert shown.returncode == 0 and "2/2 trials finished, 2 members" in shown.stdout, shown.stderr
 
 
-def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path, grok):
     args = ["sweep", "lr_wd", "--quick", "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
             "--set", "train.steps=15000", "--seeds", "0", "--report-every", "200", "--name", "c",
             "--storage", str(tmp_path)]
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    driver = subprocess.Popen(grok_command(*args), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env=grok_env())
     deadline = time.time() + 300
     while time.time() < deadline and driver.poll() is None and not any(
             len(f.read_text().splitlines()) >= 2 for f in (tmp_path / "c").glob("*/result.json")):
@@ -247,17 +271,15 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path):
     assert "interrupted: 1 of 1 trial(s)" in err and "rerun the same command" in err
     assert results.load(str(tmp_path / "c")).members.empty  # nothing passed off as finished
 
-    resumed = run_grok(*args)
+    resumed = grok(*args)
     assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-3000:]
     assert len(results.load(str(tmp_path / "c")).members) == 1
 
 
-def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_path):
-    import json
-
-    result = run_grok("sweep", "headline", "--quick", "--seeds", "0", "--rates", "0.6",
-                      "--set", "train.steps=200", "--report-every", "500",
-                      "--storage", tmp_path, "--name", "own")
+def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_path, grok):
+    result = grok("sweep", "headline", "--quick", "--seeds", "0", "--rates", "0.6",
+                  "--set", "train.steps=200", "--report-every", "500",
+                  "--storage", tmp_path, "--name", "own")
     assert result.returncode == 0, result.stderr[-3000:]
     (result_file,) = (tmp_path / "own").glob("*/result.json")
     reports = [json.loads(line) for line in result_file.read_text().splitlines() if line]
