@@ -87,6 +87,10 @@ class Storage:
         """True if a file exists at ``parts``."""
         return self.fs.get_file_info(self.path(*parts)).type == pafs.FileType.File
 
+    def is_dir(self, *parts: str) -> bool:
+        """True if a folder exists at ``parts``."""
+        return self.fs.get_file_info(self.path(*parts)).type == pafs.FileType.Directory
+
     def write_bytes(self, data: bytes, *parts: str) -> None:
         """Write atomically: a temporary sibling, then a move onto the final name."""
         final = self.path(*parts)

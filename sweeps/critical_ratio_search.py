@@ -38,7 +38,7 @@ from .critical_ratio_sampler import SAMPLERS, check_range, make_sampler
 from .dense_phase import dense_phase_space, run_dense_phase
 from .grid_sweep import resolve_storage, sweep_path
 from .optuna_study import (Heartbeat, fail_stale_trials, fail_untold, finished_trials,
-                           open_study_storage, study_search_class)
+                           open_study_storage, quiet_heartbeat_warnings, study_search_class)
 from .space import requested_space, validate_cell
 from .stored_spec import check_same_spec
 from .trainable import DEFAULT_REPORT_EVERY, RATE_PARAM, critical_ratio_trainable
@@ -171,8 +171,9 @@ def restart_search(storage: str, name: str, study_url: str, default_url: bool) -
 
 
 def _next_run_name(folder: Storage) -> str:
+    """run-1, run-2 ...: a Tune run per invocation, so each keeps its own trial folders."""
     k = 1
-    while folder.exists(f"run-{k}"):
+    while folder.is_dir(f"run-{k}"):
         k += 1
     return f"run-{k}"
 
@@ -272,7 +273,8 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
                   search_alg=ConcurrencyLimiter(searcher, max_concurrent=slots),
                   num_samples=remaining, max_failures=1, restore=False)
     try:
-        grid = fit(run)
+        with quiet_heartbeat_warnings():  # the searcher asks for trials with heartbeats on
+            grid = fit(run)
     finally:
         heartbeat.stopped.set()
         fail_untold(study, searcher)

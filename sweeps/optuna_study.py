@@ -9,10 +9,11 @@ reached through ``sweeps.ray_adapter``.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import optuna
 from optuna.storages import fail_stale_trials as optuna_fail_stale
@@ -39,19 +40,14 @@ _EXPERIMENTAL_WARNINGS = (".*fail_stale_trials is experimental.*",
                           ".*heartbeat_interval.*experimental.*", ".*grace_period.*experimental.*")
 
 
-class _QuietBlock:
-    """A ``with`` block without Optuna's experimental-feature warnings about heartbeats (the
-    process's warning filters are as before afterwards)."""
-
-    def __enter__(self):
-        self._block = warnings.catch_warnings()
-        self._block.__enter__()
+@contextlib.contextmanager
+def quiet_heartbeat_warnings() -> Iterator[None]:
+    """A ``with`` block without Optuna's warnings that heartbeats are experimental and meant
+    for Study.optimize (the process's warning filters are as before afterwards)."""
+    with warnings.catch_warnings():
         for message in _EXPERIMENTAL_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        return self
-
-    def __exit__(self, *exc):
-        return self._block.__exit__(*exc)
+        yield
 
 
 def _lost_schema_race(message: str) -> bool:
@@ -69,7 +65,7 @@ def open_study_storage(url: str, heartbeat: bool = True):
         kwargs = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS}
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            with _QuietBlock():
+            with quiet_heartbeat_warnings():
                 return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
             text = str(exc).strip().splitlines()
@@ -110,7 +106,7 @@ def fail_stale_trials(study, log: Log, wait: float = GRACE_SECONDS + 2 * HEARTBE
         study_storage(study).record_heartbeat(storage_trial_id(trial))
     deadline = time.monotonic() + wait
     while True:
-        with _QuietBlock():
+        with quiet_heartbeat_warnings():
             optuna_fail_stale(study)
         left = running()
         if not left:

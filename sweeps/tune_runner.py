@@ -129,7 +129,7 @@ def move_aside(storage: str, name: str) -> Optional[str]:
     """Rename an existing folder NAME to NAME.restarted-K (results are never deleted); returns
     where it went, or None if there was none."""
     where = Storage(storage)
-    if where.fs.get_file_info(where.path(name)).type != pafs.FileType.Directory:
+    if not where.is_dir(name):
         return None
     k = 1
     while where.fs.get_file_info(where.path(f"{name}{RESTARTED_INFIX}{k}")).type \
