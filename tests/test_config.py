@@ -124,3 +124,37 @@ def test_base_keys_only_for_tickets_and_only_optim_or_train():
         ExperimentConfig().with_overrides(["recipe=ticket", "base.task.p=97"])
     with pytest.raises(ConfigError, match="did you mean"):
         ExperimentConfig().with_overrides(["recipe=ticket", "base.optim.wd=0"])
+
+
+def test_recipe_traits_declare_what_configs_know_of_each_recipe():
+    from grok_core.config import MASK_RECIPES, RECIPE_TRAITS, RECIPES
+
+    assert RECIPES == ("dense", "ticket", "norm_control", "edge_popup")
+    assert MASK_RECIPES == ("ticket", "norm_control", "edge_popup")
+    assert set(RECIPE_TRAITS) == set(RECIPES)
+    edge = ExperimentConfig().with_overrides(["recipe=edge_popup"])
+    assert edge.start_step == 1000 and edge.dense_base().train.steps == 1000
+    assert edge.needs_dense_base and edge.learns_masks
+    assert not edge.with_overrides(["edge_popup.variant=wd"]).learns_masks
+    ticket = ExperimentConfig().with_overrides(["recipe=ticket", "prune.step=0"])
+    assert ticket.start_step == 0 and not ticket.needs_dense_base and not ticket.learns_masks
+    assert ticket.dense_base().train.steps == 30_000
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["recipe=edge_popup", "prune.scope=layer"],
+     "prune.scope: does not apply to recipe edge_popup (its scores are learned from theta_mem at "
+     "edge_popup.start_step, ranked per tensor); only prune.rate does"),
+    (["recipe=edge_popup", "edge_popup.start_step=1001", "base.train.steps=3000"],
+     "edge_popup.start_step: 1001 is not a checkpoint of the dense run (steps 0...3000, every "
+     "2000); set base.train.checkpoint_every or base.train.steps so that it keeps step 1001"),
+    (["recipe=norm_control", "prune.step=2001"],
+     "prune.step: 2001 is not a checkpoint of the dense run (steps 0...30000, every 2000, or "
+     "'final')"),
+    (["recipe=ticket", "prune.step=final", "base.train.steps=-3"],
+     "train.steps: must be at least 1, got -3"),
+])
+def test_recipe_checks_name_the_key_and_the_fix(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        ExperimentConfig().with_overrides(overrides)
+    assert str(error.value) == message
