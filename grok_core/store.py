@@ -122,14 +122,14 @@ class Storage:
 
     def write_tensors(self, tensors: Mapping[str, "torch.Tensor"], *parts: str) -> None:
         """Atomic ``torch.save`` of a dict of CPU tensors."""
-        import torch
+        import torch  # only where tensors are written: checking a location never waits for it
         buffer = io.BytesIO()
         torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, buffer)
         self.write_bytes(buffer.getvalue(), *parts)
 
     def read_tensors(self, *parts: str) -> dict[str, "torch.Tensor"]:
         """A dict of tensors written by ``write_tensors``."""
-        import torch
+        import torch  # only where tensors are read (see write_tensors)
         return torch.load(io.BytesIO(self.read_bytes(*parts)), weights_only=True)
 
     def write_parquet(self, frame: "pd.DataFrame", *parts: str) -> None:
@@ -140,7 +140,7 @@ class Storage:
 
     def read_parquet(self, *parts: str) -> "pd.DataFrame":
         """A parquet file as a DataFrame."""
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # with pandas: only where a table is read
         return pq.read_table(self.path(*parts), filesystem=self.fs).to_pandas()
 
 

@@ -18,7 +18,7 @@ def test_recipes_registry_matches_the_configs_recipes():
     for name, recipe in RECIPE_REGISTRY.items():
         assert recipe.name == name
         # a recipe trains fresh dense runs exactly when its config takes no dense base run
-        assert recipe.trains_dense_runs == (not RECIPE_TRAITS[name].from_dense)
+        assert recipe.trains_dense_runs == (not recipe.traits.from_dense)
 
 
 def test_models_tasks_and_methods_registries_match_the_configs_choices():

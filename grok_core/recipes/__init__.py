@@ -10,7 +10,8 @@ Each recipe is one module here with one ``Recipe`` object, listed in ``RECIPE_RE
 ``run_recipe`` trains any of them: ``grok train`` calls it with a progress bar, a sweep's
 trial (``sweeps.trial``) with Tune's reporter, a resume state and the dense runs' progress.
 To add a recipe: a module with a ``Recipe`` subclass, a line in ``RECIPE_REGISTRY``, and its
-name in ``grok_core.config.RECIPES`` (which validates configs without loading torch).
+``RecipeTraits`` line in ``grok_core/config/names.py`` (what configs know of it, checked without
+loading torch); ``tests/test_registries.py`` checks that the two agree.
 """
 from __future__ import annotations
 

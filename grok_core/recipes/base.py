@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pandas as pd
 import torch
 
-from ..config import ExperimentConfig
+from ..config import RECIPE_TRAITS, ExperimentConfig, RecipeTraits
 from ..models import CohortModel, Params, build_model
 from ..store import ArtifactStore
 from ..tasks import task_shape
@@ -44,6 +44,11 @@ class Recipe:
     name: str = ""
     description: str = ""
     trains_dense_runs = False  # True only for ``dense``: members are fresh networks
+
+    @property
+    def traits(self) -> RecipeTraits:
+        """What the configs and the loop know of this recipe (``grok_core.config.names``)."""
+        return RECIPE_TRAITS[self.name]
 
     def members(self, config: ExperimentConfig, seeds: Sequence[int], rates: Sequence[float],
                 store: ArtifactStore) -> list[MemberSpec]:

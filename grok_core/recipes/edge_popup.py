@@ -26,7 +26,7 @@ def edge_popup_members(config: ExperimentConfig, seeds: Sequence[int], rates: Se
     key = config.dense_key()
     model = model_for(config)
     step = config.edge_popup.start_step
-    learned = config.edge_popup.variant != "wd"
+    learned = config.learns_masks  # ep / ep_wd learn scores; wd trains plain weights
     members = []
     for seed in seeds:
         summary = store.dense_summary(key, seed)

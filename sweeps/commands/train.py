@@ -13,6 +13,7 @@ import logging
 import os
 from typing import Optional, Sequence
 
+from analysis.figures import accuracy_curves_png
 from grok_core.config import RECIPES, ExperimentConfig, choice, plain_value
 from grok_core.layout import (BASE_CURVES_FILE, BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE,
                               RUN_CONFIG_FILE, TRAIN_FIGURE_FILE, TRAIN_OUT_DIR)
@@ -94,8 +95,6 @@ def _table(frame, columns: Sequence[str]) -> str:
 def _write_outputs(out: Storage, config: ExperimentConfig, seeds, rates, result) -> None:
     """config.json, members / curves parquet (and the dense runs' for tickets), curves.png."""
     import torch  # loaded by the run already
-
-    from analysis.figures import accuracy_curves_png  # matplotlib: only once there is a figure
 
     out.write_json({"config": config.to_dict(), "seeds": seeds, "rates": rates,
                     "dense_key": result.dense_key, "torch": torch.__version__}, RUN_CONFIG_FILE)
