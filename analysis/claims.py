@@ -64,13 +64,13 @@ def ticket_vs_dense(factor: float) -> Callable[[SweepResults], Verdict]:
         base = loaded.base.merge(loaded.trials[["trial", *cells]], on="trial", how="left") \
             if cells and "trial" in loaded.base.columns else loaded.base
         for key, part in (tickets.groupby(keys, sort=False) if keys else [("all", tickets)]):
-            key = np.atleast_1d(key)
+            key = key if isinstance(key, tuple) else (key,)  # keep each value's own type
             label = " / ".join(f"k={v:g}" if name == "pruning_rate" else str(v)
                                for name, v in zip(keys, key)) if keys else "all"
             dense = base
             if cells and all(c in base.columns for c in cells):
-                same = base[cells] == pd.Series(key[:len(cells)], index=cells)
-                dense = base[same.all(axis=1)]
+                same = [base[c] == v for c, v in zip(cells, key)]
+                dense = base[np.logical_and.reduce(same)]
             ticket_t, dense_t = median_t_gen(part), median_t_gen(dense)
             numbers[f"{label}: ticket median t_gen"] = _show(ticket_t)
             numbers[f"{label}: dense median t_gen"] = _show(dense_t)

@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 from grok_core.config import (MASK_RECIPES, ConfigError, ExperimentConfig, check_pruning_rate,
                               typed_override)
 from grok_core.trial_config import split_trial_config
-from search_spaces import expand_cells, get_study, grid_axes, is_grid, set_path, space_recipes
+from search_spaces import expand_cells, get_study, grid_axes, set_path, space_recipes
 
 
 def apply_overrides(space: dict, overrides: Iterable[str]) -> dict:

@@ -116,9 +116,6 @@ def test_ticket_vs_dense_judges_every_pruning_rate():
     assert verdict.numbers["k=0.9: ticket median t_gen"] == 2500.0
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "ticket_vs_dense: np.atleast_1d turns the group key ('add', 0.3) into an array of str, "
-    "so f'k={v:g}' raises for a text cell at several pruning rates"))
 def test_ticket_vs_dense_with_text_cells_at_several_rates():
     # add at k=0.3 and 0.9: tickets 100, 300 (200) <= add's dense median 500; sub at both
     # rates 400, 600 (500) <= sub's 600: held in all four parts
@@ -128,9 +125,6 @@ def test_ticket_vs_dense_with_text_cells_at_several_rates():
     assert ticket_vs_dense(1)(loaded).held is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ticket_vs_dense: np.atleast_1d casts a mixed key ('add', 97) to str, so the numeric cell "
-    "column never equals '97': no dense run matches and the verdict is None"))
 def test_ticket_vs_dense_with_text_and_number_cells():
     # (add, 97): tickets 100, 200 (150) <= dense 1500; (sub, 113) the same: held
     trials = {"trial": ["a", "b"], "task.op": ["add", "sub"], "task.p": [97, 113]}

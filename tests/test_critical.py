@@ -158,13 +158,14 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     assert "dense phase: the dense runs several trials share, trained once first (seeds 0,1," \
         in result.stderr
-    assert "critical-ratio-quick" in result.stdout and "600 steps" in result.stdout
-    folder = storage / "critical-ratio-quick"
+    assert "critical_ratio_search-quick" in result.stdout and "600 steps" in result.stdout
+    folder = storage / "critical_ratio_search-quick"
     for name in ("critical.json", "study.db", "members.parquet", "estimate.json", "summary.png"):
         assert (folder / name).exists(), name
     shell = subprocess.run([sys.executable, "-c", (
         "import optuna\n"
-        f"s = optuna.load_study(study_name='critical-ratio-quick', storage='sqlite:///{folder}/study.db')\n"
+        "s = optuna.load_study(study_name='critical_ratio_search-quick', "
+        f"storage='sqlite:///{folder}/study.db')\n"
         "for t in s.trials:\n"
         "    m = t.user_attrs['members']\n"
         "    print(t.state.name, t.params['pruning_rate'], t.value, len(m), sorted(x['seed'] for x in m),"
@@ -189,8 +190,8 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
                  "--name", "narrow", "--low", "0.6", "--sampler", "random")
     assert other.returncode == 0 and "dense runs" in other.stderr and "in the store" in other.stderr
     table = analysis.critical_ratios(str(storage)).set_index("name")
-    assert list(table.index) == ["critical-ratio-quick", "narrow"]
-    assert table.loc["narrow", "low"] == 0.6 and table.loc["critical-ratio-quick", "low"] == 0.3
+    assert list(table.index) == ["critical_ratio_search-quick", "narrow"]
+    assert table.loc["narrow", "low"] == 0.6 and table.loc["critical_ratio_search-quick", "low"] == 0.3
     assert table["steps"].tolist() == [600, 600] and table["members"].tolist() == [6, 4]
     assert table["trials"].tolist() == [3, 2]
 
@@ -208,7 +209,7 @@ def _states(db):
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
         rows = connection.execute(
             "SELECT t.number, t.state FROM trials t JOIN studies s ON t.study_id = s.study_id "
-            "WHERE s.study_name = 'critical-ratio-quick'").fetchall()
+            "WHERE s.study_name = 'critical_ratio_search-quick'").fetchall()
     return dict(rows)
 
 
@@ -221,7 +222,7 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     with open(log, "wb") as out:
         driver = subprocess.Popen(grok_command(*args), stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=grok_env())
-    db = storage / "critical-ratio-quick" / "study.db"
+    db = storage / "critical_ratio_search-quick" / "study.db"
     deadline, states = time.time() + 480, {}
     while time.time() < deadline and driver.poll() is None:
         time.sleep(0.5)
