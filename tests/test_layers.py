@@ -32,6 +32,8 @@ def test_no_ray_under_grok_core():
 @pytest.mark.parametrize("module, absent", [
     ("grok_core.config", ("torch", "ray", "pandas")),
     ("search_spaces", ("torch", "ray", "optuna")),
+    ("analysis", ("torch", "ray")),
+    ("analysis.report", ("torch", "ray")),
     ("sweeps.trainable", ("torch", "ray")),
     ("sweeps.cli", ("torch", "ray", "optuna")),
 ])
