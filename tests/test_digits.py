@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import analysis
-from conftest import run_grok
 from grok_core.config import ConfigError, ExperimentConfig, TaskConfig
 from grok_core.models import VectorMLP, mse_and_accuracy
 from grok_core.pruning import count_to_prune, prune
@@ -77,13 +76,13 @@ def test_digits_settings_that_do_not_apply_are_refused(overrides, message):
         ExperimentConfig().with_overrides(overrides)
 
 
-def test_digits_study_end_to_end(tmp_path):
-    result = run_grok("sweep", "digits", "--quick", "--storage", tmp_path / "s")
+def test_digits_study_end_to_end(tmp_path, grok):
+    result = grok("sweep", "digits", "--quick", "--storage", tmp_path / "s")
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = analysis.load(str(tmp_path / "s" / "digits-quick"))
     assert len(loaded.members) == 2 and len(loaded.base) == 2
     for _, curve in loaded.base_curves.groupby("seed"):  # the init-scale-8 loss collapses
         assert curve["train_loss"].iloc[-1] < 0.01 * curve["train_loss"].iloc[0]
-    bad = run_grok("train", "dense", "--set", "task.name=digits", "--set", "task.p=13")
+    bad = grok("train", "dense", "--set", "task.name=digits", "--set", "task.p=13")
     assert bad.returncode == 2 and "task.p" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -4,7 +4,6 @@ the three variants through the recipe, and bad input."""
 import pytest
 import torch
 
-from conftest import run_grok
 from grok_core.config import ExperimentConfig
 from grok_core.edge_popup import (ScoreForward, initial_scores, keep_counts, score_name,
                                   top_score_masks)
@@ -138,9 +137,9 @@ def test_the_three_variants_through_the_recipe(tmp_path):
     (["prune.method=snip"], "prune.method"),
     (["edge_popup.variant=popup"], "edge_popup.variant"),
 ])
-def test_edge_popup_bad_input_one_line_exit_2(tmp_path, overrides, message):
+def test_edge_popup_bad_input_one_line_exit_2(tmp_path, overrides, message, grok):
     args = [arg for o in overrides for arg in ("--set", o)]
-    result = run_grok("train", "edge_popup", *args, "--out", tmp_path / "o")
+    result = grok("train", "edge_popup", *args, "--out", tmp_path / "o")
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()

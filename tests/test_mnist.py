@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import analysis
-from conftest import run_grok
 from grok_core.config import ConfigError, TaskConfig
 from grok_core.idx import read_idx
 from grok_core.tasks import build_dataset
@@ -74,24 +73,24 @@ def test_bad_mnist_folders_fail_at_construction_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("problem, message", [("missing", "no folder"),
                                               ("magic", "magic number")])
-def test_grok_refuses_a_bad_mnist_folder_with_exit_2(tmp_path, problem, message):
+def test_grok_refuses_a_bad_mnist_folder_with_exit_2(tmp_path, problem, message, grok):
     folder = tmp_path / "m"
     if problem == "magic":
         fake_mnist(folder)
         _write_idx(folder / "train-images-idx3-ubyte", np.zeros((4, 2, 2)), magic_type=0x09)
-    result = run_grok("train", "dense", "--set", "task.name=mnist", "--set",
-                      f"task.data_dir={folder}", "--out", tmp_path / "o")
+    result = grok("train", "dense", "--set", "task.name=mnist", "--set",
+                  f"task.data_dir={folder}", "--out", tmp_path / "o")
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
-def test_mnist_study_end_to_end_on_a_tiny_folder(tmp_path):
+def test_mnist_study_end_to_end_on_a_tiny_folder(tmp_path, grok):
     fake_mnist(tmp_path / "m", n_train=1200, n_test=50, compress=True)
-    result = run_grok("sweep", "mnist", "--quick", "--seeds", "0", "--set",
-                      f"task.data_dir={tmp_path / 'm'}", "--set", "train.steps=300",
-                      "--set", "base.train.steps=300", "--storage", tmp_path / "s")
+    result = grok("sweep", "mnist", "--quick", "--seeds", "0", "--set",
+                  f"task.data_dir={tmp_path / 'm'}", "--set", "train.steps=300",
+                  "--set", "base.train.steps=300", "--storage", tmp_path / "s")
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = analysis.load(str(tmp_path / "s" / "mnist-quick"))
     assert len(loaded.members) == 1 and len(loaded.base) == 1
-    missing = run_grok("sweep", "mnist", "--quick", "--storage", tmp_path / "s2")
+    missing = grok("sweep", "mnist", "--quick", "--storage", tmp_path / "s2")
     assert missing.returncode == 2 and "task.data_dir" in missing.stderr

@@ -10,7 +10,6 @@ import analysis.claims
 import analysis.report
 from analysis.report import VERDICT_WORDS
 from analysis.results import median_t_gen
-from conftest import run_grok
 
 
 def test_median_t_gen_counts_runs_that_never_generalised_as_latest():
@@ -34,7 +33,8 @@ def _expected_headline_verdict(loaded) -> str:
     return VERDICT_WORDS[False if False in parts else None if None in parts else True][0]
 
 
-def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_tables(tmp_path):
+def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_tables(tmp_path,
+                                                                                  grok):
     """grok reproduce --quick --only headline,critical_ratio_search through local Ray: Ctrl-C
     in the first study exits 130, a rerun continues it (the dense runs it finished are kept),
     runs the Optuna search and writes the report;
@@ -64,7 +64,7 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     assert "reproduce: 0 done, running headline, 1 left" in first
     assert "rerun the same command to continue" in first
 
-    again = run_grok(*args)
+    again = grok(*args)  # the rest in this process, on the shared Ray
     assert again.returncode == 0, again.stderr[-3000:]
     assert "reproduce: 0 done, running headline" in again.stderr  # unfinished: run again
     assert "reproduce: 1 done, running critical_ratio_search, 0 left" in again.stderr
@@ -85,20 +85,20 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     assert "not run" in _verdict_row(page, "fig-5b-pai")  # unrun studies listed, not drawn
     assert "Quick versions" in page
 
-    done = run_grok(*args)  # everything finished: skipped without starting Ray
+    done = grok(*args)  # everything finished: skipped without starting Ray
     assert done.returncode == 0 and done.stderr.count("finished before (skipped)") == 2
-    bad = run_grok("reproduce", "--only", "headlin", "--storage", storage)
+    bad = grok("reproduce", "--only", "headlin", "--storage", storage)
     assert bad.returncode == 2 and "did you mean 'headline'" in bad.stderr
     _open_in_chromium(storage / "report", tmp_path / "report.png")
 
 
-def test_report_of_a_folder_without_sweeps_lists_every_claim_as_not_run(tmp_path):
+def test_report_of_a_folder_without_sweeps_lists_every_claim_as_not_run(tmp_path, grok):
     empty = tmp_path / "nothing"
     empty.mkdir()
-    result = run_grok("report", empty)
+    result = grok("report", empty)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("not run") == len(analysis.claims.CLAIMS)
-    missing = run_grok("report", tmp_path / "absent")
+    missing = grok("report", tmp_path / "absent")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert "Traceback" not in missing.stderr
 
@@ -133,12 +133,12 @@ def _open_in_chromium(folder, screenshot):
     assert found and int(found.group(1)) >= 1 and found.group(2) == "[]", dom.stdout[-2000:]
 
 
-def test_reproduce_refuses_bad_input_before_any_work(tmp_path):
+def test_reproduce_refuses_bad_input_before_any_work(tmp_path, grok):
     storage = tmp_path / "s"
-    away = run_grok("reproduce", "--only", "headline", "--address", "127.0.0.1:9",
-                    "--storage", storage)
+    away = grok("reproduce", "--only", "headline", "--address", "127.0.0.1:9",
+                "--storage", storage)
     assert away.returncode == 2 and "no Ray cluster reachable" in away.stderr, away.stderr
-    setting = run_grok("reproduce", "--quick", "--set", "train.stepz=5", "--storage", storage)
+    setting = grok("reproduce", "--quick", "--set", "train.stepz=5", "--storage", storage)
     assert setting.returncode == 2 and "train.stepz" in setting.stderr, setting.stderr
     for result in (away, setting):
         assert "Traceback" not in result.stderr

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import analysis
-from conftest import run_grok
 from grok_core.config import ConfigError, ExperimentConfig
 from grok_core.metrics import fourier_entropy
 from grok_core.recipes import model_for
@@ -74,8 +73,8 @@ def test_accuracy_at_the_tables_steps_holds_a_stopped_members_last_value():
     assert 1000 not in table["step"].tolist()  # nobody reached it
 
 
-def _check_study(storage, name, *extra):
-    result = run_grok("sweep", name, "--quick", "--storage", storage, *extra)
+def _check_study(grok, storage, name, *extra):
+    result = grok("sweep", name, "--quick", "--storage", storage, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = storage / f"{name}-quick"
     assert (folder / "figure.png").stat().st_size > 10_000
@@ -85,17 +84,17 @@ def _check_study(storage, name, *extra):
     return result, loaded
 
 
-def test_pai_and_norm_control_studies_end_to_end(tmp_path):
+def test_pai_and_norm_control_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
     small = ["--set", "train.steps=400", "--set", "base.train.steps=600"]
-    result, loaded = _check_study(storage, "pai", *small)
+    result, loaded = _check_study(grok, storage, "pai", *small)
     assert sorted(loaded.members["variant"].unique()) == sorted(
         ["grokking ticket", "random", "snip", "grasp", "synflow"])
     at_init = loaded.members[loaded.members["variant"] != "grokking ticket"]
     assert (at_init["prune_step"] == 0).all() and len(loaded.members) == 10
     assert "variant" in result.stdout and "synflow" in result.stdout
     # the norm controls reuse the dense runs the pai study trained
-    result, loaded = _check_study(storage, "norm_control", *small)
+    result, loaded = _check_study(grok, storage, "norm_control", *small)
     assert len(list((storage / "artifacts").iterdir())) == 1  # pai's dense runs, reused
     controls = loaded.members[loaded.members["recipe"] == "norm_control"]
     assert len(controls) == 4 and (controls["norm_ratio"] < 1).all()
@@ -103,20 +102,20 @@ def test_pai_and_norm_control_studies_end_to_end(tmp_path):
                                               "L2 norm-matched dense"}
 
 
-def test_edge_popup_and_structure_studies_end_to_end(tmp_path):
+def test_edge_popup_and_structure_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
-    result, loaded = _check_study(storage, "edge_popup", "--seeds", "0")
+    result, loaded = _check_study(grok, storage, "edge_popup", "--seeds", "0")
     assert "edge_popup table:" in result.stdout
     assert set(loaded.members["variant"]) == {"WD", "EP w/o WD", "EP w/ WD"}
     assert (loaded.members["prune_step"] == 100).all()
-    result, loaded = _check_study(storage, "structure", "--seeds", "0", "--set",
+    result, loaded = _check_study(grok, storage, "structure", "--seeds", "0", "--set",
                                   "train.steps=600", "--set", "base.train.steps=600")
     assert "structure table:" in result.stdout
     assert loaded.curves["fourier_entropy"].notna().all()
     assert loaded.base_curves["fourier_entropy"].notna().all()
     table = analysis.structure.sweep_structure(loaded)
     assert table["step"].tolist() == [0, 250, 500, 600] and table["jaccard"].iloc[1:].gt(0).all()
-    paper = run_grok("results", storage / "structure-quick", "--paper-figure", tmp_path / "f.png")
+    paper = grok("results", storage / "structure-quick", "--paper-figure", tmp_path / "f.png")
     assert paper.returncode == 0 and (tmp_path / "f.png").stat().st_size > 10_000
 
 
@@ -133,15 +132,15 @@ def test_jaccard_phases_follow_the_dense_runs_test_accuracy():
     assert half_drop_step(curve) == 20 and half_drop_step(curve.drop(columns="fourier_entropy")) is None
 
 
-def test_tasks_and_text_studies_end_to_end(tmp_path):
+def test_tasks_and_text_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
-    result, loaded = _check_study(storage, "tasks", "--seeds", "0")
+    result, loaded = _check_study(grok, storage, "tasks", "--seeds", "0")
     assert set(loaded.members["variant"]) == {"polynomial regression", "sparse parity"}
     assert len(loaded.base) == 2 and loaded.base["t_mem"].notna().all()
     regression = loaded.curves.merge(loaded.trials[["trial", "variant"]], on="trial")
     regression = regression[regression["variant"] == "polynomial regression"]
     assert regression["train_acc"].iloc[-1] > 0.9  # R^2 of a memorised training set
-    result, loaded = _check_study(storage, "text", "--seeds", "0")
+    result, loaded = _check_study(grok, storage, "text", "--seeds", "0")
     assert len(loaded.members) == 1 and loaded.base["final_train_acc"].iloc[0] > 0.9
 
 
@@ -152,8 +151,8 @@ def test_tasks_and_text_studies_end_to_end(tmp_path):
     (["task.name=text"], "model.name"),
     (["task.name=polynomial", "train.loss=hinge"], "regression"),
 ])
-def test_bad_task_input_is_one_line_and_exit_2(overrides, message):
+def test_bad_task_input_is_one_line_and_exit_2(overrides, message, grok):
     args = [part for override in overrides for part in ("--set", override)]
-    result = run_grok("train", "dense", *args)
+    result = grok("train", "dense", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
