@@ -54,14 +54,31 @@ def _processes_under(marker: str) -> set[int]:
     return found
 
 
-def _stop(marker: str) -> None:
+def _stop(marker: str, grace: float = 2.0) -> None:
+    """SIGTERM to every process under ``marker``; SIGKILL to those still there after
+    ``grace`` seconds; returns once none is left (or after another ``grace``)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _processes_under(marker):
+        pids = _processes_under(marker)
+        for pid in pids:
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
-        time.sleep(2)
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = {pid for pid in pids if _alive(pid)}
+        if not pids:
+            return
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _ray_start(args: list[str], env: dict) -> subprocess.CompletedProcess:
