@@ -67,7 +67,6 @@ def run_grok(*args, timeout=600, env=None):
 
 # --- the real `grok` in this process, on one Ray for the whole session ----------------------
 RAY_COMMANDS = {"sweep", "critical-ratio", "reproduce"}  # the commands that connect to Ray
-RAY_STARTS = []  # every local Ray this session started in this process (the report asserts one)
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +78,10 @@ def shared_ray():
 
     from sweeps.cluster import start_local_ray
 
-    assert not ray.is_initialized(), "something started Ray before the shared fixture"
+    assert not ray.is_initialized(), (
+        "a test started a Ray of its own in this process: run commands through `grok`, or ask "
+        "for `shared_ray` before connecting")
     start_local_ray()
-    RAY_STARTS.append(ray.get_runtime_context().gcs_address)
     yield ray
     ray.shutdown()
 
@@ -103,7 +103,7 @@ def grok(request, capsys):
         if argv and argv[0] in RAY_COMMANDS:
             request.getfixturevalue("shared_ray")
         capsys.readouterr()  # what came before is not this command's
-        before = dict(os.environ)
+        before, had_ray = dict(os.environ), _ray_is_up()
         try:
             code = main(argv)
         finally:
@@ -112,10 +112,17 @@ def grok(request, capsys):
                                     if before.get(k) != os.environ.get(k)}
             os.environ.clear()
             os.environ.update(before)
+        # a command that needs no Ray must not start one (nor leave it running here)
+        assert had_ray or not _ray_is_up(), f"grok {' '.join(argv)} started a Ray"
         return Finished(argv, code, out, err)
 
     run.environment_left = set()
     return run
+
+
+def _ray_is_up() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
 
 
 def error_line(result) -> str:
