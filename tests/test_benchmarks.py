@@ -2,6 +2,8 @@
 import importlib.util
 from pathlib import Path
 
+from grok_core.layout import CRITICAL_RATIO_SEARCH
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -18,7 +20,7 @@ def test_the_reproduction_estimate_counts_each_member_and_dense_run_of_the_full_
     assert [steps for _, steps in members] == [3 * 30_000]
     assert sorted(seed for _, seed in dense) == [0, 1, 2]
     assert {steps for _, steps in dense.values()} == {30_000}
-    members, dense = estimate.work("critical_search")  # 40 trials of 3 seeds
+    members, dense = estimate.work(CRITICAL_RATIO_SEARCH)  # 40 trials of 3 seeds
     assert [steps for _, steps in members] == [40 * 3 * members[0][0].train.steps]
     # the grid study of the same dense runs shares them (the store trains each once)
     assert set(dense) <= set(estimate.work("critical_ratio")[1])
