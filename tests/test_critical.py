@@ -253,12 +253,19 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     assert list(after.values()).count("COMPLETE") == 4 and "RUNNING" not in after.values()
 
 
+# the tests' own heartbeat storage: Optuna flags heartbeats experimental and meant for optimize()
+QUIET_HEARTBEATS = pytest.mark.filterwarnings(
+    "ignore::optuna.exceptions.ExperimentalWarning",
+    "ignore:Heartbeat of storage is supposed to be used:UserWarning")
+
+
 def _heartbeat_study(tmp_path):
     from optuna.storages import RDBStorage
     rdb = RDBStorage(f"sqlite:///{tmp_path / 'beats.db'}", heartbeat_interval=1, grace_period=1)
     return optuna.create_study(study_name="beats", storage=rdb, direction="maximize"), rdb
 
 
+@QUIET_HEARTBEATS
 def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
     from sweeps.optuna_study import fail_stale_trials
     study, rdb = _heartbeat_study(tmp_path)
@@ -269,6 +276,7 @@ def test_a_trial_killed_between_ask_and_its_first_beat_is_failed_too(tmp_path):
     assert {t.state.name for t in study.trials} == {"FAIL"} and "2 trial(s)" in lines[0]
 
 
+@QUIET_HEARTBEATS
 def test_trials_a_live_driver_keeps_beating_are_left_alone(tmp_path):
     import threading
     from sweeps.optuna_study import ConfigError, fail_stale_trials
