@@ -15,9 +15,11 @@ logger, which ``main`` points at stderr.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from grok_core.config import ConfigError
 
@@ -36,13 +38,22 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging() -> None:
-    """The CLI's handler on the ``grok`` logger: INFO and up, message only, to stderr."""
+@contextlib.contextmanager
+def cli_logging() -> Iterator[None]:
+    """The CLI's handler on the ``grok`` logger for one command: INFO and up, message only, to
+    stderr; the logger is as it was afterwards (a caller that embeds ``main`` keeps its own)."""
     logger = logging.getLogger("grok")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
+    handler = _StderrHandler()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False
+    logger.propagate = False  # once on stderr is enough
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def build_parser(command: Optional[str] = None) -> Parser:
@@ -67,12 +78,17 @@ def _command_word(argv: Sequence[str]) -> Optional[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``grok`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    setup_logging()
+    with cli_logging():
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     try:
         args = build_parser(_command_word(argv)).parse_args(argv)
         return command_module(args.command).run(args)
-    except BrokenPipeError:  # e.g. `grok keys | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # e.g. `grok keys | head`: the reader left; stop quietly
+        # what is still buffered would fail again at exit: send it nowhere (Python's docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ConfigError as exc:
         print(f"grok: error: {exc}", file=sys.stderr)
