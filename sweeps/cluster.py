@@ -1,5 +1,8 @@
 """Ray for sweeps: joining a cluster (or starting a local embedded Ray), what it holds, and
 whether a trial of the requested size fits anywhere. Shared by every launcher in ``sweeps``.
+
+Ray is imported inside each function: importing it costs about a second, and a command checks
+the user's input (an unreachable address included, by a plain socket) before any of these runs.
 """
 from __future__ import annotations
 
