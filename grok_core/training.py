@@ -96,6 +96,12 @@ class Callbacks:
         """Everything needed to resume the run, every ``state_every`` steps (when asked)."""
 
 
+def listens_to_eval(callbacks: Callbacks) -> bool:
+    """Whether ``callbacks`` has an ``on_eval`` other than the do-nothing one (only then does
+    the loop hand evaluations to the host, which syncs a GPU)."""
+    return getattr(callbacks.on_eval, "__func__", None) is not Callbacks.on_eval
+
+
 @dataclass
 class TrainingState:
     """A snapshot from which ``train_cohort(..., resume=state)`` continues exactly as if it
@@ -372,7 +378,7 @@ def _start(config: ExperimentConfig, members: Sequence[MemberSpec], device: torc
         chunk=SEQUENCE_EVAL_CHUNK if dataset.kind == "sequences" else None,
         checkpoint_steps=frozenset(run.checkpoint_steps()),
         # overridden in a subclass or set on the instance (a plain function has no __func__)
-        wants_eval=getattr(callbacks.on_eval, "__func__", None) is not Callbacks.on_eval)
+        wants_eval=listens_to_eval(callbacks))
     # full batch: every step's train accuracy; minibatch: only evaluated steps (NaN between)
     train_acc_per_step = torch.full((run.steps + 1, k_count), 0.0 if not batched
                                     else float("nan"), device=device)

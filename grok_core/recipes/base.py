@@ -16,7 +16,7 @@ from ..config import RECIPE_TRAITS, ExperimentConfig, RecipeTraits
 from ..models import CohortModel, Params, build_model
 from ..store import ArtifactStore
 from ..tasks import task_shape
-from ..training import Callbacks, CohortResult, MemberSpec, TrainingState
+from ..training import Callbacks, CohortResult, MemberSpec, TrainingState, listens_to_eval
 
 # the leading columns of a member table (grok train's members.parquet, a trial's final report)
 MEMBER_COLUMNS = ["seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
@@ -67,7 +67,7 @@ class CallbackChain(Callbacks):
     def __init__(self, *callbacks: Optional[Callbacks]) -> None:
         self.callbacks = [c for c in callbacks if c is not None]
         # a loop that sees no on_eval listener skips syncing evaluations to the host
-        if any(_listens_to_eval(c) for c in self.callbacks):
+        if any(listens_to_eval(c) for c in self.callbacks):
             self.on_eval = self._on_eval  # type: ignore[method-assign]
 
     def on_checkpoint(self, step: int, params: Params, members: Sequence[int]) -> None:
@@ -81,11 +81,6 @@ class CallbackChain(Callbacks):
     def on_state(self, state: TrainingState) -> None:
         for callback in self.callbacks:
             callback.on_state(state)
-
-
-def _listens_to_eval(callback: Callbacks) -> bool:
-    """The loop's own test (``train_cohort``): an ``on_eval`` other than the do-nothing one."""
-    return getattr(callback.on_eval, "__func__", None) is not Callbacks.on_eval
 
 
 def model_for(config: ExperimentConfig) -> CohortModel:
