@@ -59,6 +59,13 @@ class SweepResults:
             return self.members.iloc[0:0]
         return self.members[self.members["base_generalised"] == False]  # noqa: E712
 
+    def non_memorising_starts(self) -> pd.DataFrame:
+        """Edge-popup members whose theta_mem is no memorising start (``start_memorising``
+        False: it had generalised, or not fitted its training split, at the start step)."""
+        if "start_memorising" not in self.members.columns:
+            return self.members.iloc[0:0]
+        return self.members[self.members["start_memorising"] == False]  # noqa: E712
+
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:
     """Seed and pruning rate of each cohort member, in the order the trainable stacks them."""

@@ -5,9 +5,6 @@ it did not and where it cannot tell (``held`` None); each expected outcome is wo
 from the rule in the claim's criterion (in the comments), never from the function under test.
 Also: ``median_t_gen`` counts a run that never generalised as later than any step, and the
 claims, the study figures and the study tables name real studies. No Ray, no training, no files.
-
-Tests marked ``xfail(strict=True)`` pin the documented rule where the code departs from it (see
-each reason): they fail loudly (XPASS) once the code is brought in line, and the mark goes.
 """
 import math
 
@@ -164,17 +161,11 @@ def test_ticket_beats_variants_numbers_and_a_sweep_without_variants():
     assert verdict.held is None and "variants" in verdict.reason
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ticket_beats_variants: with no variant besides the grokking ticket, _all([]) is True: "
-    "'below every other variant' holds vacuously (l1_differs_where_l2_agrees says None)"))
 def test_ticket_beats_variants_without_any_other_variant_cannot_tell():
     loaded = sweep({"variant": ["grokking ticket"] * 2, "t_gen": [100, 200]})
     assert ticket_beats_variants(loaded).held is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ticket_beats_variants: the criterion says 'below' but _faster compares with <=, so a tie "
-    "holds"))
 def test_ticket_tied_with_a_variant_is_not_below_it():
     # ticket 150 == random's 150: not below
     loaded = sweep({"variant": ["grokking ticket"] * 2 + ["random"] * 2,
@@ -213,9 +204,6 @@ def test_moderate_pruning_helps_numbers_and_reason():
     assert "rate 0" in verdict.reason
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "moderate_pruning_helps: the docstring says 'earlier' / 'below' but _faster compares with "
-    "<=, so a tie holds"))
 def test_a_pruning_rate_tied_with_rate_0_does_not_help():
     # k=0: 1100; k=0.5: 1100: not earlier
     loaded = sweep({"pruning_rate": [0.0, 0.0, 0.5, 0.5], "t_gen": [1000, 1200, 1000, 1200]})
@@ -257,9 +245,6 @@ def test_grokking_beats_non_grokking_numbers_and_a_sweep_without_the_flag():
     assert grokking_beats_non_grokking(sweep({"t_gen": [100]})).held is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "grokking_beats_non_grokking: the docstring says 'earlier' but _faster compares with <=, "
-    "so a tie holds"))
 def test_grokking_tickets_tied_with_non_grokking_ones_are_not_earlier():
     # both kinds: 100, 200 -> 150
     loaded = sweep({"prune_step": [2000, 2000, 8000, 8000],
@@ -312,9 +297,6 @@ def test_edge_popup_beats_weight_decay_cannot_tell(loaded):
     assert edge_popup_beats_weight_decay(loaded).held is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "edge_popup_beats_weight_decay: it checks len(last) >= 2, so WD and one edge-popup variant "
-    "suffice although 'both edge-popup variants' are to be compared"))
 def test_edge_popup_with_one_of_its_two_variants_cannot_tell():
     # EP w/ WD missing: 'both above WD' cannot be told
     assert edge_popup_beats_weight_decay(_table_1({"WD": 0.5, "EP w/o WD": 0.9})).held is None

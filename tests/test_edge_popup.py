@@ -168,3 +168,50 @@ def test_the_threshold_tracker_finds_exactly_what_a_full_selection_finds():
             scores[0, :10] = scores[0, 2000]  # ties
         torch.testing.assert_close(tracker.thresholds("W", scores, keeps),
                                    _thresholds(scores, keeps), rtol=0, atol=0)
+
+
+def _pairs(split):
+    return {tuple(row) for row in split.inputs.tolist()}
+
+
+def test_mem_split_seed_trains_theta_mem_on_another_split_so_test_pairs_leak():
+    """The authors' Table 1 reading (edge_popup.mem_split_seed): theta_mem learned split 0 while
+    edge-popup trains and is tested on split 1, so about half of edge-popup's test pairs (at
+    fraction 0.5) were theta_mem's training pairs; without the flag, none are."""
+    leaky = ExperimentConfig().with_overrides(
+        ["task.p=11", "task.pairs=all", "task.train_fraction=0.5", "recipe=edge_popup",
+         "task.split_seed=1", "edge_popup.mem_split_seed=0"])
+    honest = ExperimentConfig().with_overrides(
+        ["task.p=11", "task.pairs=all", "task.train_fraction=0.5", "recipe=edge_popup"])
+    for config, overlap in ((leaky, (0.35, 0.65)), (honest, (0.0, 0.0))):
+        assert config.dense_base().task.split_seed == 0
+        mem_train = _pairs(build_dataset(config.dense_base().task).train)
+        ep_test = _pairs(build_dataset(config.task).test)
+        share = len(ep_test & mem_train) / len(ep_test)
+        assert overlap[0] <= share <= overlap[1], share
+    # theta_mem is one dense run for both readings: the flag only moves edge-popup's split
+    assert leaky.dense_key() == honest.dense_key()
+    assert leaky.task.split_seed == 1 and honest.task.split_seed == 0
+
+
+def test_a_start_that_already_generalised_is_flagged_and_warned(tmp_path, caplog):
+    """theta_mem that fits its training split but already scores >= 0.5 on the test split (p=11,
+    80 % of the pairs for training: test accuracy 0.8 by step 300) is no memorising start:
+    column start_memorising=False and one warning line per seed. At 40 % (train 1.0, test 0.29
+    at step 200) it is one: no warning."""
+    store = ArtifactStore(str(tmp_path))
+    seen = {}
+    for fraction, step in ((0.8, 300), (0.4, 200)):
+        config = ExperimentConfig().with_overrides(
+            [*TINY, "recipe=edge_popup", f"task.train_fraction={fraction}",
+             f"edge_popup.start_step={step}", "train.steps=10", "train.eval_every=10"])
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="grok.recipes"):
+            rows = run_experiment(config, [0], store, rates=[0.6]).members
+        seen[fraction] = (rows["start_memorising"].tolist(), float(rows["start_test_acc"][0]),
+                          [r.message for r in caplog.records if "memorising start" in r.message])
+    flags, test_acc, lines = seen[0.8]
+    assert flags == [False] and test_acc >= 0.5 and len(lines) == 1
+    assert "seed 0" in lines[0] and "start_memorising=False" in lines[0]
+    flags, test_acc, lines = seen[0.4]
+    assert flags == [True] and test_acc < 0.5 and lines == []

@@ -196,6 +196,8 @@ class ExperimentConfig:
                 if k.split(".")[0] in INHERITED_SECTIONS or k in INHERITED_TRAIN_KEYS}
         if self.traits.dense_steps_from_start:  # theta_mem is the end of a short run, by default
             flat["train.steps"] = self.start_step
+        if self.traits.learns_masks and self.edge_popup.mem_split_seed is not None:
+            flat["task.split_seed"] = self.edge_popup.mem_split_seed  # the leakage reading
         flat.update(self.base)
         flat["recipe"] = "dense"
         return ExperimentConfig.from_dict(flat)

@@ -339,10 +339,21 @@ class EdgePopupConfig:
                                "of it); the dense run trains this many steps unless "
                                "base.train.steps says otherwise")
 
+    mem_split_seed: Optional[int] = hp(None, "the split seed theta_mem's dense run trained "
+                                             "on (None: task.split_seed, edge-popup's own "
+                                             "split). Another value is the authors' Table 1 "
+                                             "script: edge-popup then trains and is tested on "
+                                             "another split than theta_mem learned, so part of "
+                                             "its test pairs were theta_mem's training pairs "
+                                             "(leakage)")
+
     def __post_init__(self) -> None:
         choice("edge_popup.variant", self.variant, EDGE_POPUP_VARIANTS)
         if self.start_step < 1:
             raise ConfigError(f"edge_popup.start_step: must be at least 1, got {self.start_step}")
+        if self.mem_split_seed is not None and self.mem_split_seed < 0:
+            raise ConfigError(f"edge_popup.mem_split_seed: must be at least 0, got "
+                              f"{self.mem_split_seed}")
 
     @property
     def learns_scores(self) -> bool:

@@ -25,7 +25,7 @@ from .base import (CURVE_LABELS, MEMBER_COLUMNS, CallbackChain, ExperimentResult
                    global_norm, member_tables, model_for, non_grokking_warnings)
 from .dense import (DENSE, DenseCheckpointsToStore, EvalListener, dense_checkpoint_steps,
                     ensure_dense, store_dense_results)
-from .edge_popup import EDGE_POPUP, edge_popup_members
+from .edge_popup import EDGE_POPUP, edge_popup_members, memorising_start_warnings
 from .norm_control import NORM_CONTROL, norm_control_members
 from .ticket import TICKET, generalised_by, resolve_prune_step, ticket_members
 
@@ -70,7 +70,8 @@ def run_recipe(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
         base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
                                               progress=progress, on_eval=on_dense_eval)
     members = recipe.members(config, seeds, rates, store)
-    for line in non_grokking_warnings(members):  # grok results says it too
+    for line in non_grokking_warnings(members) + memorising_start_warnings(members):
+        # grok results says these too
         log.warning(line)
     log.info(f"{config.recipe}: {len(members)} members (seeds {','.join(map(str, seeds))} x "
              f"rates {','.join(map(str, rates))}), {recipe.start_description(members)}")
@@ -91,6 +92,6 @@ def run_experiment(config: ExperimentConfig, seeds: Sequence[int], store: Artifa
 __all__ = [
     "CURVE_LABELS", "MEMBER_COLUMNS", "RECIPE_REGISTRY", "CallbackChain", "DenseCheckpointsToStore",
     "ExperimentResult", "Recipe", "dense_checkpoint_steps", "edge_popup_members", "ensure_dense",
-    "generalised_by", "get_recipe", "global_norm", "member_tables", "model_for",
-    "non_grokking_warnings", "norm_control_members", "resolve_prune_step", "run_experiment",
-    "run_recipe", "store_dense_results", "ticket_members"]
+    "generalised_by", "get_recipe", "global_norm", "member_tables", "memorising_start_warnings",
+    "model_for", "non_grokking_warnings", "norm_control_members", "resolve_prune_step",
+    "run_experiment", "run_recipe", "store_dense_results", "ticket_members"]

@@ -49,6 +49,12 @@ def print_sweep(path: str, csv: Optional[str] = None, parquet: Optional[str] = N
         log.warning(f"warning: {len(flagged)} ticket member(s) took their mask from a dense run "
                     "that had not generalised by the mask step (non-grokking tickets; column "
                     "base_generalised=False, counted as non_grokking below)")
+    starts = loaded.non_memorising_starts()
+    if not starts.empty:
+        seeds = ", ".join(map(str, sorted(starts["seed"].unique())))
+        log.warning(f"warning: theta_mem of seed(s) {seeds} is no memorising start (test "
+                    "accuracy already high, or training split not fitted, at the start step; "
+                    "column start_memorising=False)")
     if not loaded.base.empty:
         print("dense runs behind the tickets:")
         print(results.aggregate(loaded.base).to_string(index=False, na_rep="-",
