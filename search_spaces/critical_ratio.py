@@ -12,6 +12,7 @@ run at k=0.81 still plateaued at 10k; a member stops 200 steps after it generali
 whether and when it did matters here). The budget is part of a search's identity: a search
 resumed with another one is refused.
 """
+from . import transformer
 from ._common import merged, quick_version
 
 DESCRIPTION = ("tickets without weight decay over pruning rates 0.5-0.95 (App. E, Fig. 16a; "
@@ -25,10 +26,32 @@ GRID = [round(0.5 + 0.05 * i, 2) for i in range(10)]  # 0.5 ... 0.95
 SEARCH = {"seeds": [0, 1, 2], "low": 0.5, "high": 0.95, "trials": 40}
 QUICK_SEARCH = {"seeds": [0, 1], "low": 0.3, "high": 0.95, "trials": 6}
 
+# Per architecture (``model.name``): the settings a search adds under the user's --set, and its
+# defaults. The transformer's masks come from the transformer study's dense runs (its reading:
+# no W_pos, no biases, wd 2, where every seed groks; at wd 1 seed 1 never generalises, so its
+# masks would be non-grokking ones), and the tickets train without weight decay as always.
+# Its budget fits the transformer's cost (~90 member-steps/s on one core against the MLP's
+# ~600): 3 seeds x 16 trials x at most 15k steps is about an hour on 2 cores.
+ARCHITECTURES = {
+    "mlp": {"settings": {}, "search": SEARCH},
+    "transformer": {
+        "settings": {"model": transformer.READING["model"],
+                     "base": {"optim": transformer.READING["optim"]},
+                     "train": {"steps": 15_000}},
+        "search": {**SEARCH, "trials": 16}},
+}
 
-def param_space(quick: bool = False) -> dict:
-    """The Fig. 16a grid: seeds 0-2 x rates 0.5-0.95 (quick: p=23, seeds 0-1, four rates)."""
-    space = merged(SETTINGS, BUDGET, {"seeds": [0, 1, 2], "rates": GRID})
+
+def search_defaults(model: str = "mlp", quick: bool = False) -> dict:
+    """Seeds, range and trial count ``grok critical-ratio`` uses for ``model`` by default."""
+    return dict(QUICK_SEARCH if quick else ARCHITECTURES.get(model, ARCHITECTURES["mlp"])["search"])
+
+
+def param_space(quick: bool = False, model: str = "mlp") -> dict:
+    """The Fig. 16a grid: seeds 0-2 x rates 0.5-0.95 (quick: p=23, seeds 0-1, four rates), for
+    the MLP or (``model``) another architecture with its own settings (``ARCHITECTURES``)."""
+    own = ARCHITECTURES.get(model, ARCHITECTURES["mlp"])["settings"]
+    space = merged(SETTINGS, BUDGET, {"seeds": [0, 1, 2], "rates": GRID}, own)
     if quick:
         return quick_version(space, {"train": {"stop_margin": 200}, "seeds": [0, 1],
                                      "rates": [0.3, 0.5, 0.7, 0.9]})

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 from analysis.critical_ratio import load as load_search
 from analysis.critical_ratio import study_file_url
 from analysis.figures import critical_summary_png
-from grok_core.config import ConfigError, check_pruning_rate, choice
+from grok_core.config import ConfigError, check_pruning_rate, choice, typed_override
 from grok_core.layout import (DEFAULT_STORAGE, SEARCH_SPEC_FILE, SEARCH_STUDY_INFO_FILE,
                               SUMMARY_FIGURE_FILE)
 from grok_core.store import ArtifactStore, Storage, is_uri
@@ -74,14 +74,22 @@ class CriticalRequest:
     report_every: int = DEFAULT_REPORT_EVERY
 
     @property
+    def model(self) -> str:
+        """The architecture searched: the last ``--set model.name=`` (default the MLP)."""
+        names = [typed_override(o)[1] for o in self.overrides
+                 if typed_override(o)[0] == "model.name"]
+        return names[-1] if names else "mlp"
+
+    @property
     def search_name(self) -> str:
-        """``--name``, else ``critical_ratio_search`` (``-quick`` for the quick version)."""
-        return self.name or SEARCH_NAME + ("-quick" if self.quick else "")
+        """``--name``, else ``critical_ratio_search``, ``-<model>`` for another architecture than
+        the MLP (so the two searches live side by side), ``-quick`` for the quick version."""
+        model = "" if self.model == "mlp" else f"-{self.model}"
+        return self.name or SEARCH_NAME + model + ("-quick" if self.quick else "")
 
     def defaults(self) -> dict:
-        """The study's default seeds, range and trials (quick or full)."""
-        module = get_study(STUDY)
-        return dict(module.QUICK_SEARCH if self.quick else module.SEARCH)
+        """The study's default seeds, range and trials for the architecture (quick or full)."""
+        return get_study(STUDY).search_defaults(self.model, self.quick)
 
     def resolved(self) -> "CriticalRequest":
         """A copy with the study's defaults filled in where the user gave nothing."""
@@ -95,7 +103,8 @@ class CriticalRequest:
     def template(self) -> dict:
         """A trial's config without its rate: the study's ticket settings with ``--set`` and
         the seeds (every trial trains all of them)."""
-        space = requested_space(STUDY, self.quick, self.overrides, self.seeds)
+        space = requested_space(STUDY, self.quick, self.overrides, self.seeds,
+                                study_options={"model": self.model})
         space.pop("rates", None)
         return space
 

@@ -41,10 +41,13 @@ def validate_cell(cell: dict) -> ExperimentConfig:
 
 def requested_space(study: str, quick: bool = False, overrides: Iterable[str] = (),
                     seeds: Optional[Sequence[int]] = None,
-                    rates: Optional[Sequence[float]] = None) -> dict:
+                    rates: Optional[Sequence[float]] = None,
+                    study_options: Optional[dict] = None) -> dict:
     """The param space of ``study`` with overrides, seeds and rates (not yet split into
-    trials); ConfigError for an unknown study, key or value."""
-    built = apply_overrides(get_study(study).param_space(quick=quick), overrides)
+    trials); ConfigError for an unknown study, key or value. ``study_options`` go to the
+    study's ``param_space`` (the critical-ratio study's ``model``)."""
+    built = apply_overrides(get_study(study).param_space(quick=quick, **(study_options or {})),
+                            overrides)
     if seeds is not None:
         built["seeds"] = list(seeds)
     if rates is not None:
