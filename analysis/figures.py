@@ -132,15 +132,28 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
 
 
 def critical_summary_png(search, dpi: int = 110) -> bytes:
-    """A critical-ratio search (``analysis.critical_ratio.CriticalSearch``) in two panels.
+    """A critical-ratio search (``analysis.critical_ratio.CriticalSearch``) in two panels, or
+    several (``CriticalSearches``: one per architecture), one row of two panels each.
 
     Left: every member outcome (generalised 1 / not 0, jittered, coloured by seed) against the
     pruning rate, the fitted P(generalise | k) of each flank with its 95 % band, and both
     edges with their intervals. Right: final test accuracy against k per seed (the paper's
     Fig. 16a), with the accuracy threshold."""
     plt = pyplot()
+    searches = list(search.values()) if hasattr(search, "values") else [search]
+    fig, axes = plt.subplots(len(searches), 2, figsize=(11, 5.0 * len(searches)),
+                             squeeze=False)
+    for one, (left, right) in zip(searches, axes):
+        _draw_search(plt, one, left, right)
+    names = ", ".join(one.name for one in searches)
+    fig.suptitle(f"critical pruning ratio: {names}", fontsize=10)
+    fig.tight_layout()
+    return png_bytes(fig, dpi)
+
+
+def _draw_search(plt, search, left, right) -> None:
+    """One search's two panels (``critical_summary_png``)."""
     members, estimate = search.members.reset_index(drop=True), search.estimate
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.0))
     seeds = sorted(members["seed"].dropna().unique().tolist())
     colours = {seed: plt.cm.tab10(i % 10) for i, seed in enumerate(seeds)}
     jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(members))
@@ -169,8 +182,8 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
     left.set_ylabel("generalised (member outcomes) / fitted P")
     left.set_ylim(-0.1, 1.1)
     left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    left.set_title(f"{estimate.members} members, {estimate.trials} trials, "
-                   f"{settings['steps']} steps, wd 0", fontsize=9)
+    left.set_title(f"{search.name} ({search.model}): {estimate.members} members, "
+                   f"{estimate.trials} trials, {settings['steps']} steps, wd 0", fontsize=9)
     for seed in seeds:
         rows = members[members["seed"] == seed].sort_values("pruning_rate")
         right.plot(rows["pruning_rate"], rows["final_test_acc"], "o-", ms=3, lw=0.8,
@@ -182,9 +195,6 @@ def critical_summary_png(search, dpi: int = 110) -> bytes:
     right.set_title("final test accuracy without weight decay (Fig. 16a)", fontsize=9)
     if seeds:
         right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=5)
-    fig.suptitle(f"critical pruning ratio: {search.name}", fontsize=10)
-    fig.tight_layout()
-    return png_bytes(fig, dpi)
 
 
 def estimate_centre(members: pd.DataFrame) -> float:

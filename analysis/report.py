@@ -35,15 +35,16 @@ SEARCH = CRITICAL_RATIO_SEARCH  # the Optuna critical-ratio search (grok critica
 
 def find_sweeps(storage: str) -> dict[str, str]:
     """Study name -> the folder of its sweep under ``storage`` (local folders; the full
-    version preferred over ``--quick``, then the newest). The critical-ratio search counts as
-    the study ``SEARCH`` (a restarted one's kept old copy does not)."""
+    version preferred over ``--quick``, then the newest). A critical-ratio search counts as
+    the study ``SEARCH`` for the MLP and ``SEARCH:<model>`` for another architecture (a
+    restarted one's kept old copy does not count)."""
     found: dict[str, tuple[bool, float, str]] = {}
     for entry in sorted(os.listdir(storage)) if os.path.isdir(storage) else []:
         folder = os.path.join(storage, entry)
         space = os.path.join(folder, SWEEP_SPEC_FILE)
         spec = os.path.join(folder, SEARCH_SPEC_FILE)
         if os.path.isfile(spec) and RESTARTED_INFIX not in entry:
-            study, marker = SEARCH, spec
+            study, marker = _search_study(spec), spec
         elif os.path.isfile(space):
             try:
                 study, marker = json.load(open(space)).get("study"), space
@@ -57,6 +58,24 @@ def find_sweeps(storage: str) -> dict[str, str]:
         if study not in found or rank > found[study]:
             found[study] = rank
     return {study: rank[2] for study, rank in found.items()}
+
+
+def _search_study(spec_file: str) -> str:
+    """``SEARCH``, or ``SEARCH:<model>`` for a search of another architecture than the MLP."""
+    try:
+        model = (json.load(open(spec_file)).get("template", {}).get("model", {}) or {}
+                 ).get("name", "mlp")
+    except ValueError:
+        model = "mlp"
+    return SEARCH if model == "mlp" else f"{SEARCH}:{model}"
+
+
+def _searches(sweeps: dict[str, str]) -> dict[str, str]:
+    """{model: folder} of the critical-ratio searches among ``find_sweeps``' answer, the MLP
+    first."""
+    return {("mlp" if study == SEARCH else study.partition(":")[2]): folder
+            for study, folder in sorted(sweeps.items(), key=lambda kv: kv[0] != SEARCH)
+            if study == SEARCH or study.startswith(SEARCH + ":")}
 
 
 @dataclass
@@ -79,13 +98,18 @@ class Section:
 
 
 # the per-seed table under each claim
-REPORT_MEMBER_COLUMNS = ("variant", "op", "seed", "pruning_rate", "t_mem", "t_gen", "tau_grok",
-                         "final_test_acc", "final_l1_norm", "final_l2_norm", "generalised")
+REPORT_MEMBER_COLUMNS = ("model", "variant", "op", "seed", "pruning_rate", "t_mem", "t_gen",
+                         "tau_grok", "final_test_acc", "final_l1_norm", "final_l2_norm",
+                         "generalised", "base_generalised", "start_memorising")
 
 
-def _load(study: str, folder: str):
-    """The sweep (or, for ``SEARCH``, the critical-ratio search) at ``folder``."""
-    return critical_ratio.load(folder) if study == SEARCH else load(folder)
+def _load(study: str, folder: str, sweeps: dict[str, str]):
+    """The sweep at ``folder``; for ``SEARCH``, every architecture's critical-ratio search
+    (``CriticalSearches``)."""
+    if study != SEARCH:
+        return load(folder)
+    return critical_ratio.CriticalSearches(
+        {model: critical_ratio.load(path) for model, path in _searches(sweeps).items()})
 
 
 def _figure(study: str, loaded) -> Optional[bytes]:
@@ -96,11 +120,18 @@ def _figure(study: str, loaded) -> Optional[bytes]:
     return draw(loaded) if draw is not None else _summary_png(loaded)
 
 
-def _command(study: str, folder: str, storage: str) -> str:
+def _command(study: str, folder: str, storage: str, loaded=None) -> str:
+    if study == SEARCH and loaded is not None:  # one command per architecture searched
+        return "; ".join(_search_command(search, storage) for search in loaded.values())
     name = os.path.basename(folder.rstrip("/"))
     quick = " --quick" if name.endswith("-quick") else ""
-    run = "grok critical-ratio" if study == SEARCH else f"grok sweep {study}"
-    return f"{run}{quick} --storage {storage} --name {name}"
+    return f"grok sweep {study}{quick} --storage {storage} --name {name}"
+
+
+def _search_command(search, storage: str) -> str:
+    quick = " --quick" if search.name.endswith("-quick") else ""
+    model = "" if search.model == "mlp" else f" --set model.name={search.model}"
+    return f"grok critical-ratio{model}{quick} --storage {storage} --name {search.name}"
 
 
 def evaluate(storage: str, out: str) -> list[Section]:
@@ -114,17 +145,17 @@ def evaluate(storage: str, out: str) -> list[Section]:
         if folder is None:
             continue
         if claim.study not in loaded_by_study:
-            loaded_by_study[claim.study] = _load(claim.study, folder)
+            loaded_by_study[claim.study] = _load(claim.study, folder, sweeps)
         loaded = loaded_by_study[claim.study]
         if loaded.members.empty:
             section.folder = None
             continue
         section.verdict = claim.judge(loaded)
-        section.settings = (loaded.summary_lines()[0] if claim.study == SEARCH
-                            else loaded.title())
+        section.settings = (" | ".join(search.summary_lines()[0] for search in loaded.values())
+                            if claim.study == SEARCH else loaded.title())
         section.members = loaded.members[[c for c in REPORT_MEMBER_COLUMNS
                                           if c in loaded.members.columns]]
-        section.command = _command(claim.study, folder, storage)
+        section.command = _command(claim.study, folder, storage, loaded)
         if claim.study not in figures:
             png = _figure(claim.study, loaded)
             figures[claim.study] = f"{claim.study}.png" if png else None

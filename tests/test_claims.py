@@ -17,7 +17,8 @@ from analysis.claims import (CLAIMS, critical_ratio_near_paper, edge_popup_beats
                              structure_changes_most_in_transition, ticket_beats_variants,
                              ticket_entropy_falls_sooner, ticket_vs_dense,
                              weight_decay_speeds_grokking)
-from analysis.critical_ratio import CriticalEstimate, CriticalSearch, ThresholdFit, estimate_edges
+from analysis.critical_ratio import (CriticalEstimate, CriticalSearch, CriticalSearches,
+                                     ThresholdFit, estimate_edges)
 from analysis.results import NEVER, SweepResults, median_t_gen
 from analysis.study_figures import STUDY_FIGURES, STUDY_TABLES, study_table
 from grok_core.layout import CRITICAL_RATIO_SEARCH
@@ -490,7 +491,7 @@ def test_search_edge_near_paper_from_fitted_member_outcomes(last_generalising, h
     search = _search(last_generalising)
     verdict = search_edge_near_paper(search)
     assert verdict.held is held
-    assert verdict.numbers["finished trials / member outcomes"] == "9 / 18"
+    assert verdict.numbers["mlp: finished trials / member outcomes"] == "9 / 18"
     if held is None:
         assert "not inside" in verdict.reason
     else:
@@ -519,9 +520,9 @@ def _fitted(upper: ThresholdFit) -> CriticalSearch:
 def test_search_edge_near_paper_from_a_given_fit(upper, held):
     verdict = search_edge_near_paper(_fitted(upper))
     assert verdict.held is held
-    assert verdict.numbers["upper edge (95 % interval)"] == upper.describe()
-    assert verdict.numbers["lower edge (95 % interval)"] == "0.200 [0.100, 0.300]"
-    assert verdict.numbers["finished trials / member outcomes"] == "10 / 10"
+    assert verdict.numbers["mlp: upper edge (95 % interval)"] == upper.describe()
+    assert verdict.numbers["mlp: lower edge (95 % interval)"] == "0.200 [0.100, 0.300]"
+    assert verdict.numbers["mlp: finished trials / member outcomes"] == "10 / 10"
 
 
 # --- the registries: claims, figures and tables name studies the CLI runs ---
@@ -553,3 +554,60 @@ def test_study_figures_and_tables_are_keyed_by_real_study_names():
     studies = set(study_names())
     assert STUDY_FIGURES and set(STUDY_FIGURES) <= studies
     assert STUDY_TABLES and set(STUDY_TABLES) <= studies
+
+
+def _of_model(search: CriticalSearch, model: str) -> CriticalSearch:
+    search.spec = {"template": {"model": {"name": model}}}
+    return search
+
+
+@pytest.mark.parametrize("mlp_edge, transformer_edge, held", [
+    (0.8, 0.8, True),    # both edges in (0.8, 0.85): inside [0.7, 0.9]
+    (0.8, 0.5, False),   # the transformer's in (0.5, 0.6): below 0.7
+    (0.5, 0.8, False),   # the MLP's below 0.7
+    (0.8, 0.95, None),   # the transformer generalised at every rate searched: no edge
+])
+def test_search_edges_of_both_architectures(mlp_edge, transformer_edge, held):
+    searches = CriticalSearches(mlp=_of_model(_search(mlp_edge), "mlp"),
+                                transformer=_of_model(_search(transformer_edge), "transformer"))
+    verdict = search_edge_near_paper(searches)
+    assert verdict.held is held
+    assert verdict.numbers["paper"] == 0.81
+    assert {"mlp: upper edge (95 % interval)",
+            "transformer: upper edge (95 % interval)"} <= set(verdict.numbers)
+    assert set(searches.members["model"]) == {"mlp", "transformer"}
+    assert len(searches.members) == 36
+
+
+def test_an_operation_whose_dense_runs_never_generalised_is_not_testable():
+    # add: grokking tickets 100, 300 (200) <= dense 500; x3_xy: every dense run never
+    # generalised, so its tickets (which did, at 50 and 60) are non-grokking: not counted
+    trials = {"trial": ["a", "x"], "task.op": ["add", "x3_xy"]}
+    members = {"trial": ["a", "a", "x", "x"], "task.op": ["add", "add", "x3_xy", "x3_xy"],
+               "seed": [0, 1, 0, 1], "pruning_rate": 0.6, "t_gen": [100, 300, 50, 60],
+               "base_generalised": [True, True, False, False]}
+    base = {"trial": ["a", "a", "x", "x"], "seed": [0, 1, 0, 1],
+            "t_gen": [400, 600, NONE, NONE]}
+    verdict = ticket_vs_dense(1)(sweep(members, base, trials))
+    assert verdict.held is True
+    assert verdict.numbers["x3_xy"].startswith("not testable")
+    assert "x3_xy: ticket median t_gen" not in verdict.numbers
+    assert "not testable: x3_xy" in verdict.reason
+    # with no testable cell at all the claim cannot be told
+    only_x = sweep({k: v[2:] if isinstance(v, list) else v for k, v in members.items()},
+                   {k: v[2:] for k, v in base.items()}, {"trial": ["x"], "task.op": ["x3_xy"]})
+    assert ticket_vs_dense(1)(only_x).held is None
+
+
+def test_a_seed_whose_dense_run_never_generalised_is_left_out_of_its_cell():
+    # seeds 0, 1 grokked (dense 1000, 3000; tickets 100, 200); seed 2's dense run never did, so
+    # its (non-grokking) ticket and its dense run are left out: ticket median 150 and dense
+    # median 2000 (not 200 and 3000): 150 * 10 <= 2000
+    loaded = sweep({"seed": [0, 1, 2], "pruning_rate": 0.6, "t_gen": [100, 200, 5000],
+                    "base_generalised": [True, True, False]},
+                   base={"seed": [0, 1, 2], "t_gen": [1000, 3000, NONE]})
+    verdict = ticket_vs_dense(10)(loaded)
+    assert verdict.held is True
+    assert verdict.numbers["all: ticket median t_gen"] == 150.0
+    assert verdict.numbers["all: dense median t_gen"] == 2000.0
+    assert verdict.numbers["all: seeds counted"].startswith("2 of 3 seeds")

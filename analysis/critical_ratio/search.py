@@ -83,6 +83,11 @@ class CriticalSearch:
     study: Any = field(default=None, repr=False)
 
     @property
+    def model(self) -> str:
+        """The architecture searched (``model.name`` of its tickets; default the MLP)."""
+        return (self.spec.get("template", {}).get("model", {}) or {}).get("name", "mlp")
+
+    @property
     def steps(self) -> Optional[int]:
         """The tickets' step budget (part of what the estimate means)."""
         return (self.spec.get("template", {}).get("train", {}) or {}).get("steps")
@@ -112,7 +117,7 @@ class CriticalSearch:
     def row(self) -> dict[str, Any]:
         """One row of ``critical_ratios``: settings, both edges with intervals, counts."""
         e = self.estimate
-        return {"name": self.name, **self.settings(),
+        return {"name": self.name, "model": self.model, **self.settings(),
                 "critical_ratio": e.upper.estimate, "ci_low": e.upper.ci_low,
                 "ci_high": e.upper.ci_high, "upper_status": e.upper.status,
                 "lower_edge": e.lower.estimate, "lower_ci_low": e.lower.ci_low,
@@ -129,6 +134,22 @@ class CriticalSearch:
         where.write_json(summary, ESTIMATE_FILE)
         if self.study is not None:
             self.study.set_user_attr("estimate", json.loads(json.dumps(summary, default=str)))
+
+
+class CriticalSearches(dict):
+    """Critical-ratio searches of one storage by architecture ({model name: CriticalSearch},
+    the MLP first): App. E's claim compares their edges, and the report draws them together."""
+
+    @property
+    def members(self) -> pd.DataFrame:
+        """Every search's member outcomes, with the architecture as column ``model``."""
+        frames = [search.members.assign(model=model) for model, search in self.items()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=[*SEARCH_MEMBER_COLUMNS, "model"])
+
+    def summary_lines(self) -> list[str]:
+        """Each search's header and estimate, one after the other."""
+        return [line for search in self.values() for line in search.summary_lines()]
 
 
 def load(path: str) -> CriticalSearch:
