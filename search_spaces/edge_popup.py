@@ -7,18 +7,33 @@ DESCRIPTION = ("from theta_mem (dense step 1000, lr 0.01): weight decay vs edge-
                "and with weight updates, k=0.6 (Table 1)")
 
 
+# Table 1's three rows on theta_mem's own split (what the claim is judged on), then the
+# authors' reading of the best row, in two steps so each difference shows on its own: their
+# train fraction 0.5, and their split, regenerated from the seed flag while theta_mem had
+# learned another one: about half of edge-popup's test pairs were theta_mem's training pairs
+# (edge_popup.mem_split_seed; the authors' seed 0 had no leakage, seeds 1-4 had).
+AUTHORS_FRACTION = {"task": {"train_fraction": 0.5}}
+TABLE_1_ROWS = (
+    ("WD", {"edge_popup": {"variant": "wd"}}),
+    ("EP w/o WD", {"edge_popup": {"variant": "ep"}}),
+    ("EP w/ WD", {"edge_popup": {"variant": "ep_wd"}}),
+    ("EP w/o WD, fraction 0.5", merged(AUTHORS_FRACTION, {"edge_popup": {"variant": "ep"}})),
+    ("EP w/o WD, authors' split", merged(AUTHORS_FRACTION, {
+        "task": {"split_seed": 1}, "edge_popup": {"variant": "ep", "mem_split_seed": 0}})),
+)
+
+
 def param_space(quick: bool = False) -> dict:
     """Seeds 0-4 from each seed's dense run at step 1000 (AdamW lr 0.01, wd 1; that run
     trains 1000 steps), then 2000 steps of: WD (ordinary training), EP w/o WD (scores only,
     weights bitwise frozen), EP w/ WD (scores and weights), each tensor keeping its top 40 %
-    by |score|. No early stop: the table reads test accuracy at fixed steps."""
+    by |score|, and EP w/o WD in the authors' reading (``TABLE_1_ROWS``). No early stop: the
+    table reads test accuracy at fixed steps."""
     space = {"recipe": "edge_popup", "seeds": [0, 1, 2, 3, 4], "rates": [0.6],
              "optim": {"lr": 0.01, "weight_decay": 1.0},
              "edge_popup": {"start_step": 1000},
              "train": {"steps": max(TABLE1_STEPS), "eval_every": 10},
-             "variant": variants(("WD", {"edge_popup": {"variant": "wd"}}),
-                                 ("EP w/o WD", {"edge_popup": {"variant": "ep"}}),
-                                 ("EP w/ WD", {"edge_popup": {"variant": "ep_wd"}}))}
+             "variant": variants(*TABLE_1_ROWS)}
     if quick:  # p=23, theta_mem at step 100, 600 steps
         return merged(space, {key: QUICK[key] for key in ("task", "model")},
                       {"seeds": [0, 1], "optim": {"lr": 0.01}, "edge_popup": {"start_step": 100},

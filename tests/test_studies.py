@@ -35,7 +35,12 @@ def test_each_study_expands_to_the_papers_cells_and_no_others():
     assert norms[0].recipe == "ticket"
     table_1 = [split_trial_config(c)[0] for c in expand_cells(
         get_study("edge_popup").param_space())]
-    assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd"]
+    assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd", "ep", "ep"]
+    # the paper's three rows on theta_mem's own split at fraction 0.4; then fraction 0.5; then
+    # the authors' split: edge-popup on split 1, theta_mem (one dense run) on split 0
+    assert [(c.task.train_fraction, c.task.split_seed, c.dense_base().task.split_seed)
+            for c in table_1] == [(0.4, 0, 0)] * 3 + [(0.5, 0, 0), (0.5, 1, 0)]
+    assert table_1[3].dense_key() == table_1[4].dense_key() != table_1[0].dense_key()
     assert {(c.optim.lr, c.dense_base().train.steps, c.train.steps) for c in table_1} == {
         (0.01, 1000, 2000)}
     assert space_recipes(get_study("norm_control").param_space()) == {"ticket", "norm_control"}
@@ -156,3 +161,29 @@ def test_bad_task_input_is_one_line_and_exit_2(overrides, message, grok):
     result = grok("train", "dense", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_the_transformer_study_and_its_search_train_the_reading_where_every_seed_groks():
+    """The transformer study: the authors' architecture (no W_pos, no MLP biases) with weight
+    decay 2, ticket and dense run alike; its critical-ratio search (--set
+    model.name=transformer) prunes those same dense runs (one key), trains its tickets
+    without weight decay, and lives beside the MLP's search under its own name."""
+    from sweeps.critical_ratio_search import CriticalRequest
+
+    (cell,) = expand_cells(get_study("transformer").param_space())
+    ticket = split_trial_config(cell)[0]
+    dense = ticket.dense_base()
+    for config in (ticket, dense):
+        assert (config.model.name, config.model.pos_embed, config.model.biases) == (
+            "transformer", False, False)
+        assert (config.optim.lr, config.optim.weight_decay) == (1e-3, 2.0)
+    assert dense.train.steps == 30_000 and ticket.prune.rate == 0.6
+    search = CriticalRequest(overrides=["model.name=transformer"]).resolved()
+    searched = split_trial_config({**search.template(), "rates": [0.8]})[0]
+    assert searched.dense_key() == ticket.dense_key()
+    assert searched.optim.weight_decay == 0.0 and searched.train.steps == 15_000
+    assert (search.search_name, search.seeds, search.trials) == (
+        "critical_ratio_search-transformer", [0, 1, 2], 16)
+    mlp = CriticalRequest().resolved()
+    assert (mlp.search_name, mlp.trials) == ("critical_ratio_search", 40)
+    assert split_trial_config({**mlp.template(), "rates": [0.8]})[0].model.name == "mlp"
