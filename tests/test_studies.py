@@ -181,9 +181,9 @@ def test_the_transformer_study_and_its_search_train_the_reading_where_every_seed
     search = CriticalRequest(overrides=["model.name=transformer"]).resolved()
     searched = split_trial_config({**search.template(), "rates": [0.8]})[0]
     assert searched.dense_key() == ticket.dense_key()
-    assert searched.optim.weight_decay == 0.0 and searched.train.steps == 15_000
+    assert searched.optim.weight_decay == 0.0 and searched.train.steps == 10_000
     assert (search.search_name, search.seeds, search.trials) == (
-        "critical_ratio_search-transformer", [0, 1, 2], 16)
+        "critical_ratio_search-transformer", [0, 1, 2], 12)
     mlp = CriticalRequest().resolved()
     assert (mlp.search_name, mlp.trials) == ("critical_ratio_search", 40)
     assert split_trial_config({**mlp.template(), "rates": [0.8]})[0].model.name == "mlp"
