@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import pandas as pd
 
-from grok_core.paper import TABLE1_STEPS
+from grok_core.paper import TABLE1_PAPER, TABLE1_STEPS
 
 from .figures import dense_vs_ticket_png, variant_curves_png, variant_panels_png
 from .results import SweepResults, accuracy_at_steps
@@ -55,7 +55,11 @@ def edge_popup_table(loaded: SweepResults) -> pd.DataFrame:
     order = list(dict.fromkeys(long["variant"]))
     wide = long.pivot(index="variant", columns="step", values="test_acc").loc[order]
     wide.columns = [f"step {step}" for step in wide.columns]
-    return wide.reset_index().assign(seeds=long.groupby("variant")["n"].max().loc[order].values)
+    paper = [" / ".join(f"{v:.2f}" for v in TABLE1_PAPER[v]) if v in TABLE1_PAPER else "-"
+             for v in order]
+    return wide.reset_index().assign(
+        seeds=long.groupby("variant")["n"].max().loc[order].values,
+        **{"paper (" + " / ".join(map(str, TABLE1_STEPS)) + ")": paper})
 
 
 def structure_table(loaded: SweepResults) -> pd.DataFrame:

@@ -306,10 +306,14 @@ def test_edge_popup_with_one_of_its_two_variants_cannot_tell():
 def test_the_edge_popup_table_is_table_1s_layout():
     # each variant's two seeds at value -+0.05: mean the value, std 0.05 * sqrt(2) = 0.07
     table = study_table(_table_1(dict(zip(VARIANTS, (0.5, 0.9, 0.8)))))
-    assert list(table.columns) == ["variant", "step 600", "step 1000", "seeds"]
+    paper = "paper (600 / 1000 / 1400 / 2000)"
+    assert list(table.columns) == ["variant", "step 600", "step 1000", "seeds", paper]
     assert table["variant"].tolist() == list(VARIANTS)
     assert table["step 1000"].tolist() == ["0.50 +- 0.07", "0.90 +- 0.07", "0.80 +- 0.07"]
     assert table["seeds"].tolist() == [2, 2, 2]
+    # the paper's Table 1 beside each of its rows
+    assert table[paper].tolist() == ["0.53 / 0.95 / 1.00 / 1.00", "0.68 / 0.80 / 0.84 / 0.92",
+                                     "0.82 / 0.96 / 0.99 / 1.00"]
 
 
 # --- weight_decay_speeds_grokking: at the largest lr, median t_gen does not rise with wd ---
