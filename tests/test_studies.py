@@ -187,3 +187,23 @@ def test_the_transformer_study_and_its_search_train_the_reading_where_every_seed
     mlp = CriticalRequest().resolved()
     assert (mlp.search_name, mlp.trials) == ("critical_ratio_search", 40)
     assert split_trial_config({**mlp.template(), "rates": [0.8]})[0].model.name == "mlp"
+
+
+def test_the_operations_study_trains_each_operation_at_its_own_measured_settings():
+    """Fig. 2c: every operation at the authors' wd 2 and 50k steps (dense run and ticket), pairs
+    a >= b, each with its own train fraction (search_spaces.operations.OPERATION_TASKS);
+    labelled by the operation, one dense key per operation."""
+    cells = [split_trial_config(c)[0]
+             for c in expand_cells(get_study("operations").param_space())]
+    assert [(c.task.op, c.task.train_fraction) for c in cells] == [
+        ("sub", 0.5), ("mul", 0.4), ("div", 0.5), ("x2_plus_y2", 0.4), ("x2_xy_y2", 0.7),
+        ("x3_xy", 0.7)]
+    for config in cells:
+        dense = config.dense_base()
+        assert (config.optim.weight_decay, dense.optim.weight_decay) == (2.0, 2.0)
+        assert (config.train.steps, dense.train.steps, config.train.stop_margin) == (
+            50_000, 50_000, 2000)
+        assert dense.task == config.task and config.task.pairs == "ge"
+    assert len({c.dense_key() for c in cells}) == 6
+    labels = [c["variant"]["label"] for c in expand_cells(get_study("operations").param_space())]
+    assert labels == [c.task.op for c in cells]
