@@ -195,6 +195,17 @@ def test_critical_ratio_quick_end_to_end_then_load_study_from_a_plain_shell(tmp_
     assert table["steps"].tolist() == [600, 600] and table["members"].tolist() == [6, 4]
     assert table["trials"].tolist() == [3, 2]
 
+    # the transformer's search runs beside the MLP's, under its own name; one table has both
+    small_transformer = grok("critical-ratio", *SMALL, "--trials", "1", "--storage", storage,
+                             "--set", "model.name=transformer", "--set", "model.d_emb=16",
+                             "--set", "model.d_hidden=16", "--set", "train.steps=200",
+                             "--set", "base.train.steps=300")
+    assert small_transformer.returncode == 0, small_transformer.stderr[-3000:]
+    table = analysis.critical_ratios(str(storage)).set_index("name")
+    assert table.loc["critical_ratio_search-transformer-quick", "model"] == "transformer"
+    assert table.loc["critical_ratio_search-quick", "model"] == "mlp"
+    assert bool(table.loc["critical_ratio_search-transformer-quick", "model.pos_embed"]) is False
+
     restarted = grok("critical-ratio", *SMALL, "--trials", "1", "--storage", storage,
                      "--name", "narrow", "--low", "0.6", "--restart")
     assert restarted.returncode == 0, restarted.stderr[-3000:]

@@ -1,4 +1,5 @@
 """The reproduction report and grok reproduce: claims judged from the numbers of real sweeps."""
+import json
 import re
 import shutil
 import subprocess
@@ -159,3 +160,26 @@ def test_a_mask_of_step_0_counts_as_a_non_grokking_ticket():
     assert verdict.numbers["non-grokking tickets: median t_gen"] == "never"
     members["t_gen"] = [300, 2500, None, None]  # the grokking tickets never generalised
     assert grokking_beats_non_grokking(SweepResults(members, empty, empty, empty)).held is False
+
+
+def test_the_report_finds_one_critical_ratio_search_per_architecture(tmp_path):
+    """App. E's claim reads every architecture's search: the MLP's as the study
+    critical_ratio_search, the transformer's beside it; a restarted search's kept copy and a
+    quick version beside a full one do not count."""
+    from analysis.report import _searches, find_sweeps
+
+    def search(name, model=None):
+        folder = tmp_path / name
+        folder.mkdir()
+        template = {"model": {"name": model}} if model else {}
+        (folder / "critical.json").write_text(json.dumps({"template": template}))
+
+    search("critical_ratio_search")
+    search("critical_ratio_search-quick")
+    search("critical_ratio_search-transformer", "transformer")
+    search("critical_ratio_search-transformer.restarted-1", "transformer")
+    found = find_sweeps(str(tmp_path))
+    assert _searches(found) == {
+        "mlp": str(tmp_path / "critical_ratio_search"),
+        "transformer": str(tmp_path / "critical_ratio_search-transformer")}
+    assert list(_searches(found)) == ["mlp", "transformer"]
