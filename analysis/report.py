@@ -35,10 +35,11 @@ SEARCH = CRITICAL_RATIO_SEARCH  # the Optuna critical-ratio search (grok critica
 
 def find_sweeps(storage: str) -> dict[str, str]:
     """Study name -> the folder of its sweep under ``storage`` (local folders; the full
-    version preferred over ``--quick``, then the newest). A critical-ratio search counts as
+    version preferred over ``--quick``, then the one under the study's own name, then the
+    newest). A critical-ratio search counts as
     the study ``SEARCH`` for the MLP and ``SEARCH:<model>`` for another architecture (a
     restarted one's kept old copy does not count)."""
-    found: dict[str, tuple[bool, float, str]] = {}
+    found: dict[str, tuple[bool, bool, float, str]] = {}
     for entry in sorted(os.listdir(storage)) if os.path.isdir(storage) else []:
         folder = os.path.join(storage, entry)
         space = os.path.join(folder, SWEEP_SPEC_FILE)
@@ -54,10 +55,17 @@ def find_sweeps(storage: str) -> dict[str, str]:
             continue
         if not study:
             continue
-        rank = (not entry.endswith("-quick"), os.path.getmtime(marker), folder)
+        # a sweep under the study's own (default) name wins over others of the same study,
+        # e.g. an extra run of other seeds under --name
+        own = entry.removesuffix("-quick") in (study, SEARCH_DEFAULT_NAMES.get(study))
+        rank = (not entry.endswith("-quick"), own, os.path.getmtime(marker), folder)
         if study not in found or rank > found[study]:
             found[study] = rank
-    return {study: rank[2] for study, rank in found.items()}
+    return {study: rank[-1] for study, rank in found.items()}
+
+
+# the default name of each architecture's search (grok critical-ratio without --name)
+SEARCH_DEFAULT_NAMES = {SEARCH: SEARCH, f"{SEARCH}:transformer": f"{SEARCH}-transformer"}
 
 
 def _search_study(spec_file: str) -> str:

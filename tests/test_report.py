@@ -178,6 +178,7 @@ def test_the_report_finds_one_critical_ratio_search_per_architecture(tmp_path):
     search("critical_ratio_search-quick")
     search("critical_ratio_search-transformer", "transformer")
     search("critical_ratio_search-transformer.restarted-1", "transformer")
+    search("crit-seeds-5-6", "transformer")  # newer, but not under the default name
     found = find_sweeps(str(tmp_path))
     assert _searches(found) == {
         "mlp": str(tmp_path / "critical_ratio_search"),
