@@ -45,18 +45,18 @@ def _show(value: float) -> object:
     return "never" if value == NEVER else (None if value != value else round(value, 1))
 
 
-def _faster(ticket: float, other: float, factor: float = 1.0) -> Optional[bool]:
-    """ticket <= other / factor, or None when neither generalised."""
+def _faster(ticket: float, other: float, factor: float = 1.0, strict: bool = False
+            ) -> Optional[bool]:
+    """ticket <= other / factor (``strict``: <, a tie is not earlier), or None when neither
+    generalised."""
     if ticket == NEVER and other == NEVER or ticket != ticket or other != other:
         return None
-    return bool(ticket * factor <= other)
+    return bool(ticket * factor < other if strict else ticket * factor <= other)
 
 
 def _earlier(first: float, other: float) -> Optional[bool]:
-    """first < other (strictly: a tie is not earlier), or None when neither generalised."""
-    if first == NEVER and other == NEVER or first != first or other != other:
-        return None
-    return bool(first < other)
+    """first strictly before other (the claims that say "below" or "earlier")."""
+    return _faster(first, other, strict=True)
 
 
 def ticket_vs_dense(factor: float) -> Callable[[SweepResults], Verdict]:
@@ -305,11 +305,7 @@ def search_edge_near_paper(searches) -> Verdict:
             f"{search.trials} / {len(search.members)}"
         held.append(None if upper.status != "ok" else
                     bool(CRITICAL_BAND[0] <= upper.estimate <= CRITICAL_BAND[1]))
-    if any(h is False for h in held):
-        return Verdict(False, numbers)
-    if any(h is None for h in held):
-        return Verdict(None, numbers, "an edge is not inside the searched rates")
-    return Verdict(True, numbers)
+    return _all(held, numbers, unknown="an edge is not inside the searched rates")
 
 
 def _cells(loaded: SweepResults) -> list[str]:
@@ -317,13 +313,14 @@ def _cells(loaded: SweepResults) -> list[str]:
     return [c for c in cells if c != "pruning_rate"]
 
 
-def _all(held: list[Optional[bool]], numbers: dict) -> Verdict:
+def _all(held: list[Optional[bool]], numbers: dict,
+         unknown: str = "no run generalised in some part") -> Verdict:
     """Held if every part held; did not hold if any part did not; else cannot tell (a part
-    where no run generalised cannot confirm the claim)."""
+    that cannot confirm the claim, for the reason ``unknown``)."""
     if any(h is False for h in held):
         return Verdict(False, numbers)
     if any(h is None for h in held):
-        return Verdict(None, numbers, "no run generalised in some part")
+        return Verdict(None, numbers, unknown)
     return Verdict(True, numbers)
 
 

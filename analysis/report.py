@@ -22,7 +22,7 @@ from typing import Optional
 import pandas as pd
 
 from grok_core.layout import (CRITICAL_RATIO_SEARCH, REPORT_DIR, REPORT_PAGE, RESTARTED_INFIX,
-                              SEARCH_SPEC_FILE, SWEEP_SPEC_FILE)
+                              SEARCH_SPEC_FILE, SWEEP_SPEC_FILE, critical_search_name)
 
 from . import critical_ratio
 from .claims import CLAIMS, Claim, Verdict
@@ -57,25 +57,27 @@ def find_sweeps(storage: str) -> dict[str, str]:
             continue
         # a sweep under the study's own (default) name wins over others of the same study,
         # e.g. an extra run of other seeds under --name
-        own = entry.removesuffix("-quick") in (study, SEARCH_DEFAULT_NAMES.get(study))
+        own = entry.removesuffix("-quick") == _default_name(study)
         rank = (not entry.endswith("-quick"), own, os.path.getmtime(marker), folder)
         if study not in found or rank > found[study]:
             found[study] = rank
     return {study: rank[-1] for study, rank in found.items()}
 
 
-# the default name of each architecture's search (grok critical-ratio without --name)
-SEARCH_DEFAULT_NAMES = {SEARCH: SEARCH, f"{SEARCH}:transformer": f"{SEARCH}-transformer"}
-
-
 def _search_study(spec_file: str) -> str:
     """``SEARCH``, or ``SEARCH:<model>`` for a search of another architecture than the MLP."""
     try:
-        model = (json.load(open(spec_file)).get("template", {}).get("model", {}) or {}
-                 ).get("name", "mlp")
+        model = critical_ratio.search_model(json.load(open(spec_file)))
     except ValueError:
         model = "mlp"
     return SEARCH if model == "mlp" else f"{SEARCH}:{model}"
+
+
+def _default_name(study: str) -> str:
+    """The name ``grok sweep`` or ``grok critical-ratio`` gives a study's run by default."""
+    if study == SEARCH or study.startswith(SEARCH + ":"):
+        return critical_search_name(study.partition(":")[2] or "mlp")
+    return study
 
 
 def _searches(sweeps: dict[str, str]) -> dict[str, str]:

@@ -55,16 +55,18 @@ class SweepResults:
     def non_grokking(self) -> pd.DataFrame:
         """Ticket members whose mask came from a dense run that had not yet generalised at the
         mask step (``base_generalised`` False): non-grokking tickets."""
-        if "base_generalised" not in self.members.columns:
-            return self.members.iloc[0:0]
-        return self.members[self.members["base_generalised"] == False]  # noqa: E712
+        return self._flagged("base_generalised")
 
     def non_memorising_starts(self) -> pd.DataFrame:
         """Edge-popup members whose theta_mem is no memorising start (``start_memorising``
         False: it had generalised, or not fitted its training split, at the start step)."""
-        if "start_memorising" not in self.members.columns:
+        return self._flagged("start_memorising")
+
+    def _flagged(self, column: str) -> pd.DataFrame:
+        """Members whose ``column`` is False (none if the sweep lacks the column)."""
+        if column not in self.members.columns:
             return self.members.iloc[0:0]
-        return self.members[self.members["start_memorising"] == False]  # noqa: E712
+        return self.members[self.members[column] == False]  # noqa: E712
 
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:

@@ -47,6 +47,14 @@ RESTARTED_INFIX = ".restarted-"      # NAME.restarted-K: a sweep or search kept 
 # a critical-ratio search's folder; its default name is also its study name in grok reproduce
 # and on the report (the CLI verb keeps its dash: grok critical-ratio)
 CRITICAL_RATIO_SEARCH = "critical_ratio_search"
+
+
+def critical_search_name(model: str = "mlp", quick: bool = False) -> str:
+    """A search's default name: ``critical_ratio_search``, ``-<model>`` for another
+    architecture than the MLP (the two live side by side), ``-quick`` for the quick version."""
+    return CRITICAL_RATIO_SEARCH + ("" if model == "mlp" else f"-{model}") + \
+        ("-quick" if quick else "")
+
 SEARCH_SPEC_FILE = "critical.json"
 SEARCH_STUDY_INFO_FILE = "study.json"  # the Optuna study's name (and its storage URL unless default)
 SEARCH_STUDY_FILE = "study.db"         # the SQLite study next to a search's files, by default

@@ -43,16 +43,22 @@ ARCHITECTURES = {
 }
 
 
+def _architecture(model: str) -> dict:
+    """``ARCHITECTURES``' entry of ``model``; the MLP's for any other (configs refuse an
+    unknown model name later, with the list of known ones)."""
+    return ARCHITECTURES.get(model, ARCHITECTURES["mlp"])
+
+
 def search_defaults(model: str = "mlp", quick: bool = False) -> dict:
     """Seeds, range and trial count ``grok critical-ratio`` uses for ``model`` by default."""
-    return dict(QUICK_SEARCH if quick else ARCHITECTURES.get(model, ARCHITECTURES["mlp"])["search"])
+    return dict(QUICK_SEARCH if quick else _architecture(model)["search"])
 
 
 def param_space(quick: bool = False, model: str = "mlp") -> dict:
     """The Fig. 16a grid: seeds 0-2 x rates 0.5-0.95 (quick: p=23, seeds 0-1, four rates), for
     the MLP or (``model``) another architecture with its own settings (``ARCHITECTURES``)."""
-    own = ARCHITECTURES.get(model, ARCHITECTURES["mlp"])["settings"]
-    space = merged(SETTINGS, BUDGET, {"seeds": [0, 1, 2], "rates": GRID}, own)
+    space = merged(SETTINGS, BUDGET, {"seeds": [0, 1, 2], "rates": GRID},
+                   _architecture(model)["settings"])
     if quick:
         return quick_version(space, {"train": {"stop_margin": 200}, "seeds": [0, 1],
                                      "rates": [0.3, 0.5, 0.7, 0.9]})

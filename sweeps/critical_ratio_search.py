@@ -28,7 +28,7 @@ from analysis.critical_ratio import study_file_url
 from analysis.figures import critical_summary_png
 from grok_core.config import ConfigError, check_pruning_rate, choice, typed_override
 from grok_core.layout import (DEFAULT_STORAGE, SEARCH_SPEC_FILE, SEARCH_STUDY_INFO_FILE,
-                              SUMMARY_FIGURE_FILE)
+                              SUMMARY_FIGURE_FILE, critical_search_name)
 from grok_core.store import ArtifactStore, Storage, is_uri
 from grok_core.trial_config import split_trial_config
 from search_spaces import get_study
@@ -46,7 +46,6 @@ from .tune_runner import SweepInterrupted, TuneRun, fit, move_aside, unfinished_
 
 log = logging.getLogger("grok.sweeps")
 STUDY = "critical_ratio"  # the study (search_spaces module) whose settings a search takes
-SEARCH_NAME = "critical_ratio_search"  # a search's default name, and its name in grok reproduce
 METRIC = "generalised_fraction"
 PRINT_EVERY = 3         # finished trials between progress lines of the estimate
 
@@ -76,16 +75,15 @@ class CriticalRequest:
     @property
     def model(self) -> str:
         """The architecture searched: the last ``--set model.name=`` (default the MLP)."""
-        names = [typed_override(o)[1] for o in self.overrides
-                 if typed_override(o)[0] == "model.name"]
+        names = [value for key, value in map(typed_override, self.overrides)
+                 if key == "model.name"]
         return names[-1] if names else "mlp"
 
     @property
     def search_name(self) -> str:
-        """``--name``, else ``critical_ratio_search``, ``-<model>`` for another architecture than
-        the MLP (so the two searches live side by side), ``-quick`` for the quick version."""
-        model = "" if self.model == "mlp" else f"-{self.model}"
-        return self.name or SEARCH_NAME + model + ("-quick" if self.quick else "")
+        """``--name``, else the default name of the architecture's search
+        (``grok_core.layout.critical_search_name``)."""
+        return self.name or critical_search_name(self.model, self.quick)
 
     def defaults(self) -> dict:
         """The study's default seeds, range and trials for the architecture (quick or full)."""

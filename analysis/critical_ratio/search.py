@@ -26,6 +26,12 @@ SEARCH_MEMBER_COLUMNS = ["trial", "seed", "pruning_rate", "generalised", "t_gen"
                          "final_test_acc", "steps_run"]
 
 
+def search_model(spec: dict) -> str:
+    """The architecture a search's spec (``critical.json``) trains: ``model.name`` of its
+    tickets, the MLP by default."""
+    return (spec.get("template", {}).get("model", {}) or {}).get("name", "mlp")
+
+
 def study_members(study) -> pd.DataFrame:
     """One row per member outcome of the study's finished trials (``trial_members``)."""
     return trial_members(study.get_trials(deepcopy=False))
@@ -84,8 +90,8 @@ class CriticalSearch:
 
     @property
     def model(self) -> str:
-        """The architecture searched (``model.name`` of its tickets; default the MLP)."""
-        return (self.spec.get("template", {}).get("model", {}) or {}).get("name", "mlp")
+        """The architecture searched (``search_model``)."""
+        return search_model(self.spec)
 
     @property
     def steps(self) -> Optional[int]:

@@ -115,15 +115,21 @@ def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
     return ordered_members(rows), curves
 
 
+def flagged_once_per_seed(members: Sequence[MemberSpec], label: str) -> list[MemberSpec]:
+    """The first member of each seed whose ``label`` is False (None, unknown, is not)."""
+    first: dict[int, MemberSpec] = {}
+    for member in members:
+        if member.labels.get(label) is False:
+            first.setdefault(member.seed, member)
+    return list(first.values())
+
+
 def non_grokking_warnings(members: Sequence[MemberSpec]) -> list[str]:
     """One line per seed whose ticket mask comes from a dense run that had not yet generalised
-    at the mask step (so the ticket is a non-grokking ticket)."""
-    lines, seen = [], set()
-    for member in members:
-        # None: pruned at initialisation, no dense run involved
-        if member.labels.get("base_generalised") is not False or member.seed in seen:
-            continue
-        seen.add(member.seed)
+    at the mask step (so the ticket is a non-grokking ticket; None: pruned at initialisation,
+    no dense run involved)."""
+    lines = []
+    for member in flagged_once_per_seed(members, "base_generalised"):
         t_gen = member.labels.get("base_t_gen")
         when = (f"it generalised only at step {t_gen}" if t_gen is not None and t_gen == t_gen
                 else "it never reached the accuracy threshold")

@@ -14,7 +14,7 @@ from ..config import ConfigError, ExperimentConfig
 from ..edge_popup import initial_scores
 from ..store import ArtifactStore
 from ..training import MemberSpec
-from .base import Recipe, model_for
+from .base import Recipe, flagged_once_per_seed, model_for
 
 # theta_mem must be a memorising solution (Sec. 5.2): it fits its training split (train accuracy
 # >= train.threshold) while its test accuracy is still below this. A start that has generalised
@@ -65,18 +65,13 @@ def _accuracies_at(curves: pd.DataFrame, step: int) -> tuple[Optional[float], Op
 
 def memorising_start_warnings(members: Sequence[MemberSpec]) -> list[str]:
     """One line per seed whose theta_mem is no memorising start (``MEMORISING_TEST_ACC``)."""
-    lines, seen = [], set()
-    for member in members:
-        if member.labels.get("start_memorising") is not False or member.seed in seen:
-            continue
-        seen.add(member.seed)
-        lines.append(f"warning: seed {member.seed}: theta_mem (dense step "
-                     f"{member.labels['prune_step']}) is no memorising start: train accuracy "
-                     f"{member.labels['start_train_acc']:.3f}, test accuracy "
-                     f"{member.labels['start_test_acc']:.3f} (a memorising start fits its "
-                     f"training split and stays below {MEMORISING_TEST_ACC} on the test split; "
-                     "column start_memorising=False)")
-    return lines
+    return [f"warning: seed {member.seed}: theta_mem (dense step "
+            f"{member.labels['prune_step']}) is no memorising start: train accuracy "
+            f"{member.labels['start_train_acc']:.3f}, test accuracy "
+            f"{member.labels['start_test_acc']:.3f} (a memorising start fits its training "
+            f"split and stays below {MEMORISING_TEST_ACC} on the test split; column "
+            "start_memorising=False)"
+            for member in flagged_once_per_seed(members, "start_memorising")]
 
 
 class EdgePopup(Recipe):
