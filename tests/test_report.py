@@ -184,3 +184,13 @@ def test_the_report_finds_one_critical_ratio_search_per_architecture(tmp_path):
         "mlp": str(tmp_path / "critical_ratio_search"),
         "transformer": str(tmp_path / "critical_ratio_search-transformer")}
     assert list(_searches(found)) == ["mlp", "transformer"]
+
+
+def test_a_transformer_search_alone_still_counts_for_app_e(tmp_path):
+    from analysis.report import _searches, find_sweeps
+
+    folder = tmp_path / "critical_ratio_search-transformer"
+    folder.mkdir()
+    (folder / "critical.json").write_text(json.dumps({"template": {"model": {
+        "name": "transformer"}}}))
+    assert _searches(find_sweeps(str(tmp_path))) == {"transformer": str(folder)}

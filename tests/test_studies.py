@@ -111,7 +111,8 @@ def test_edge_popup_and_structure_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
     result, loaded = _check_study(grok, storage, "edge_popup", "--seeds", "0")
     assert "edge_popup table:" in result.stdout
-    assert set(loaded.members["variant"]) == {"WD", "EP w/o WD", "EP w/ WD"}
+    assert set(loaded.members["variant"]) == {
+        "WD", "EP w/o WD", "EP w/ WD", "EP w/o WD, fraction 0.5", "EP w/o WD, authors' split"}
     assert (loaded.members["prune_step"] == 100).all()
     result, loaded = _check_study(grok, storage, "structure", "--seeds", "0", "--set",
                                   "train.steps=600", "--set", "base.train.steps=600")
