@@ -177,18 +177,22 @@ TABLE1_WD, TABLE1_EP = "WD", ("EP w/o WD", "EP w/ WD")
 
 
 def edge_popup_beats_weight_decay(loaded: SweepResults) -> Verdict:
-    """Judge: at the last of Table 1's steps the runs reached, both edge-popup variants
-    (``TABLE1_EP``) have a higher mean test accuracy than plain training with weight decay."""
-    table = accuracy_at_steps(loaded.curves, loaded.trials, TABLE1_STEPS)
+    """Judge: at Table 1's first step (600 steps after theta_mem), both edge-popup variants
+    (``TABLE1_EP``) have a higher mean test accuracy than plain training with weight decay.
+
+    "Sooner" is read at the first column: by the last one (2000) every row of the paper's own
+    table is at 0.92-1.00 and WD leads, so a later column would judge the paper's table as not
+    holding (``tests/test_claims.py`` checks the criterion on the paper's numbers)."""
+    table = accuracy_at_steps(loaded.curves, loaded.trials, TABLE1_STEPS[:1])
     if table.empty or "variant" not in table.columns:
-        return Verdict(None, reason="no curves")
-    last = table[table["step"] == table["step"].max()].set_index("variant")["test_acc_mean"]
-    numbers = {f"{variant}: test acc at step {int(table['step'].max())}": round(float(v), 3)
-               for variant, v in last.items()}
-    missing = [v for v in (TABLE1_WD, *TABLE1_EP) if v not in last.index]
+        return Verdict(None, reason="no curves, or none reached Table 1's first step")
+    first = table.set_index("variant")["test_acc_mean"]
+    numbers = {f"{variant}: test acc at step {TABLE1_STEPS[0]}": round(float(v), 3)
+               for variant, v in first.items()}
+    missing = [v for v in (TABLE1_WD, *TABLE1_EP) if v not in first.index]
     if missing:
         return Verdict(None, numbers, f"{' and '.join(missing)} missing")
-    return Verdict(bool(all(last[v] > last[TABLE1_WD] for v in TABLE1_EP)), numbers)
+    return Verdict(bool(all(first[v] > first[TABLE1_WD] for v in TABLE1_EP)), numbers)
 
 
 def weight_decay_speeds_grokking(loaded: SweepResults) -> Verdict:
@@ -386,8 +390,8 @@ CLAIMS = (
     Claim("Table 1", "edge_popup",
           "From a memorising solution, edge-popup (learning only which weights to keep) reaches "
           "higher test accuracy sooner than training the weights with weight decay.",
-          "at the last of Table 1's steps reached, both edge-popup variants' mean test accuracy "
-          "above WD's", edge_popup_beats_weight_decay),
+          "at Table 1's first step (600), both edge-popup variants' mean test accuracy above "
+          "WD's", edge_popup_beats_weight_decay),
     Claim("Fig. 22-23", "lr_wd",
           "Larger weight decay makes dense networks grok sooner.",
           "at the largest learning rate, median t_gen does not rise with weight decay",

@@ -22,6 +22,7 @@ from analysis.critical_ratio import (CriticalEstimate, CriticalSearch, CriticalS
 from analysis.results import NEVER, SweepResults, median_t_gen
 from analysis.study_figures import STUDY_FIGURES, STUDY_TABLES, study_table
 from grok_core.layout import CRITICAL_RATIO_SEARCH
+from grok_core.paper import TABLE1_PAPER, TABLE1_STEPS
 from search_spaces import study_names
 
 NONE = None  # the t_gen of a member that never generalised
@@ -254,8 +255,8 @@ def test_grokking_tickets_tied_with_non_grokking_ones_are_not_earlier():
     assert grokking_beats_non_grokking(loaded).held is False
 
 
-# --- edge_popup_beats_weight_decay: at the last of Table 1's steps reached, both edge-popup
-# variants' mean test accuracy above WD's ---
+# --- edge_popup_beats_weight_decay: at Table 1's first step (600), both edge-popup variants'
+# mean test accuracy above WD's ---
 VARIANTS = ("WD", "EP w/o WD", "EP w/ WD")
 
 
@@ -270,6 +271,15 @@ def _table_1(finals: dict, last_step: int = 1000) -> SweepResults:
                  study="edge_popup")
 
 
+def _table_1_by_step(means: dict) -> SweepResults:
+    """One member per variant whose test accuracy is ``means[variant]`` at Table 1's steps."""
+    rows = [{"trial": variant, "seed": 0, "pruning_rate": 0.6, "step": step, "test_acc": value}
+            for variant, values in means.items()
+            for step, value in zip((0, *TABLE1_STEPS), (0.0, *values))]
+    return sweep(trials={"trial": list(means), "variant": list(means)}, curves=rows,
+                 study="edge_popup")
+
+
 @pytest.mark.parametrize("finals, held", [
     ((0.5, 0.9, 0.8), True),    # 0.9 > 0.5 and 0.8 > 0.5
     ((0.5, 0.4, 0.8), False),   # EP w/o WD 0.4 < 0.5
@@ -280,12 +290,33 @@ def test_edge_popup_beats_weight_decay(finals, held):
     assert edge_popup_beats_weight_decay(_table_1(dict(zip(VARIANTS, finals)))).held is held
 
 
-def test_edge_popup_reads_the_last_table_1_step_reached():
-    # steps 0, 500, 1000: Table 1's 600 and 1000 reached, 1400 and 2000 not: the last is 1000
+def test_the_papers_own_table_1_holds_by_the_criterion():
+    # the paper's rows: EP leads at 600 (0.68, 0.82 against 0.53), WD leads at 2000 (1.00
+    # against 0.92): "sooner" is the first column, and the paper's table must pass its own claim
+    verdict = edge_popup_beats_weight_decay(_table_1_by_step(
+        {v: TABLE1_PAPER[v] for v in VARIANTS}))
+    assert verdict.held is True
+    assert verdict.numbers == {"WD: test acc at step 600": 0.53,
+                               "EP w/o WD: test acc at step 600": 0.68,
+                               "EP w/ WD: test acc at step 600": 0.82}
+
+
+def test_edge_popup_is_judged_at_table_1s_first_step_not_its_last():
+    # ahead at 600, behind from 1000 on: held; behind at 600, ahead from 1000 on: not held
+    ahead_early = {"WD": (0.5, 0.9, 1.0, 1.0), "EP w/o WD": (0.6, 0.7, 0.8, 0.9),
+                   "EP w/ WD": (0.7, 0.8, 0.9, 0.95)}
+    assert edge_popup_beats_weight_decay(_table_1_by_step(ahead_early)).held is True
+    behind_early = {"WD": (0.5, 0.6, 0.6, 0.6), "EP w/o WD": (0.4, 0.9, 1.0, 1.0),
+                    "EP w/ WD": (0.6, 0.9, 1.0, 1.0)}
+    assert edge_popup_beats_weight_decay(_table_1_by_step(behind_early)).held is False
+
+
+def test_edge_popup_reads_the_value_evaluated_at_or_before_step_600():
+    # steps 0, 500, 1000: step 600 holds the evaluation at 500
     verdict = edge_popup_beats_weight_decay(_table_1(dict(zip(VARIANTS, (0.5, 0.9, 0.8)))))
-    assert verdict.numbers == {"WD: test acc at step 1000": 0.5,
-                               "EP w/o WD: test acc at step 1000": 0.9,
-                               "EP w/ WD: test acc at step 1000": 0.8}
+    assert verdict.numbers == {"WD: test acc at step 600": 0.5,
+                               "EP w/o WD: test acc at step 600": 0.9,
+                               "EP w/ WD: test acc at step 600": 0.8}
 
 
 @pytest.mark.parametrize("loaded", [

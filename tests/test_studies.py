@@ -35,12 +35,13 @@ def test_each_study_expands_to_the_papers_cells_and_no_others():
     assert norms[0].recipe == "ticket"
     table_1 = [split_trial_config(c)[0] for c in expand_cells(
         get_study("edge_popup").param_space())]
-    assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd", "ep", "ep"]
-    # the paper's three rows on theta_mem's own split at fraction 0.4; then fraction 0.5; then
-    # the authors' split: edge-popup on split 1, theta_mem (one dense run) on split 0
+    assert [c.edge_popup.variant for c in table_1] == ["wd", "ep", "ep_wd", "ep", "ep", "ep"]
+    # the paper's three rows on theta_mem's own split at fraction 0.4; then the leakage alone
+    # (edge-popup on split 1, theta_mem on split 0); fraction 0.5; both (the authors' script)
     assert [(c.task.train_fraction, c.task.split_seed, c.dense_base().task.split_seed)
-            for c in table_1] == [(0.4, 0, 0)] * 3 + [(0.5, 0, 0), (0.5, 1, 0)]
-    assert table_1[3].dense_key() == table_1[4].dense_key() != table_1[0].dense_key()
+            for c in table_1] == [(0.4, 0, 0)] * 4 + [(0.5, 0, 0), (0.5, 1, 0)]
+    assert table_1[0].dense_key() == table_1[3].dense_key()  # one theta_mem per fraction
+    assert table_1[4].dense_key() == table_1[5].dense_key() != table_1[0].dense_key()
     assert {(c.optim.lr, c.dense_base().train.steps, c.train.steps) for c in table_1} == {
         (0.01, 1000, 2000)}
     assert space_recipes(get_study("norm_control").param_space()) == {"ticket", "norm_control"}
@@ -112,7 +113,8 @@ def test_edge_popup_and_structure_studies_end_to_end(tmp_path, grok):
     result, loaded = _check_study(grok, storage, "edge_popup", "--seeds", "0")
     assert "edge_popup table:" in result.stdout
     assert set(loaded.members["variant"]) == {
-        "WD", "EP w/o WD", "EP w/ WD", "EP w/o WD, fraction 0.5", "EP w/o WD, authors' split"}
+        "WD", "EP w/o WD", "EP w/ WD", "EP w/o WD, leakage only", "EP w/o WD, fraction 0.5",
+        "EP w/o WD, authors' split"}
     assert (loaded.members["prune_step"] == 100).all()
     result, loaded = _check_study(grok, storage, "structure", "--seeds", "0", "--set",
                                   "train.steps=600", "--set", "base.train.steps=600")
