@@ -4,7 +4,7 @@ from grok_core.paper import TABLE1_STEPS
 from ._common import QUICK, merged, variants
 
 DESCRIPTION = ("from theta_mem (dense step 1000, lr 0.01): weight decay vs edge-popup without "
-               "and with weight updates, k=0.6 (Table 1)")
+               "and with weight updates, k=0.6, and EP w/o WD in the authors' reading (Table 1)")
 
 
 # Table 1's three rows on theta_mem's own split (what the claim is judged on), then the
