@@ -80,7 +80,12 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
             mean = part.groupby("step")["test_acc"].mean()
             left.plot(mean.index.to_numpy().clip(min=1), mean.to_numpy(), color="0.6", lw=1.4,
                       label="dense runs" if i == 0 else None)
-    if not loaded.base.empty:
+    several_rates = members["pruning_rate"].nunique() > 1
+    groups = list(members.groupby(cells, dropna=False)) if cells else [((), members)]
+    dense_per_cell = _dense_runs_per_cell(loaded, cells) if not several_rates else None
+    if dense_per_cell is not None:  # each cell (an operation, say) beside its own dense runs
+        _draw_dense_per_cell(right, dense_per_cell, cells, groups)
+    elif not loaded.base.empty:
         for metric, style in (("t_gen", "-"), ("t_mem", "--")):
             if loaded.base[metric].notna().any():
                 right.axhline(loaded.base[metric].mean(), color="0.6", ls=style, lw=1.2,
@@ -99,8 +104,6 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     left.axhline(0.95, color="0.8", lw=0.8, zorder=0)
     left.legend(fontsize=6, loc="lower right", ncol=2 if len(lines) > 8 else 1)
 
-    several_rates = members["pruning_rate"].nunique() > 1
-    groups = list(members.groupby(cells, dropna=False)) if cells else [((), members)]
     for i, (key, part) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         colour = colours(i / max(1, len(groups) - 1) * 0.9)
@@ -129,6 +132,33 @@ def sweep_summary_png(loaded, title: str = "") -> bytes:
     if title:
         fig.suptitle(wrapped(title, 140), fontsize=10)
     return png_bytes(fig, dpi=110)
+
+
+def _dense_runs_per_cell(loaded, cells: list[str]):
+    """The dense runs behind the tickets with the cell columns of their trial, or None where
+    they cannot be told apart by cell (no cells, or base rows without a trial)."""
+    base = loaded.base
+    if not cells or base.empty or "trial" not in base.columns:
+        return None
+    merged = base.merge(loaded.trials[["trial", *cells]], on="trial", how="left")
+    return None if merged[cells].isna().all().all() else merged
+
+
+def _draw_dense_per_cell(ax, dense, cells: list[str], groups) -> None:
+    """Grey diamonds just right of each cell's ticket markers: its own dense runs' t_gen
+    (filled) and t_mem (open), mean and std over seeds. One line across the panel would
+    average the dense runs of different cells (operations that grok at 2k and never)."""
+    labelled = set()
+    for i, (key, _) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        own = dense[np.logical_and.reduce([dense[c] == v for c, v in zip(cells, key)])]
+        for metric, face in (("t_gen", "0.55"), ("t_mem", "none")):
+            values = own[metric].astype(float)
+            if values.notna().any():
+                ax.errorbar([i + 0.2], [values.mean()], yerr=[values.std()], fmt="D",
+                            color="0.55", mfc=face, capsize=3,
+                            label=None if metric in labelled else f"dense runs' {metric}")
+                labelled.add(metric)
 
 
 def critical_summary_png(search, dpi: int = 110) -> bytes:
