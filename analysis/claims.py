@@ -297,7 +297,8 @@ def search_edge_near_paper(searches) -> Verdict:
     architecture, or one ``CriticalSearch``): the fitted upper edge of each architecture's
     window, where P(generalise) = 0.5, lies in ``CRITICAL_BAND`` (the paper: 0.81, its
     architecture unstated; the authors' loop ran the transformer). An edge outside the
-    searched rates cannot tell."""
+    searched rates cannot tell; a search in which no ticket generalised at any rate has no
+    window, so no edge in the band: did not hold."""
     by_model = searches if hasattr(searches, "values") else {searches.model: searches}
     numbers: dict[str, object] = {"paper": PAPER_CRITICAL_RATIO}
     held = []
@@ -307,9 +308,23 @@ def search_edge_near_paper(searches) -> Verdict:
         numbers[f"{model}: lower edge (95 % interval)"] = search.estimate.lower.describe()
         numbers[f"{model}: finished trials / member outcomes"] = \
             f"{search.trials} / {len(search.members)}"
+        if _no_window_at_all(search):  # no edge at all, so none in the band
+            rates = search.members["pruning_rate"]
+            numbers[f"{model}: upper edge (95 % interval)"] = (
+                f"no window: no ticket of any seed generalised at any rate searched "
+                f"({rates.min():.2f}-{rates.max():.2f})")
+            held.append(False)
+            continue
         held.append(None if upper.status != "ok" else
                     bool(CRITICAL_BAND[0] <= upper.estimate <= CRITICAL_BAND[1]))
     return _all(held, numbers, unknown="an edge is not inside the searched rates")
+
+
+def _no_window_at_all(search) -> bool:
+    """Whether a search has member outcomes and not one of them generalised."""
+    members = search.members
+    return not members.empty and "generalised" in members.columns and \
+        not members["generalised"].astype(bool).any()
 
 
 def _cells(loaded: SweepResults) -> list[str]:

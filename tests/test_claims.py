@@ -560,6 +560,23 @@ def test_search_edge_near_paper_from_a_given_fit(upper, held):
     assert verdict.numbers["mlp: finished trials / member outcomes"] == "10 / 10"
 
 
+def test_a_search_where_no_ticket_ever_generalised_has_no_edge_in_the_band():
+    # every member of every seed failed at every rate: no window, so the claim did not hold
+    members = pd.DataFrame({"seed": [0, 1, 0, 1], "pruning_rate": [0.5, 0.5, 0.9, 0.9],
+                            "generalised": [False] * 4})
+    empty = ThresholdFit(math.nan, -math.inf, math.inf, 0, status="empty")
+    estimate = CriticalEstimate(empty, empty, pd.DataFrame(), [0, 1], members=4, trials=2)
+    never = CriticalSearch(CRITICAL_RATIO_SEARCH, "/nowhere", {}, members, estimate, trials=2)
+    verdict = search_edge_near_paper(never)
+    assert verdict.held is False
+    assert verdict.numbers["mlp: upper edge (95 % interval)"] == (
+        "no window: no ticket of any seed generalised at any rate searched (0.50-0.90)")
+    # beside an MLP search whose edge is in the band, the transformer's lack of one decides
+    both = CriticalSearches({"mlp": _fitted(ThresholdFit(0.81, 0.79, 0.83, 10, width=0.01)),
+                             "transformer": never})
+    assert search_edge_near_paper(both).held is False
+
+
 # --- the registries: claims, figures and tables name studies the CLI runs ---
 TESTED_JUDGES = {"ticket_vs_dense.<locals>.judge", "ticket_beats_variants",
                  "moderate_pruning_helps", "grokking_beats_non_grokking",
