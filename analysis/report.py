@@ -21,12 +21,14 @@ from typing import Optional
 
 import pandas as pd
 
+from grok_core.config import DEFAULT_WIDTHS, ExperimentConfig
 from grok_core.layout import (CRITICAL_RATIO_SEARCH, REPORT_DIR, REPORT_PAGE, RESTARTED_INFIX,
                               SEARCH_SPEC_FILE, SWEEP_SPEC_FILE, critical_search_name)
 
 from . import critical_ratio
 from .claims import CLAIMS, Claim, Verdict
 from .figures import critical_summary_png, sweep_summary_png
+from .full_size import full_size
 from .results import SweepResults, load
 from .study_figures import STUDY_FIGURES
 
@@ -99,6 +101,12 @@ class Section:
     members: Optional[pd.DataFrame] = None
     settings: str = ""
     command: str = ""
+    size: str = ""  # what the sweep trained, in a few words (``describe_size``)
+
+    @property
+    def quick(self) -> bool:
+        """Whether the section shows a quick sweep (``--quick``: named ``...-quick``)."""
+        return bool(self.folder) and self.folder.rstrip("/").endswith("-quick")
 
     @property
     def anchor(self) -> str:
@@ -168,6 +176,8 @@ def evaluate(storage: str, out: str) -> list[Section]:
         section.members = loaded.members[[c for c in REPORT_MEMBER_COLUMNS
                                           if c in loaded.members.columns]]
         section.command = _command(claim.study, folder, storage, loaded)
+        if claim.study != SEARCH:
+            section.size = describe_size(loaded.trials)
         if claim.study not in figures:
             png = _figure(claim.study, loaded)
             figures[claim.study] = f"{claim.study}.png" if png else None
@@ -205,19 +215,74 @@ def _verdict_cell(section: Section) -> str:
     return f'<b style="color:{colour}">{word}</b>'
 
 
+def _full_size_cell(section: Section) -> str:
+    """The claim's verdict at full size as we measured it (the quick pages' extra column)."""
+    record = full_size(section.claim.figure, section.claim.study)
+    if not record.measured:
+        return '<span style="color:#57606a">not measured</span>'
+    word, colour = VERDICT_WORDS[record.held]
+    return f'<b style="color:{colour}">{word}</b>'
+
+
+def _full_size_note(section: Section) -> str:
+    """Under a quick section: the full-size verdict, and why the quick one differs if it does."""
+    record = full_size(section.claim.figure, section.claim.study)
+    if not record.measured:
+        return "<p>Full size: not measured here.</p>"
+    esc = html.escape
+    text = esc(f"Full size (paper settings): {VERDICT_WORDS[record.held][0]}, {record.numbers}.")
+    if section.verdict is not None and section.verdict.held != record.held:
+        why = record.quick_differs or "not explained yet"
+        text += f" <b>The quick verdict differs</b>: {esc(why)}."
+    return f'<p class="full-size">{text}</p>'
+
+
+def describe_size(trials: pd.DataFrame) -> str:
+    """The size a sweep trained, in a few words, from its first trial's settings: the task,
+    the network's widths, lr and weight decay, and the step budgets (a ticket's own and its
+    dense runs')."""
+    flat = ExperimentConfig().to_flat()
+    given = {k: v for k, v in trials.iloc[0].items() if not (isinstance(v, float) and v != v)}
+    setting = lambda key: given.get(key, flat.get(key))  # noqa: E731
+    model = setting("model.name")
+    widths = "/".join(str(given.get(f"model.{k}") or default) for k, default in
+                      zip(("d_emb", "d_hidden"), DEFAULT_WIDTHS.get(model, ("?", "?"))))
+    task = setting("task.name")
+    parts = [f"p={setting('task.p')}" if task == "modular" else task, f"{model} {widths}",
+             f"lr {setting('optim.lr'):g}", f"wd {setting('optim.weight_decay'):g}"]
+    steps = f"{int(setting('train.steps')):,} steps"
+    if "base.train.steps" in given:
+        steps = f"dense runs {int(given['base.train.steps']):,} steps, tickets {steps}"
+    return ", ".join([*parts, steps])
+
+
+def _size_note(sections: list[Section]) -> str:
+    """Which size the page shows: quick (what the quick sizes are) or full."""
+    quick = sorted({s.claim.study for s in sections if s.quick})
+    if not quick:
+        return ('<p class="size"><b>Size: full</b> (paper settings): the studies as the paper '
+                "ran them.</p>")
+    headline = next((s.size for s in sections if s.quick and s.claim.study == "headline"), "")
+    example = f" (the headline: {headline})" if headline else ""
+    return ('<p class="size"><b>Size: quick</b>: checks each effect at small size, in minutes. '
+            f"Each study at a size chosen to show its effect{html.escape(example)}; each "
+            "section says its own. The criteria are the full-size ones. The column <i>full "
+            "size</i> is what the full study gave here (paper settings); where the two differ, "
+            "the section says why. Quick studies: " + html.escape(", ".join(quick)) + ".</p>")
+
+
 def render(sections: list[Section], storage: str) -> str:
     """The page: a table of every claim and its verdict, then one section per claim."""
     esc = html.escape
+    any_quick = any(s.quick for s in sections)
     rows = "".join(
         f'<tr><td>{esc(s.claim.figure)}</td><td><a href="#{s.anchor}">'
         f'{esc(s.claim.study)}</a></td><td>{esc(s.claim.claim)}</td>'
-        f'<td class="verdict">{_verdict_cell(s)}</td></tr>' for s in sections)
-    quick = sorted({s.claim.study for s in sections
-                    if s.folder and s.folder.rstrip("/").endswith("-quick")})
-    quick_note = (f'<p class="quick"><b>Quick versions</b> ({esc(", ".join(quick))}): smaller '
-                  "networks trained for fewer steps. They check that every study runs end to "
-                  "end; their verdicts are not the paper's evidence (run without "
-                  "<code>--quick</code> for that).</p>" if quick else "")
+        f'<td class="verdict">{_verdict_cell(s)}</td>'
+        + (f'<td class="full-size">{_full_size_cell(s)}</td>' if any_quick else "")
+        + "</tr>" for s in sections)
+    quick_note = _size_note(sections)
+    full_column = "<th>full size</th>" if any_quick else ""
     parts = [f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Grokking tickets: reproduction report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#1f2328}}
@@ -226,11 +291,14 @@ vertical-align:top;font-size:14px}}img{{max-width:100%}}code{{background:#f6f8fa
 </head><body><h1>Grokking tickets: reproduction report</h1>
 <p>Sweeps under <code>{esc(storage)}</code>. Each verdict is computed from the numbers shown
 below it, against the criterion stated there.</p>
-{quick_note}<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th></tr>
+{quick_note}<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th>{full_column}</tr>
 {rows}</table>"""]
     for s in sections:
         parts.append(f'<h2 id="{s.anchor}">{esc(s.claim.figure)}: '
                      f'{esc(s.claim.study)}</h2><p>{esc(s.claim.claim)}</p>')
+        if s.size:
+            parts.append(f'<p class="size">Size: {"quick" if s.quick else "full"} '
+                         f"({esc(s.size)})</p>")
         if s.folder is None:
             run = ("grok critical-ratio" if s.claim.study == SEARCH
                    else f"grok sweep {s.claim.study}")
@@ -244,6 +312,8 @@ below it, against the criterion stated there.</p>
         parts.append(f"<p>Criterion: {esc(s.claim.criterion)}. Verdict: {_verdict_cell(s)}"
                      f"{' (' + esc(s.verdict.reason) + ')' if s.verdict.reason else ''}.</p>"
                      f"<table class=\"numbers\">{numbers}</table>")
+        if s.quick:
+            parts.append(_full_size_note(s))
         parts.append("<details><summary>per seed</summary>"
                      + s.members.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
                      + "</details>")

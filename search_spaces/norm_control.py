@@ -16,5 +16,5 @@ def param_space(quick: bool = False) -> dict:
     space = merged({"recipe": "ticket", "seeds": [0, 1, 2], "rates": [0.6],
                     "variant": variants(GROKKING_TICKET, L1_MATCHED, L2_MATCHED)}, TICKET_STOP)
     if quick:
-        return quick_version(space, {"seeds": [0, 1], "rates": [0.3]})
+        return quick_version(space, {"seeds": [0, 1]})
     return space

@@ -42,6 +42,7 @@ def param_space(quick: bool = False) -> dict:
     rows (``base_generalised`` says whether each had generalised at the mask step)."""
     space = merged(SHARED, {"variant": operation_rows()})
     if quick:
-        return quick_version(space, {"seeds": [0], "optim": {"weight_decay": 1.0},
-                                     "variant": operation_rows(OPERATIONS[:3])})
+        # two operations at the study's own weight decay: one where the full-size ticket is
+        # sooner (mul) and one where it is later (sub)
+        return quick_version(space, {"seeds": [0, 1], "variant": operation_rows(["sub", "mul"])})
     return space

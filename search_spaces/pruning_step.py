@@ -1,7 +1,7 @@
 """Tickets whose mask is taken at different steps of the dense run."""
 from ray import tune
 
-from ._common import TICKET_STOP, merged, quick_version
+from ._common import QUICK_DENSE_TRAIN, TICKET_STOP, merged, quick_version
 
 DESCRIPTION = ("tickets with the mask taken every 2k dense steps, k=0.6 "
                "(Fig. 4a: non-grokking vs grokking)")
@@ -15,6 +15,7 @@ def param_space(quick: bool = False) -> dict:
                     "prune": {"step": tune.grid_search(list(range(0, 30_001, 2_000)))}},
                    TICKET_STOP)
     if quick:
-        return quick_version(space, {"seeds": [0],
-                                     "prune": {"step": tune.grid_search([0, 1000, 2000, 3000])}})
+        # the quick dense runs generalise at 7k-13k: masks of steps 0-5000 are non-grokking
+        return quick_version(space, {"seeds": [0, 1], "prune": {
+            "step": tune.grid_search([0, 2000, 5000, QUICK_DENSE_TRAIN["steps"]])}})
     return space

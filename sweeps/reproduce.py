@@ -46,6 +46,7 @@ class ReproduceRequest:
 
     only: Optional[Sequence[str]] = None
     quick: bool = False
+    seeds: Optional[Sequence[int]] = None  # every study's seeds (None: each study's own)
     storage: str = ""
     address: Optional[str] = None
     cpus_per_trial: float = 1.0
@@ -91,7 +92,7 @@ def _requests(request: ReproduceRequest, names: list[str]) -> dict:
     a bad ``--set`` fails at once rather than after hours of the studies before it."""
     shared = dict(quick=request.quick, storage=request.storage, address=request.address,
                   cpus_per_trial=request.cpus_per_trial, gpus_per_trial=request.gpus_per_trial,
-                  overrides=tuple(request.overrides))
+                  overrides=tuple(request.overrides), seeds=request.seeds)
     requests = {}
     for name in names:
         if name == SEARCH:

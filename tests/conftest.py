@@ -47,6 +47,18 @@ def sets(*overrides: str) -> list[str]:
     return [arg for override in overrides for arg in ("--set", override)]
 
 
+# The tests' own size for end-to-end runs of --quick studies, given as --set after --quick: the
+# quick size is chosen to show the paper's effects (search_spaces._common.QUICK), at a cost the
+# test run cannot pay for every study. A small modular task (p=23, every pair, half of them for
+# training) whose dense runs memorise by step ~80 and generalise by step ~1500, 3000 steps.
+TINY_SIZE = ("task.p=23", "task.pairs=all", "task.train_fraction=0.5", "model.d_emb=64",
+             "model.d_hidden=32", "optim.lr=0.003", "train.steps=3000", "train.checkpoint_every=500")
+TINY = sets(*TINY_SIZE)
+# a ticket's own train.* never reaches its dense run: the same budget for it, and an early stop
+TINY_TICKET = [*TINY, *sets("train.stop_margin=500", "base.train.steps=3000",
+                            "base.train.checkpoint_every=500")]
+
+
 # --- the real `grok` in a subprocess ----------------------------------------------------------
 def grok_command(*args) -> list[str]:
     """The command line of the real `grok` entry point, as a user runs it."""

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import run_grok
+from conftest import TINY, run_grok
 
 
 def _free_ports(count: int) -> list[int]:
@@ -144,7 +144,7 @@ def test_sweep_on_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path)
     address, env = two_node_cluster
     storage = tmp_path / "shared"  # both nodes are on this machine: local storage is shared
     # trials long enough (seconds) that the two run side by side, one per single-CPU node
-    result = run_grok("sweep", "lr_wd", "--quick", "--set", "train.steps=2000",
+    result = run_grok("sweep", "lr_wd", "--quick", *TINY, "--set", "train.steps=2000",
                       "--address", address, "--storage", storage,
                       env={k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
     assert result.returncode == 0, result.stderr[-3000:]

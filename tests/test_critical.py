@@ -17,7 +17,7 @@ import pytest
 
 import analysis
 from analysis.critical_ratio import estimate_edges, fit_threshold, seed_edges
-from conftest import error_line, grok_command, grok_env
+from conftest import TINY_TICKET, error_line, grok_command, grok_env
 from sweeps.critical_ratio_sampler import ThresholdSampler, search, trial_outcomes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -148,7 +148,7 @@ def test_grid_sampler_walks_the_resolution():
 
 
 # --- grok critical-ratio, end to end -----------------------------------------------------------
-SMALL = ["--quick", "--set", "train.steps=600", "--set", "base.train.steps=600",
+SMALL = ["--quick", *TINY_TICKET, "--set", "train.steps=600", "--set", "base.train.steps=600",
          "--set", "base.train.checkpoint_every=300", "--report-every", "200"]
 
 
@@ -226,7 +226,7 @@ def _states(db):
 
 def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path, grok):
     storage = tmp_path / "s"
-    args = ["critical-ratio", "--quick", "--trials", "4", "--report-every", "250",
+    args = ["critical-ratio", "--quick", *TINY_TICKET, "--trials", "4", "--report-every", "250",
             "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
     log = tmp_path / "driver.log"

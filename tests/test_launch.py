@@ -47,21 +47,21 @@ def test_split_cells_cover_every_member_once_within_the_cap(tmp_path):
                                    slots)
             members = sorted((seed, rate) for cell in cells for seed in cell["seeds"]
                              for rate in cell["rates"])
-            assert members == sorted((s, round(0.1 * i, 1)) for s in (0, 1) for i in range(10))
+            assert members == sorted((s, round(0.2 * i, 1)) for s in (0, 1) for i in range(5))
             assert max(map(_members, cells)) <= cap
-            assert len(cells) >= min(slots, 20 // cap if cap < 20 else 1)
+            assert len(cells) >= min(slots, 10 // cap if cap < 10 else 1)
 
 
 def test_dense_phase_only_for_dense_runs_that_several_trials_share(tmp_path):
     store = ArtifactStore(str(tmp_path))
-    _, by_seed = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=10))
+    _, by_seed = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=5))
     assert len(by_seed) == 2 and dense_phase_space(by_seed, store) is None  # a trial per seed
-    _, by_rate = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=5))
+    _, by_rate = build_space(SweepRequest(study="pruning_rate", quick=True, max_cohort=3))
     dense = dense_phase_space(by_rate, store, slots=2)["dense_run"]["grid_search"]
     assert sorted(seed for run in dense for seed in run["seeds"]) == [0, 1]
     _, steps = build_space(SweepRequest(study="pruning_step", quick=True))  # masks of one run
     dense = dense_phase_space(steps, store, slots=1)["dense_run"]["grid_search"]
-    assert [run["seeds"] for run in dense] == [[0]] and dense[0]["recipe"] == "dense"
+    assert [run["seeds"] for run in dense] == [[0, 1]] and dense[0]["recipe"] == "dense"
 
 
 def test_rates_and_seeds_replace_the_spaces_own():

@@ -1,4 +1,5 @@
 """The reproduction report and grok reproduce: claims judged from the numbers of real sweeps."""
+import html
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ import analysis.claims
 import analysis.report
 from analysis.report import VERDICT_WORDS
 from analysis.results import median_t_gen
+from conftest import TINY_TICKET
 
 
 def test_median_t_gen_counts_runs_that_never_generalised_as_latest():
@@ -47,7 +49,7 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
     import time
 
     storage = tmp_path / "r"
-    args = ["reproduce", "--quick", "--only", "headline,critical_ratio_search",
+    args = ["reproduce", "--quick", *TINY_TICKET, "--only", "headline,critical_ratio_search",
             "--storage", storage]
     log = tmp_path / "first.log"
     with open(log, "w") as err:
@@ -87,7 +89,7 @@ def test_reproduce_interrupted_then_rerun_finishes_and_its_report_matches_the_ta
         held = False  # no ticket generalised at any rate: no window, so no edge in the band
     assert f">{VERDICT_WORDS[held][0]}<" in _verdict_row(page, "fig-16a-critical-ratio-search")
     assert "not run" in _verdict_row(page, "fig-5b-pai")  # unrun studies listed, not drawn
-    assert "Quick versions" in page
+    assert "Size: quick" in page and "full size" in page
 
     done = grok(*args)  # everything finished: skipped without starting Ray
     assert done.returncode == 0 and done.stderr.count("finished before (skipped)") == 2
@@ -197,3 +199,38 @@ def test_a_transformer_search_alone_still_counts_for_app_e(tmp_path):
     (folder / "critical.json").write_text(json.dumps({"template": {"model": {
         "name": "transformer"}}}))
     assert _searches(find_sweeps(str(tmp_path))) == {"transformer": str(folder)}
+
+
+def test_a_sweeps_size_is_described_from_its_settings():
+    from analysis.report import describe_size
+
+    ticket = pd.DataFrame([{"trial": "a", "optim.lr": 0.002, "train.steps": 4000,
+                            "base.train.steps": 20000}])
+    assert describe_size(ticket) == ("p=67, mlp 500/48, lr 0.002, wd 1, dense runs 20,000 "
+                                     "steps, tickets 4,000 steps")
+    transformer = pd.DataFrame([{"trial": "a", "task.p": 31, "model.name": "transformer",
+                                 "model.d_emb": 64, "optim.weight_decay": 2.0,
+                                 "model.d_hidden": float("nan")}])
+    assert describe_size(transformer) == "p=31, transformer 64/128, lr 0.001, wd 2, 30,000 steps"
+
+
+def test_a_quick_page_shows_the_full_size_verdict_and_explains_a_difference():
+    from analysis.claims import CLAIMS, Verdict
+    from analysis.full_size import FULL_SIZE
+    from analysis.report import Section, render
+
+    claims = {(c.figure, c.study): c for c in CLAIMS}
+    held = Section(claims[("Fig. 1, 2a", "headline")], "/s/headline-quick", Verdict(True),
+                   members=pd.DataFrame(), size="p=67")
+    differs = Section(claims[("Fig. 2b", "transformer")], "/s/transformer-quick",
+                      Verdict(False), members=pd.DataFrame())
+    page = render([held, differs], "/s")
+    assert "Size: quick" in page and "<th>full size</th>" in page
+    assert "(the headline: p=67)" in page
+    assert page.count("The quick verdict differs") == 1  # the headline agrees with full size
+    assert html.escape(FULL_SIZE[("Fig. 2b", "transformer")].quick_differs) in page
+    full = render([Section(held.claim, "/s/headline", Verdict(True), members=pd.DataFrame())],
+                  "/s")
+    assert "Size: full" in full and "<th>full size</th>" not in full
+    for (figure, study) in FULL_SIZE:  # every record names a claim the page can show
+        assert (figure, study) in claims

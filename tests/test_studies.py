@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import analysis
+from conftest import TINY, TINY_TICKET, sets
 from grok_core.config import ConfigError, ExperimentConfig
 from grok_core.metrics import fourier_entropy
 from grok_core.recipes import model_for
@@ -80,7 +81,7 @@ def test_accuracy_at_the_tables_steps_holds_a_stopped_members_last_value():
 
 
 def _check_study(grok, storage, name, *extra):
-    result = grok("sweep", name, "--quick", "--storage", storage, *extra)
+    result = grok("sweep", name, "--quick", *TINY_TICKET, "--storage", storage, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = storage / f"{name}-quick"
     assert (folder / "figure.png").stat().st_size > 10_000
@@ -110,14 +111,19 @@ def test_pai_and_norm_control_studies_end_to_end(tmp_path, grok):
 
 def test_edge_popup_and_structure_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
-    result, loaded = _check_study(grok, storage, "edge_popup", "--seeds", "0")
+    # edge-popup at the tiny size: theta_mem (dense step 100, lr 0.01) memorises, 600 steps
+    result = grok("sweep", "edge_popup", "--quick", *TINY, "--storage", storage, "--seeds", "0",
+                  *sets("optim.lr=0.01", "edge_popup.start_step=100", "train.steps=600"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = analysis.load(str(storage / "edge_popup-quick"))
     assert "edge_popup table:" in result.stdout
     assert set(loaded.members["variant"]) == {
         "WD", "EP w/o WD", "EP w/ WD", "EP w/o WD, leakage only", "EP w/o WD, fraction 0.5",
         "EP w/o WD, authors' split"}
     assert (loaded.members["prune_step"] == 100).all()
     result, loaded = _check_study(grok, storage, "structure", "--seeds", "0", "--set",
-                                  "train.steps=600", "--set", "base.train.steps=600")
+                                  "train.steps=600", "--set", "base.train.steps=600", "--set",
+                                  "base.train.checkpoint_every=250")
     assert "structure table:" in result.stdout
     assert loaded.curves["fourier_entropy"].notna().all()
     assert loaded.base_curves["fourier_entropy"].notna().all()

@@ -18,9 +18,9 @@ import pytest
 
 import analysis
 import analysis.results as results
-from conftest import error_line, grok_command, grok_env, run_grok
+from conftest import TINY, TINY_TICKET, error_line, grok_command, grok_env, run_grok
 
-SMALL = ["--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--report-every", "100"]
+SMALL = [*TINY, "--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--report-every", "100"]
 # a ticket's own train.* never reaches its dense run: ticket spaces shorten those too
 SMALL_TICKET = [*SMALL, "--set", "base.train.steps=400", "--set", "base.train.checkpoint_every=200"]
 
@@ -155,7 +155,7 @@ def _comparable(members):
 def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path, grok):
     # one storage root: the killed sweep reuses the dense runs the reference sweep trained
     storage = tmp_path / "s"
-    args = ["sweep", "pruning_rate", "--quick", "--set", "train.steps=1500", "--rates",
+    args = ["sweep", "pruning_rate", "--quick", *TINY_TICKET, "--set", "train.steps=1500", "--rates",
             "0,0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "2",
             "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
@@ -189,7 +189,7 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path, grok):
 def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
     # the trial is killed at its second report; 8000 steps (~6 s on an idle core) leave it
     # mid-run however late that report reaches storage (with Tune's experiment state, ~2 s)
-    settings = ["--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
+    settings = [*TINY, "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
                 "--set", "train.steps=8000", "--seeds", "0"]
     storage = tmp_path / "sweeps"
     killed, done = {}, threading.Event()
@@ -239,7 +239,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
 def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path, grok):
     # a URI goes through pyarrow's filesystems as s3:// or gs:// would (file:// needs no network)
     uri = f"file://{tmp_path}/remote"
-    command = ["sweep", "headline", "--quick", "--set", "train.steps=200", "--report-every", "100",
+    command = ["sweep", "headline", "--quick", *TINY_TICKET, "--set", "train.steps=200", "--report-every", "100",
                "--set", "base.train.steps=600", "--set", "base.train.checkpoint_every=300",
                "--seeds", "0", "--storage", uri, "--name", "h"]
     first = grok(*command)
@@ -255,7 +255,7 @@ def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path, grok):
 
 
 def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path, grok):
-    args = ["sweep", "lr_wd", "--quick", "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
+    args = ["sweep", "lr_wd", "--quick", *TINY, "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
             "--set", "train.steps=15000", "--seeds", "0", "--report-every", "200", "--name", "c",
             "--storage", str(tmp_path)]
     driver = subprocess.Popen(grok_command(*args), stdout=subprocess.DEVNULL,
@@ -279,7 +279,7 @@ def test_ctrl_c_stops_the_sweep_with_exit_130_and_a_rerun_finishes_it(tmp_path, 
 
 
 def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_path, grok):
-    result = grok("sweep", "headline", "--quick", "--seeds", "0", "--rates", "0.6",
+    result = grok("sweep", "headline", "--quick", *TINY_TICKET, "--seeds", "0", "--rates", "0.6",
                   "--set", "train.steps=200", "--report-every", "500",
                   "--storage", tmp_path, "--name", "own")
     assert result.returncode == 0, result.stderr[-3000:]

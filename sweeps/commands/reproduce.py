@@ -9,7 +9,7 @@ from grok_core.layout import CRITICAL_RATIO_SEARCH
 
 from ..reproduce import ReproduceRequest, reproduce
 from ..tune_runner import SweepInterrupted
-from ._common import add_cluster, add_overrides, add_storage
+from ._common import add_cluster, add_overrides, add_storage, optional_seeds
 from .report import print_verdicts
 
 log = logging.getLogger("grok")
@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "critical-ratio); default: all but mnist, which needs --set "
                              "task.data_dir")
     parser.add_argument("--quick", action="store_true", help="the quick version of each study")
+    parser.add_argument("--seeds", default=None,
+                        help="model seeds of every study, e.g. 5,6 (default: each study's own; "
+                             "another seed set is another sweep: give it its own --storage)")
     add_storage(parser, "where the sweeps and the report go")
     add_cluster(parser)
     add_overrides(parser, "a setting applied to every study run")
@@ -31,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the studies, write the report, print the verdicts."""
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    request = ReproduceRequest(only=only, quick=args.quick, storage=args.storage,
+    request = ReproduceRequest(only=only, quick=args.quick, seeds=optional_seeds(args.seeds),
+                               storage=args.storage,
                                address=args.address, cpus_per_trial=args.cpus_per_trial,
                                gpus_per_trial=args.gpus_per_trial, overrides=args.overrides)
     try:
