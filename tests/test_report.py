@@ -234,3 +234,20 @@ def test_a_quick_page_shows_the_full_size_verdict_and_explains_a_difference():
     assert "Size: full" in full and "<th>full size</th>" not in full
     for (figure, study) in FULL_SIZE:  # every record names a claim the page can show
         assert (figure, study) in claims
+
+
+def test_reproduce_seeds_reach_every_study_and_the_search(tmp_path, grok):
+    from search_spaces import expand_cells
+    from sweeps.reproduce import ReproduceRequest, _requests, studies
+
+    jobs = _requests(ReproduceRequest(quick=True, seeds=[5, 6], storage=str(tmp_path)),
+                     studies(None))
+    assert len(jobs) == len(studies(None))
+    for name, job in jobs.items():
+        if hasattr(job, "space_dict"):
+            assert {tuple(c["seeds"]) for c in expand_cells(job.space_dict())} == {(5, 6)}, name
+        else:  # the critical-ratio search trains every seed at each suggested rate
+            assert list(job.seeds) == [5, 6]
+    bad = grok("reproduce", "--quick", "--seeds", "5,x", "--storage", tmp_path / "s")
+    assert bad.returncode == 2 and "--seeds" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "s").exists()

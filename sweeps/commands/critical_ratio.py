@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--high", type=float, default=None,
                         help="highest pruning rate searched (default 0.95)")
     parser.add_argument("--trials", type=int, default=None,
-                        help="finished trials the study should hold (default 40; quick 6); a "
+                        help="finished trials the study should hold (default 40; quick 4); a "
                              "rerun with more continues the study")
     parser.add_argument("--sampler", default="threshold",
                         help="threshold (default: ours, puts trials where the edge is still "
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=float, default=0.01,
                         help="resolution of the per-seed edges (default 0.01, as the paper)")
     parser.add_argument("--quick", action="store_true",
-                        help="the reduced version (p=23, two seeds, six trials: minutes)")
+                        help="the quick size (two seeds, four trials of 4000 steps: minutes)")
     parser.add_argument("--name", default=None,
                         help=f"search name (default {CRITICAL_RATIO_SEARCH}, or "
                              f"{CRITICAL_RATIO_SEARCH}-quick)")
