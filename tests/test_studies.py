@@ -80,8 +80,8 @@ def test_accuracy_at_the_tables_steps_holds_a_stopped_members_last_value():
     assert 1000 not in table["step"].tolist()  # nobody reached it
 
 
-def _check_study(grok, storage, name, *extra):
-    result = grok("sweep", name, "--quick", *TINY_TICKET, "--storage", storage, *extra)
+def _check_study(grok, storage, name, *extra, size=TINY_TICKET):
+    result = grok("sweep", name, "--quick", *size, "--storage", storage, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = storage / f"{name}-quick"
     assert (folder / "figure.png").stat().st_size > 10_000
@@ -148,13 +148,13 @@ def test_jaccard_phases_follow_the_dense_runs_test_accuracy():
 
 def test_tasks_and_text_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
-    result, loaded = _check_study(grok, storage, "tasks", "--seeds", "0")
+    result, loaded = _check_study(grok, storage, "tasks", "--seeds", "0", size=())
     assert set(loaded.members["variant"]) == {"polynomial regression", "sparse parity"}
     assert len(loaded.base) == 2 and loaded.base["t_mem"].notna().all()
     regression = loaded.curves.merge(loaded.trials[["trial", "variant"]], on="trial")
     regression = regression[regression["variant"] == "polynomial regression"]
     assert regression["train_acc"].iloc[-1] > 0.9  # R^2 of a memorised training set
-    result, loaded = _check_study(grok, storage, "text", "--seeds", "0")
+    result, loaded = _check_study(grok, storage, "text", "--seeds", "0", size=())
     assert len(loaded.members) == 1 and loaded.base["final_train_acc"].iloc[0] > 0.9
 
 

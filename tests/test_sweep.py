@@ -241,7 +241,7 @@ def test_sweep_on_a_storage_uri_resumes_and_loads(tmp_path, grok):
     uri = f"file://{tmp_path}/remote"
     command = ["sweep", "headline", "--quick", *TINY_TICKET, "--set", "train.steps=200", "--report-every", "100",
                "--set", "base.train.steps=600", "--set", "base.train.checkpoint_every=300",
-               "--seeds", "0", "--storage", uri, "--name", "h"]
+               "--seeds", "0", "--rates", "0.3,0.6", "--storage", uri, "--name", "h"]
     first = grok(*command)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (tmp_path / "remote" / "h").is_dir() and (tmp_path / "remote" / "artifacts").is_dir()
