@@ -234,6 +234,8 @@ def _full_size_note(section: Section) -> str:
     if section.verdict is not None and section.verdict.held != record.held:
         why = record.quick_differs or "not explained yet"
         text += f" <b>The quick verdict differs</b>: {esc(why)}."
+    elif record.quick_note:
+        text += f" At the quick size: {esc(record.quick_note)}."
     return f'<p class="full-size">{text}</p>'
 
 

@@ -231,6 +231,11 @@ def test_a_quick_page_shows_the_full_size_verdict_and_explains_a_difference():
     assert "(the headline: p=67)" in page
     assert page.count("The quick verdict differs") == 1  # the headline agrees with full size
     assert html.escape(FULL_SIZE[("Fig. 2b", "transformer")].quick_differs) in page
+    search = ("Fig. 16a", "critical_ratio_search")  # agrees with full size, for another reason
+    agrees = render([Section(claims[search], "/s/critical_ratio_search-quick", Verdict(False),
+                             members=pd.DataFrame())], "/s")
+    assert "The quick verdict differs" not in agrees
+    assert html.escape(FULL_SIZE[search].quick_note) in agrees
     full = render([Section(held.claim, "/s/headline", Verdict(True), members=pd.DataFrame())],
                   "/s")
     assert "Size: full" in full and "<th>full size</th>" not in full
