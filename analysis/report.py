@@ -251,11 +251,20 @@ def describe_size(trials: pd.DataFrame) -> str:
                       zip(("d_emb", "d_hidden"), DEFAULT_WIDTHS.get(model, ("?", "?"))))
     task = setting("task.name")
     parts = [f"p={setting('task.p')}" if task == "modular" else task, f"{model} {widths}",
-             f"lr {setting('optim.lr'):g}", f"wd {setting('optim.weight_decay'):g}"]
+             f"lr {_values(trials, 'optim.lr', setting)}",
+             f"wd {_values(trials, 'optim.weight_decay', setting)}"]
     steps = f"{int(setting('train.steps')):,} steps"
     if "base.train.steps" in given:
         steps = f"dense runs {int(given['base.train.steps']):,} steps, tickets {steps}"
     return ", ".join([*parts, steps])
+
+
+def _values(trials: pd.DataFrame, key: str, setting) -> str:
+    """One setting as the sweep trained it: its value, or the values of a grid over it (Fig.
+    22-23's lr x wd) as "0.001 / 0.01"."""
+    if key in trials.columns and trials[key].nunique() > 1:
+        return " / ".join(f"{v:g}" for v in sorted(trials[key].dropna().unique()))
+    return f"{setting(key):g}"
 
 
 def _size_note(sections: list[Section]) -> str:

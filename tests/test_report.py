@@ -214,6 +214,10 @@ def test_a_sweeps_size_is_described_from_its_settings():
                                  "model.d_emb": 64, "optim.weight_decay": 2.0,
                                  "model.d_hidden": float("nan")}])
     assert describe_size(transformer) == "p=31, transformer 64/128, lr 0.001, wd 2, 30,000 steps"
+    grid = pd.DataFrame([{"trial": t, "optim.lr": lr, "optim.weight_decay": wd, "train.steps": 6000}
+                         for t, (lr, wd) in enumerate([(1e-3, 0.1), (1e-2, 0.1), (1e-3, 1.0),
+                                                       (1e-2, 1.0)])])
+    assert describe_size(grid) == "p=67, mlp 500/48, lr 0.001 / 0.01, wd 0.1 / 1, 6,000 steps"
 
 
 def test_a_quick_page_shows_the_full_size_verdict_and_explains_a_difference():

@@ -216,3 +216,16 @@ def test_the_operations_study_trains_each_operation_at_its_own_measured_settings
     assert len({c.dense_key() for c in cells}) == 6
     labels = [c["variant"]["label"] for c in expand_cells(get_study("operations").param_space())]
     assert labels == [c.task.op for c in cells]
+
+
+def test_the_real_quick_headline_shows_the_effect_through_the_cli(tmp_path, grok):
+    """The one end-to-end run of a study at its real quick size (no tiny --set): p=67, full
+    width, lr 2e-3, a 20k-step dense run. Seed 2 is the seed of the quick calibration with the
+    widest margin (ticket 430 vs dense 12,950 here; other seeds 12-19x), so another CPU's t_gen
+    keeps the headline's 1/10."""
+    result = grok("sweep", "headline", "--quick", "--seeds", "2", "--storage", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = analysis.load(str(tmp_path / "headline-quick"))
+    assert loaded.base["t_gen"].notna().all() and loaded.members["t_gen"].notna().all()
+    dense, ticket = loaded.base["t_gen"].iloc[0], loaded.members["t_gen"].iloc[0]
+    assert ticket * 10 <= dense, (ticket, dense)
