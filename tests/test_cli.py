@@ -67,6 +67,8 @@ def test_base_settings_override_only_the_dense_run(tmp_path, grok):
     (["train", "tickt"], "did you mean 'ticket'"),
     (["train", "dense", "--set", "task.op=dvi"], "did you mean 'div'"),
     (["train", "dense", "--set", "model.name=cnn"], "model.name"),
+    (["train", "dense", "--set", "task.name=text", "--set", "model.name=mlp"],
+     "task.name=text takes model.name=lstm"),
     (["train", "dense", "--set", "optim.lrr=0.1"], "did you mean 'optim.lr'"),
     (["train", "dense", "--set", "task.p=abc"], "expected an integer"),
     (["train", "dense", "--set", "task.op=div", "--set", "task.p=20"], "prime"),

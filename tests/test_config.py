@@ -101,6 +101,29 @@ def test_bad_values_give_one_clear_line(override, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_task_picks_its_model_unless_model_name_says_otherwise():
+    """model.name not given: the task's model (lstm for text, mlp for the others); a copy that
+    changes task.name takes the new task's model; a model that does not fit is one line."""
+    text = ExperimentConfig().with_overrides(["task.name=text"])
+    assert text.model.name == "lstm"
+    assert text.with_overrides(["task.name=digits"]).model.name == "mlp"
+    assert ExperimentConfig().with_overrides(["task.name=parity"]).model.name == "mlp"
+    assert ExperimentConfig().model.name == "mlp"
+    # naming the task's own model is the same run as not naming it
+    assert text.dense_key() == ExperimentConfig().with_overrides(
+        ["task.name=text", "model.name=lstm"]).dense_key()
+    assert ExperimentConfig().dense_key() == ExperimentConfig().with_overrides(
+        ["model.name=mlp"]).dense_key()
+    transformer = ExperimentConfig().with_overrides(["model.name=transformer"])
+    assert transformer.dense_key() != ExperimentConfig().dense_key()
+    assert ExperimentConfig.from_dict(text.to_dict()) == text
+    for overrides, message in ((["task.name=text", "model.name=mlp"], "takes model.name=lstm"),
+                               (["task.name=digits", "model.name=lstm"], "takes model.name=mlp")):
+        with pytest.raises(ConfigError) as info:
+            ExperimentConfig().with_overrides(overrides)
+        assert message in str(info.value) and "\n" not in str(info.value)
+
+
 def test_division_needs_a_prime():
     ExperimentConfig().with_overrides(["task.op=mul", "task.p=66"])  # fine: no inverse needed
     with pytest.raises(ConfigError, match="prime"):

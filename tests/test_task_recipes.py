@@ -17,7 +17,7 @@ TASKS = {
     "parity": ["task.name=parity", "task.dim=10", "task.n_train=100", "task.n_test=100",
                "model.d_hidden=32", "optim.name=sgd", "optim.lr=0.1", "optim.weight_decay=0.01",
                "train.batch_size=16", "train.loss=hinge"],
-    "text": ["task.name=text", "model.name=lstm", "task.n_train=40", "task.n_test=20",
+    "text": ["task.name=text", "task.n_train=40", "task.n_test=20",
              "task.seq_len=12", "task.vocab_size=30", "model.d_emb=8", "model.d_hidden=8",
              "train.batch_size=16", "optim.lr=0.01"],
 }

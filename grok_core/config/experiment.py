@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError, choice, closest
-from .names import RECIPE_TRAITS, RECIPES, SEQUENCE_TASKS, VECTOR_TASKS, RecipeTraits
+from .names import (RECIPE_TRAITS, RECIPES, SEQUENCE_TASKS, VECTOR_TASKS, RecipeTraits,
+                    task_model)
 from .overrides import (all_keys, base_field_type, build_section, coerce, flatten_settings,
                         nest_settings, parse_override)
 from .sections import (DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS, SECTIONS,
@@ -152,6 +153,9 @@ class ExperimentConfig:
                 raise ConfigError(f"{section}: expected a group of keys like {section}.<name>=...")
             sections[section] = build_section(section, values)
         base_flat = flatten_settings(nested.get("base", {}))
+        if nested.get("model", {}).get("name") is None:  # not given: the task's own model
+            sections["model"] = dataclasses.replace(
+                sections["model"], name=task_model(sections["task"].name))
         base = {}
         for key, value in sorted(base_flat.items()):
             base[key] = coerce(f"base.{key}", value, base_field_type(key))
@@ -186,6 +190,11 @@ class ExperimentConfig:
     def to_flat(self) -> dict[str, Any]:
         """Dotted-key dict of every field."""
         flat = flatten_settings({k: v for k, v in self.to_dict().items() if k != "base"})
+        if flat["model.name"] == task_model(self.task.name):
+            # the task's own model is written as "not given", so that changing task.name on a
+            # copy (--set task.name=text) takes the new task's model, and a run's key does not
+            # depend on whether its model was named
+            flat["model.name"] = None
         flat.update({f"base.{k}": v for k, v in self.base.items()})
         return flat
 

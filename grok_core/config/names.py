@@ -40,6 +40,16 @@ DIGITS_IMAGES = 1797         # scikit-learn's 8x8 digits
 
 # --- models, losses, optimisers -----------------------------------------------------------
 MODELS = ("mlp", "transformer", "lstm")
+# the model a task trains when model.name is not given: an LSTM reads token sequences, every
+# other task takes an MLP (eq. 1 on modular arithmetic, the task's own MLP on vector tasks)
+TASK_MODELS = {"text": "lstm"}
+DEFAULT_MODEL = "mlp"
+
+
+def task_model(task: str) -> str:
+    """The model ``task`` trains unless ``model.name`` says otherwise."""
+    return TASK_MODELS.get(task, DEFAULT_MODEL)
+
 # (embedding, hidden) widths of each model when model.d_emb / model.d_hidden are not given
 DEFAULT_WIDTHS = {"mlp": (500, 48), "transformer": (128, 128), "lstm": (64, 128)}
 LOSSES = ("cross_entropy", "mse", "hinge")

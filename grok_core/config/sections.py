@@ -18,10 +18,11 @@ from typing import Any, Optional, Union
 from ..errors import ConfigError, check_pruning_rate, choice
 from ..idx import check_mnist_folder
 from ..text import check_aclimdb_folder
-from .names import (DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES, DEFAULT_WIDTHS, DIGITS_IMAGES,
-                    EDGE_POPUP_VARIANTS, FOURIER_VARIANTS, LOSS_DTYPES, LOSSES, MODELS, NORMS,
-                    OPERATIONS, OPTIMIZERS, PAIR_MODES, PRIME_OPERATIONS, PRUNE_METHODS,
-                    PRUNE_SCOPES, REGRESSION_TASKS, TASK_KEYS, TASKS, TEXT_CORPORA)
+from .names import (DEFAULT_MODEL, DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES,
+                    DEFAULT_WIDTHS, DIGITS_IMAGES, EDGE_POPUP_VARIANTS, FOURIER_VARIANTS,
+                    LOSS_DTYPES, LOSSES, MODELS, NORMS, OPERATIONS, OPTIMIZERS, PAIR_MODES,
+                    PRIME_OPERATIONS, PRUNE_METHODS, PRUNE_SCOPES, REGRESSION_TASKS, TASK_KEYS,
+                    TASKS, TEXT_CORPORA)
 
 
 def hp(default: Any, help: str) -> Any:
@@ -156,9 +157,10 @@ class TaskConfig:
 class ModelConfig:
     """Which network. Sizes left at None take the model's paper default."""
 
-    name: str = hp("mlp", "model: 'mlp' (eq. 1; on vector tasks the task's MLP), "
-                          "'transformer' (one layer, one head; modular) or 'lstm' (2 layers; "
-                          "text)")
+    name: Optional[str] = hp(None, "model: 'mlp' (eq. 1; on vector tasks the task's MLP), "
+                                   "'transformer' (one layer, one head; modular) or 'lstm' (2 "
+                                   "layers; text); None: the task's model (lstm for text, mlp "
+                                   "for every other task)")
     d_emb: Optional[int] = hp(None, "embedding / residual width (default: mlp 500, transformer "
                                     "128, lstm 64)")
     d_hidden: Optional[int] = hp(None, "hidden width (default: mlp 48 on modular, the task's "
@@ -176,6 +178,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{key}: must be positive, got {value}")
         if self.init_scale <= 0:
             raise ConfigError(f"model.init_scale: must be positive, got {self.init_scale}")
+        if self.name is None:  # alone, a model knows no task: ExperimentConfig picks the task's
+            object.__setattr__(self, "name", DEFAULT_MODEL)
         if self.name != "transformer" and not (self.pos_embed and self.biases):
             raise ConfigError("model.pos_embed / model.biases: apply to model.name=transformer only")
 
