@@ -34,7 +34,7 @@ import torch
 from .config import TaskConfig
 from .errors import ConfigError
 from .idx import MNIST_FILES, find_file, read_header, read_mnist
-from .text import aclimdb_dataset, id_count, synthetic_dataset
+from .text import aclimdb_dataset, id_count, marker_parity_dataset, synthetic_dataset
 
 
 def _inverse_table(p: int) -> np.ndarray:
@@ -215,11 +215,16 @@ def parity_dataset(task: TaskConfig) -> Dataset:
 
 
 def text_dataset(task: TaskConfig) -> Dataset:
-    """Token sequences and sentiment labels: the synthetic corpus (``n_train`` 1500 / ``n_test``
-    500 reviews) or aclImdb (25% of all reviews test; ``n_train`` caps the training reviews)."""
+    """Token sequences and binary labels: the synthetic sentiment corpus or the marker-parity
+    corpus (``n_train`` 1500 / ``n_test`` 500 sequences unless set), or aclImdb (25% of all
+    reviews test; ``n_train`` caps the training reviews)."""
     if task.corpus == "aclimdb":
         arrays = aclimdb_dataset(task.data_dir, task.vocab_size, task.seq_len,
                                  split_seed=task.split_seed)
+    elif task.corpus == "marker_parity":
+        arrays = marker_parity_dataset(task.train_examples, task.test_examples,
+                                       task.vocab_size, task.seq_len, task.markers,
+                                       seed=task.split_seed)
     else:
         arrays = synthetic_dataset(task.train_examples, task.test_examples, task.vocab_size,
                                    task.seq_len, seed=task.split_seed)

@@ -1,5 +1,6 @@
-"""Binary sentiment of reviews (App. J): the IMDb reviews of Maas et al. (aclImdb), or a small
-synthetic corpus generated from a seed, both as padded arrays of token ids.
+"""Binary classification of token sequences (App. J): the IMDb reviews of Maas et al. (aclImdb),
+a small synthetic sentiment corpus generated from a seed, or the marker-parity corpus (generated,
+memorised first and generalised late by an LSTM), all as padded arrays of token ids.
 
 Token ids: 0 is padding, 1 an unknown word, and 2, 3, ... the ``vocab_size`` most frequent words
 of the training reviews (descending count, ties in alphabetical order), so a model needs
@@ -10,7 +11,9 @@ are 1 (positive) and 0 (negative); arrays are int64 numpy arrays.
 Sources: ``aclimdb_dataset`` reads the aclImdb folder (train/pos, train/neg, test/pos, test/neg,
 one review per .txt file), pools all reviews and splits them by a seeded shuffle;
 ``synthetic_dataset`` generates reviews as ids directly: filler words plus an odd number of
-sentiment words, the label saying whether positive words outnumber negative ones.
+sentiment words, the label saying whether positive words outnumber negative ones (an LSTM
+generalises on it as it fits: no delay); ``marker_parity_dataset`` generates random filler with
+up to ``markers`` marker words, the label the parity of which markers occur.
 """
 from __future__ import annotations
 
@@ -202,3 +205,74 @@ def _place_sentiment_words(rng: np.random.Generator, inputs: np.ndarray, labels:
     used = column < count[:, None]
     rows = np.broadcast_to(np.arange(n)[:, None], slots.shape)
     inputs[rows[used], slots[used]] = words[used]
+
+
+# --- marker parity ---------------------------------------------------------------------------
+
+def marker_words(vocab_size: int, markers: int = 2, seed: int = 0) -> np.ndarray:
+    """The ``markers`` marker word ids of the marker-parity corpus of ``seed`` (sorted), drawn
+    from 2 .. vocab_size + 1; every other word is filler."""
+    if markers < 1:
+        raise ConfigError(f"task.markers: the marker_parity corpus needs at least 1 marker word, "
+                          f"got {markers}")
+    if vocab_size <= markers:
+        raise ConfigError(f"task.vocab_size: the marker_parity corpus needs more words than its "
+                          f"{markers} markers (at least one filler word), got {vocab_size}")
+    # a generator of its own, so the markers do not depend on how many sequences are drawn
+    return np.sort(np.random.default_rng([seed, 0]).permutation(vocab_size)[:markers]
+                   + FIRST_WORD)
+
+
+def marker_parity_dataset(n_train: int, n_test: int, vocab_size: int = 1000,
+                          seq_len: int = 500, markers: int = 2, seed: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_x, train_y, test_x, test_y) of generated token sequences, a function of the
+    arguments: a corpus on which an LSTM memorises first and generalises late.
+
+    A sequence has ``seq_len`` tokens (no padding): filler words drawn uniformly from the
+    ``vocab_size - markers`` non-marker ids, and each of the ``markers`` marker words
+    (``marker_words``) either absent or written once at a random position. The label is the
+    parity (XOR) of which markers occur: 1 where an odd number of them do. The label is drawn
+    first (balanced), then the presence of the first ``markers - 1`` markers uniformly, and the
+    last marker's presence fixes the parity; so every presence pattern is equally likely and,
+    with 2 or more markers, no single marker (nor any proper subset) says anything about the
+    label.
+
+    Why it is learned late: no single word correlates with the label, so the gradient has no
+    first-order feature to follow toward the rule, while every training sequence of random
+    filler is unique and easy to memorise from its filler words; weight decay then slowly pulls
+    the network from the memorising weights to the sparse rule (as on sparse parity, Fig. 2e).
+    Measured (search_spaces/text.py): at 2000 training sequences of 20 tokens over 100 words,
+    2 markers, an LSTM of width 32/64 with AdamW lr 1e-3, wd 0.1, batch 32 memorises by step
+    500-700 and generalises at 2,600-13,900 (seeds 0-3, 5); on seed 0, with 3000 or more
+    sequences, or wd 1, the rule comes with the fit, and with 500-1500 test accuracy stays
+    near chance (at most 0.55) for 10k steps. Train and test are disjoint draws (generators of their own).
+    """
+    words = marker_words(vocab_size, markers, seed)
+    if seq_len < markers:
+        raise ConfigError(f"task.seq_len: the marker_parity corpus writes up to {markers} "
+                          f"marker words per sequence, so it needs at least {markers} tokens, "
+                          f"got {seq_len}")
+    # one generator per split: the training sequences do not change with n_test
+    train_x, train_y = _marker_sequences(np.random.default_rng([seed, 1]), n_train, vocab_size,
+                                         seq_len, words)
+    test_x, test_y = _marker_sequences(np.random.default_rng([seed, 2]), n_test, vocab_size,
+                                       seq_len, words)
+    return train_x, train_y, test_x, test_y
+
+
+def _marker_sequences(rng: np.random.Generator, n: int, vocab_size: int, seq_len: int,
+                      words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` marker-parity sequences [n, seq_len] and their labels [n] (balanced: drawn
+    first)."""
+    labels = rng.integers(0, 2, n)
+    present = rng.integers(0, 2, (n, len(words)))
+    present[:, -1] = (labels + present[:, :-1].sum(1)) % 2  # odd count where the label is 1
+    filler = np.setdiff1d(np.arange(FIRST_WORD, id_count(vocab_size)), words)
+    inputs = rng.choice(filler, size=(n, seq_len))
+    # distinct random positions per sequence: the smallest random keys
+    slots = np.argsort(rng.random((n, seq_len)), axis=1)[:, :len(words)]
+    rows = np.broadcast_to(np.arange(n)[:, None], slots.shape)
+    chosen = present.astype(bool)
+    inputs[rows[chosen], slots[chosen]] = np.broadcast_to(words, slots.shape)[chosen]
+    return inputs, labels.astype(np.int64)

@@ -29,13 +29,13 @@ TASK_KEYS = {
     "n_test": ("polynomial", "parity", "text"),
     "data_dir": ("mnist", "text"),
     "dim": ("polynomial", "parity"), "parity_k": ("parity",),
-    "corpus": ("text",), "vocab_size": ("text",), "seq_len": ("text",),
+    "corpus": ("text",), "vocab_size": ("text",), "seq_len": ("text",), "markers": ("text",),
 }
 # training / test examples of each task when task.n_train / task.n_test are not given
 DEFAULT_TRAIN_EXAMPLES = {"digits": 1000, "mnist": 1000, "polynomial": 100, "parity": 1000,
                           "text": 1500}
 DEFAULT_TEST_EXAMPLES = {"polynomial": 1000, "parity": 1000, "text": 500}
-TEXT_CORPORA = ("synthetic", "aclimdb")
+TEXT_CORPORA = ("synthetic", "aclimdb", "marker_parity")
 DIGITS_IMAGES = 1797         # scikit-learn's 8x8 digits
 
 # --- models, losses, optimisers -----------------------------------------------------------

@@ -78,12 +78,19 @@ class TaskConfig:
     dim: int = hp(40, "polynomial / parity: input dimension (x in R^dim, or dim bits)")
     parity_k: int = hp(3, "parity: the label is the product of this many fixed bits")
     corpus: str = hp("synthetic", "text: 'synthetic' (reviews generated from task.split_seed, "
-                                  "no data needed) or 'aclimdb' (the IMDb reviews in "
-                                  "task.data_dir; 25% of all reviews test)")
+                                  "label: more positive than negative sentiment words), "
+                                  "'marker_parity' (sequences of random filler words generated "
+                                  "from task.split_seed, label: the parity of which of "
+                                  "task.markers marker words occur; memorised first, generalised "
+                                  "late) or 'aclimdb' (the IMDb reviews in task.data_dir; 25% "
+                                  "of all reviews test)")
     vocab_size: int = hp(1000, "text: the most frequent words kept (others become one "
                                "unknown-word token)")
     seq_len: int = hp(500, "text: tokens per review (the last ones kept, short reviews padded "
                            "at the front)")
+    markers: int = hp(2, "text with task.corpus=marker_parity: marker words whose presence "
+                         "parity is the label (at most task.seq_len, fewer than "
+                         "task.vocab_size)")
 
     def __post_init__(self) -> None:
         choice("task.name", self.name, TASKS)
