@@ -6,10 +6,18 @@ from ._common import merged, variants
 DESCRIPTION = ("dense vs grokking ticket on polynomial regression (R^2 as accuracy) and sparse "
                "parity, k=0.6 (Fig. 2d-e)")
 
-# The authors' variant of Kumar et al.'s task: 100 points, MLP 40-40-48-500-1 without biases,
-# MSE, lr 1e-2, wd 1, 10k full-batch steps.
-POLYNOMIAL_TRAIN = {"steps": 10_000, "eval_every": 20, "checkpoint_every": 2_000}
-POLYNOMIAL = {"task": {"name": "polynomial"}, "optim": {"lr": 0.01, "weight_decay": 1.0},
+# Polynomial regression in Kumar et al. (2023)'s reading: their two-layer network with
+# phi(h) = h + h^2 / 2 (here 40-500-1, no biases), 200 training points, AdamW lr 1e-3, wd 1.
+# Measured (README, "Polynomial regression"): the dense runs fit the training points by step
+# 167-176 and reach test R^2 0.95 at 5,600-5,850 (seeds 0-3, tau_grok ~33), so 15k steps
+# hold a grokked mask. The authors' reading is the engine's defaults for the task (their MLP
+# 40-40-48-500-1 with ReLU, 100 points) at lr 1e-2: `grok train ticket --set
+# task.name=polynomial --set optim.lr=0.01 --set train.steps=10000 --set
+# base.train.steps=10000`; its dense runs never generalise (test R^2 about -0.1).
+POLYNOMIAL_TRAIN = {"steps": 15_000, "eval_every": 50, "checkpoint_every": 5_000}
+POLYNOMIAL = {"task": {"name": "polynomial", "n_train": 200},
+              "model": {"activation": "quadratic", "hidden_layers": 1},
+              "optim": {"lr": 1e-3, "weight_decay": 1.0},
               "train": POLYNOMIAL_TRAIN, "base": {"train": POLYNOMIAL_TRAIN}}
 # n=40, k=3 parity from 1000 points; one hidden layer of 1000 ReLUs; SGD lr 0.1, batch 32,
 # wd 0.01, hinge loss (the literature's settings: the authors' code is not public). Dense runs
@@ -32,10 +40,11 @@ def _short(settings: dict, steps: int, every: int, **task) -> dict:
 
 def param_space(quick: bool = False) -> dict:
     """Seeds 0-2, k=0.6, the mask from the final step of each seed's dense run; one variant per
-    task. ``--quick``: 2 seeds, smaller problems and budgets (it runs, it does not grok)."""
+    task. ``--quick``: 2 seeds; the polynomial at its own size for 8k steps (its dense runs
+    generalise by ~5,700), parity smaller and shorter."""
     polynomial, parity = merged(POLYNOMIAL, STOP), merged(PARITY, STOP)
     if quick:
-        polynomial = _short(polynomial, 600, 300, dim=12, n_test=200)
+        polynomial = _short(polynomial, 8000, 4000)  # t_gen ~5,700: the effect at its size
         parity = merged(_short(parity, 600, 300, dim=12, n_train=200, n_test=200),
                         {"model": {"d_hidden": 64}, "train": {"eval_every": 20}})
     return {"recipe": "ticket", "seeds": [0, 1] if quick else [0, 1, 2], "rates": [0.6],

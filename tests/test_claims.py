@@ -104,6 +104,32 @@ def test_ticket_vs_dense_judges_every_cell_against_its_own_dense_runs(ticket_sub
     assert verdict.numbers["sub: dense median t_gen"] == 600.0
 
 
+def _tasks(polynomial_ticket: list, polynomial_dense: list) -> SweepResults:
+    """The tasks study (Fig. 2d-e): two variant cells, two seeds each; parity's dense runs
+    3,500 / 4,700, its tickets 1,250 / 1,400 (sooner); the polynomial's as given."""
+    trials = {"trial": ["p", "s"], "variant": ["polynomial regression", "sparse parity"]}
+    generalised = [t is not None for t in polynomial_dense] + [True, True]
+    members = {"trial": ["p", "p", "s", "s"], "seed": [0, 1, 0, 1], "pruning_rate": 0.6,
+               "variant": ["polynomial regression"] * 2 + ["sparse parity"] * 2,
+               "t_gen": [*polynomial_ticket, 1250, 1400], "base_generalised": generalised}
+    base = {"trial": ["p", "p", "s", "s"], "seed": [0, 1, 0, 1],
+            "t_gen": [*polynomial_dense, 3500, 4700]}
+    return sweep(members, base, trials, study="tasks")
+
+
+@pytest.mark.parametrize("polynomial_ticket, polynomial_dense, held, untestable", [
+    ([500, 900], [5600, 5850], True, False),    # both tasks sooner
+    ([NONE, NONE], [5600, 5850], False, False),  # the regression's tickets plateau below R^2 0.95
+    ([NONE, NONE], [NONE, NONE], True, True),    # no polynomial dense run generalised: parity
+])                                               # alone decides, the polynomial not testable
+def test_the_tasks_claim_judges_each_task_and_names_one_it_cannot_test(
+        polynomial_ticket, polynomial_dense, held, untestable):
+    verdict = ticket_vs_dense(1)(_tasks(polynomial_ticket, polynomial_dense))
+    assert verdict.held is held
+    assert verdict.numbers["sparse parity: ticket median t_gen"] == 1325.0
+    assert ("not testable: polynomial regression" in verdict.reason) is untestable
+
+
 def test_ticket_vs_dense_judges_every_pruning_rate():
     # k=0.3: tickets 100, 200 (150) <= dense 1500; k=0.9: 2000, 3000 (2500) > 1500
     loaded = sweep({"seed": [0, 1, 0, 1], "pruning_rate": [0.3, 0.3, 0.9, 0.9],

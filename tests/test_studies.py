@@ -148,7 +148,9 @@ def test_jaccard_phases_follow_the_dense_runs_test_accuracy():
 
 def test_tasks_and_text_studies_end_to_end(tmp_path, grok):
     storage = tmp_path / "s"
-    result, loaded = _check_study(grok, storage, "tasks", "--seeds", "0", size=())
+    short = [f"{key}.{name}" for key in ("train", "base.train")
+             for name in ("steps=600", "checkpoint_every=300")]
+    result, loaded = _check_study(grok, storage, "tasks", "--seeds", "0", *sets(*short), size=())
     assert set(loaded.members["variant"]) == {"polynomial regression", "sparse parity"}
     assert len(loaded.base) == 2 and loaded.base["t_mem"].notna().all()
     regression = loaded.curves.merge(loaded.trials[["trial", "variant"]], on="trial")
@@ -162,7 +164,7 @@ def test_tasks_and_text_studies_end_to_end(tmp_path, grok):
     (["task.name=text", "model.name=lstm", "task.corpus=aclimdb"], "task.data_dir"),
     (["task.name=text", "model.name=lstm", "task.corpus=aclimdb",
       "task.data_dir=/nonexistent/aclImdb"], "/nonexistent/aclImdb"),
-    (["task.name=text"], "model.name"),
+    (["task.name=text", "model.name=mlp"], "model.name"),
     (["task.name=polynomial", "train.loss=hinge"], "regression"),
 ])
 def test_bad_task_input_is_one_line_and_exit_2(overrides, message, grok):
@@ -170,6 +172,28 @@ def test_bad_task_input_is_one_line_and_exit_2(overrides, message, grok):
     result = grok("train", "dense", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_the_tasks_study_trains_the_polynomial_in_kumar_et_als_reading():
+    """Fig. 2d: Kumar et al.'s two-layer network (40-500-1, phi(h) = h + h^2 / 2) on 200
+    points, AdamW lr 1e-3, wd 1, 15k steps for the dense run and the ticket (8k at --quick);
+    the authors' reading stays the engine's defaults for the task (4-layer ReLU MLP, 100
+    points); parity keeps its settings."""
+    for quick, steps in ((False, 15_000), (True, 8_000)):
+        cells = [split_trial_config(c)[0]
+                 for c in expand_cells(get_study("tasks").param_space(quick=quick))]
+        polynomial, parity = cells
+        assert polynomial.task.name == "polynomial" and parity.task.name == "parity"
+        for config in (polynomial, polynomial.dense_base()):
+            assert (config.task.n_train, config.model.activation, config.model.hidden_layers,
+                    config.optim.lr, config.optim.weight_decay, config.train.steps) == (
+                200, "quadratic", 1, 1e-3, 1.0, steps)
+        assert parity.model.activation == "relu" and parity.optim.name == "sgd"
+    model = model_for(polynomial)
+    assert [spec.shape for spec in model.specs.values()] == [(40, 500), (500, 1)]
+    authors = ExperimentConfig().with_overrides(["task.name=polynomial"])
+    assert (authors.task.train_examples, authors.model.activation,
+            authors.model.hidden_layers) == (100, "relu", None)
 
 
 def test_the_transformer_study_and_its_search_train_the_reading_where_every_seed_groks():

@@ -57,7 +57,11 @@ def test_every_recipe_runs_on_each_task_from_the_dense_runs_in_the_store(tmp_pat
 @pytest.mark.parametrize("members", [1, 3])
 @pytest.mark.parametrize("settings", [
     TASKS["polynomial"], TASKS["parity"], [*TASKS["parity"], "train.loss=cross_entropy"],
-    ["task.name=digits", "model.d_hidden=16", "train.loss=mse"]])
+    ["task.name=digits", "model.d_hidden=16", "train.loss=mse"],
+    [*TASKS["polynomial"], "model.activation=quadratic", "model.hidden_layers=1"],
+    [*TASKS["polynomial"], "model.activation=quadratic"],
+    ["task.name=digits", "model.d_hidden=16", "model.hidden_layers=3",
+     "model.activation=quadratic"]])
 def test_the_vector_mlps_hand_written_backward_equals_autograd(settings, members):
     import torch
 
@@ -78,3 +82,26 @@ def test_the_vector_mlps_hand_written_backward_equals_autograd(settings, members
     assert set(ours[2]) == set(generic[2])
     for name in generic[2]:
         torch.testing.assert_close(ours[2][name], generic[2][name], rtol=1e-9, atol=1e-12)
+
+
+def test_activation_and_hidden_layers_shape_the_vector_mlp():
+    """model.hidden_layers=1 with the task's widest layer (polynomial: 40-500-1, Kumar et al.'s
+    two-layer network), phi(h) = h + h^2 / 2 under model.activation=quadratic; both only for
+    a vector task's MLP (one line otherwise)."""
+    import torch
+
+    from grok_core.config import ConfigError
+    config = ExperimentConfig().with_overrides(
+        ["task.name=polynomial", "model.activation=quadratic", "model.hidden_layers=1"])
+    model = model_for(config)
+    assert {n: s.shape for n, s in model.specs.items()} == {"W1": (40, 500), "W2": (500, 1)}
+    params = model.init_cohort([0])
+    x = torch.randn(5, 40)
+    pre = x @ params["W1"][0]
+    torch.testing.assert_close(model.logits(params, x)[0],
+                               (pre + pre * pre / 2) @ params["W2"][0])
+    for overrides in (["model.activation=quadratic"], ["model.hidden_layers=1"],
+                      ["task.name=text", "model.activation=quadratic"],
+                      ["model.name=transformer", "model.hidden_layers=2"]):
+        with pytest.raises(ConfigError, match="model.activation / model.hidden_layers"):
+            ExperimentConfig().with_overrides(overrides)

@@ -77,6 +77,10 @@ class ExperimentConfig:
             raise ConfigError(f"model.name: {model} takes task.name={' or '.join(fits[model])}")
         if task in SEQUENCE_TASKS and model != "lstm":
             raise ConfigError(f"model.name: task.name={task} takes model.name=lstm")
+        if task not in VECTOR_TASKS and (
+                self.model.activation != "relu" or self.model.hidden_layers is not None):
+            raise ConfigError(f"model.activation / model.hidden_layers: apply to the MLP of a "
+                              f"vector task ({', '.join(VECTOR_TASKS)}), not task.name={task}")
         if task in VECTOR_TASKS and self.model.d_emb is not None:
             raise ConfigError(f"model.d_emb: task.name={task} has no embedding; "
                               "model.d_hidden sets the width of its hidden layers")

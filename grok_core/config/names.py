@@ -53,6 +53,7 @@ def task_model(task: str) -> str:
 # (embedding, hidden) widths of each model when model.d_emb / model.d_hidden are not given
 DEFAULT_WIDTHS = {"mlp": (500, 48), "transformer": (128, 128), "lstm": (64, 128)}
 LOSSES = ("cross_entropy", "mse", "hinge")
+ACTIVATIONS = ("relu", "quadratic")  # of the vector tasks' MLPs
 LOSS_DTYPES = ("float32", "float64")
 OPTIMIZERS = ("adamw", "sgd")
 FOURIER_VARIANTS = ("shannon", "authors")

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 from ..errors import ConfigError, check_pruning_rate, choice
 from ..idx import check_mnist_folder
 from ..text import check_aclimdb_folder
-from .names import (DEFAULT_MODEL, DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES,
+from .names import (ACTIVATIONS, DEFAULT_MODEL, DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES,
                     DEFAULT_WIDTHS, DIGITS_IMAGES, EDGE_POPUP_VARIANTS, FOURIER_VARIANTS,
                     LOSS_DTYPES, LOSSES, MODELS, NORMS, OPERATIONS, OPTIMIZERS, PAIR_MODES,
                     PRIME_OPERATIONS, PRUNE_METHODS, PRUNE_SCOPES, REGRESSION_TASKS, TASK_KEYS,
@@ -176,19 +176,29 @@ class ModelConfig:
     init_scale: float = hp(1.0, "kappa: weights ~ N(0, (kappa/sqrt(fan_in))^2)")
     pos_embed: bool = hp(True, "transformer only: learned positional embedding W_pos (paper)")
     biases: bool = hp(True, "transformer only: MLP biases b_in, b_out (paper)")
+    activation: str = hp("relu", "vector tasks' MLP: 'relu', or 'quadratic' phi(h) = h + h^2 / 2 "
+                                 "(Kumar et al. 2023's network, whose quadratic part can fit "
+                                 "the polynomial task exactly)")
+    hidden_layers: Optional[int] = hp(None, "vector tasks' MLP: this many hidden layers, each "
+                                            "model.d_hidden wide (default: the widest of the "
+                                            "task's layers); None: the task's own layers")
 
     def __post_init__(self) -> None:
+        if self.name is None:  # alone, a model knows no task: ExperimentConfig picks the task's
+            object.__setattr__(self, "name", DEFAULT_MODEL)
         choice("model.name", self.name, MODELS)
-        for key in ("d_emb", "d_hidden"):
+        choice("model.activation", self.activation, ACTIVATIONS)
+        for key in ("d_emb", "d_hidden", "hidden_layers"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"model.{key}: must be positive, got {value}")
         if self.init_scale <= 0:
             raise ConfigError(f"model.init_scale: must be positive, got {self.init_scale}")
-        if self.name is None:  # alone, a model knows no task: ExperimentConfig picks the task's
-            object.__setattr__(self, "name", DEFAULT_MODEL)
         if self.name != "transformer" and not (self.pos_embed and self.biases):
             raise ConfigError("model.pos_embed / model.biases: apply to model.name=transformer only")
+        if self.name != "mlp" and (self.activation != "relu" or self.hidden_layers is not None):
+            raise ConfigError("model.activation / model.hidden_layers: apply to the MLP of a "
+                              "vector task (model.name=mlp) only")
 
     @property
     def emb_width(self) -> int:

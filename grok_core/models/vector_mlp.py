@@ -21,9 +21,10 @@ VECTOR_MLP_LAYOUTS = {
 
 
 class VectorMLP(CohortModel):
-    """The MLP of feature-vector tasks: x -> ReLU(x W1 + b1) -> ... -> . W_last + b_last, with
+    """The MLP of feature-vector tasks: x -> phi(x W1 + b1) -> ... -> . W_last + b_last, with
     the task's hidden widths (``VECTOR_MLP_LAYOUTS``; ``model.d_hidden`` makes every hidden
-    layer that wide) and biases if the task's reference has them. Weights
+    layer that wide, ``model.hidden_layers`` sets how many) and biases if the task's reference
+    has them; phi is ReLU or (``model.activation=quadratic``) h + h^2 / 2. Weights
     N(0, (kappa / sqrt(fan_in))^2) and prunable; biases zero and never pruned."""
 
     embedding = ""  # no embedding table: the all-ones input is a vector of ones
@@ -32,8 +33,10 @@ class VectorMLP(CohortModel):
                  loss: str = "cross_entropy", task: str = "digits") -> None:
         super().__init__(config, features, classes, loss)
         widths, self.biases = VECTOR_MLP_LAYOUTS[task]
-        if config.d_hidden:
-            widths = (config.d_hidden,) * len(widths)
+        self.quadratic = config.activation == "quadratic"
+        layers = config.hidden_layers or len(widths)
+        if config.d_hidden or config.hidden_layers:
+            widths = (config.d_hidden or max(widths),) * layers
         sizes = (features, *widths, classes)
         self.layers = len(sizes) - 1
         self.specs = {}
@@ -53,8 +56,10 @@ class VectorMLP(CohortModel):
         return self._forward(params, inputs)[0]
 
     def _forward(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor
-                 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], bool]:
-        """(outputs [K, N, classes], each layer's input, each layer's weight, lone). A lone
+                 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor | None],
+                            list[torch.Tensor], bool]:
+        """(outputs [K, N, classes], each layer's input, each hidden layer's pre-activation
+        (quadratic activation only, else None), each layer's weight, lone). A lone
         member (K=1) runs plain 2-D matmuls, as nn.Linear (batched ones cost more); a cohort
         runs batched ones over a stride-0 view of the shared inputs (no copy per member), the
         bias added inside the matmul (addmm / baddbmm)."""
@@ -65,6 +70,7 @@ class VectorMLP(CohortModel):
                   if self.biases else None for layer in layers]
         x = inputs.to(weights[0].dtype)  # pruning scores in float64
         layer_inputs = [x if lone else x.expand(len(params["W1"]), *x.shape)]
+        pre_activations: list[torch.Tensor | None] = []  # kept only for phi'(h) = 1 + h
         for layer, weight, bias in zip(layers, weights, biases):
             hidden = layer_inputs[-1]
             if bias is None:
@@ -73,8 +79,21 @@ class VectorMLP(CohortModel):
                 out = torch.addmm(bias, hidden, weight) if lone else torch.baddbmm(
                     bias, hidden, weight)
             if layer < self.layers:
-                layer_inputs.append(torch.relu(out))
-        return (out.unsqueeze(0) if lone else out), layer_inputs, weights, lone
+                pre_activations.append(out if self.quadratic else None)
+                layer_inputs.append(self._activate(out))
+        return (out.unsqueeze(0) if lone else out), layer_inputs, pre_activations, weights, lone
+
+    def _activate(self, pre: torch.Tensor) -> torch.Tensor:
+        """ReLU, or Kumar et al.'s phi(h) = h + h^2 / 2."""
+        return pre + 0.5 * pre * pre if self.quadratic else torch.relu(pre)
+
+    def _activation_backward(self, grad: torch.Tensor, activated: torch.Tensor,
+                             pre: torch.Tensor | None) -> torch.Tensor:
+        """The gradient through the activation: ReLU' (1 where the output is positive), or
+        phi'(h) = 1 + h from the pre-activation ``pre``."""
+        if self.quadratic:
+            return grad * (1.0 + pre)
+        return torch.ops.aten.threshold_backward(grad, activated, 0)
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
@@ -87,7 +106,8 @@ class VectorMLP(CohortModel):
         them). A hinge over more than two classes takes the generic path."""
         if not with_grads or (self.loss == "hinge" and self.classes > 2):
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
-        logits, layer_inputs, weights, lone = self._forward(apply_masks(params, masks), inputs)
+        logits, layer_inputs, pre_activations, weights, lone = self._forward(
+            apply_masks(params, masks), inputs)
         loss, acc = self.loss_and_accuracy(logits, labels, loss_dtype)
         grad = output_gradient(self.loss, logits, labels, loss_dtype)
         grad = grad[0] if lone else grad
@@ -100,7 +120,7 @@ class VectorMLP(CohortModel):
                 grads[f"b{layer}"] = grad.sum(dim=-2)
             if layer > 1:
                 grad = grad.mm(weight.t()) if lone else torch.bmm(grad, weight.transpose(1, 2))
-                grad = torch.ops.aten.threshold_backward(grad, hidden, 0)  # ReLU'
+                grad = self._activation_backward(grad, hidden, pre_activations[layer - 2])
         if lone:
             grads = {name: g.unsqueeze(0) for name, g in grads.items()}
         if masks:
