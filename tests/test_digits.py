@@ -77,7 +77,11 @@ def test_digits_settings_that_do_not_apply_are_refused(overrides, message):
 
 
 def test_digits_study_end_to_end(tmp_path, grok):
-    result = grok("sweep", "digits", "--quick", "--storage", tmp_path / "s")
+    # the quick study at a tinier budget and width (its own size trains 6000 steps at full width)
+    tiny = [f"{key}.{name}" for key in ("train", "base.train")
+            for name in ("steps=1500", "checkpoint_every=500")]
+    result = grok("sweep", "digits", "--quick", "--storage", tmp_path / "s",
+                  *[arg for setting in [*tiny, "model.d_hidden=32"] for arg in ("--set", setting)])
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = analysis.load(str(tmp_path / "s" / "digits-quick"))
     assert len(loaded.members) == 2 and len(loaded.base) == 2
