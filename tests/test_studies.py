@@ -156,7 +156,8 @@ def test_tasks_and_text_studies_end_to_end(tmp_path, grok):
     regression = loaded.curves.merge(loaded.trials[["trial", "variant"]], on="trial")
     regression = regression[regression["variant"] == "polynomial regression"]
     assert regression["train_acc"].iloc[-1] > 0.9  # R^2 of a memorised training set
-    result, loaded = _check_study(grok, storage, "text", "--seeds", "0", size=())
+    short = [setting.replace("600", "1200").replace("300", "600") for setting in short]
+    result, loaded = _check_study(grok, storage, "text", "--seeds", "0", *sets(*short), size=())
     assert len(loaded.members) == 1 and loaded.base["final_train_acc"].iloc[0] > 0.9
 
 
