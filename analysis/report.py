@@ -21,7 +21,7 @@ from typing import Optional
 
 import pandas as pd
 
-from grok_core.config import DEFAULT_WIDTHS, ExperimentConfig
+from grok_core.config import DEFAULT_WIDTHS, VECTOR_TASKS, ExperimentConfig, task_model
 from grok_core.layout import (CRITICAL_RATIO_SEARCH, REPORT_DIR, REPORT_PAGE, RESTARTED_INFIX,
                               SEARCH_SPEC_FILE, SWEEP_SPEC_FILE, critical_search_name)
 
@@ -246,10 +246,13 @@ def describe_size(trials: pd.DataFrame) -> str:
     flat = ExperimentConfig().to_flat()
     given = {k: v for k, v in trials.iloc[0].items() if not (isinstance(v, float) and v != v)}
     setting = lambda key: given.get(key, flat.get(key))  # noqa: E731
-    model = setting("model.name")
-    widths = "/".join(str(given.get(f"model.{k}") or default) for k, default in
-                      zip(("d_emb", "d_hidden"), DEFAULT_WIDTHS.get(model, ("?", "?"))))
     task = setting("task.name")
+    model = setting("model.name") or task_model(task)
+    if task in VECTOR_TASKS:  # no embedding: the hidden widths, the task's own unless set
+        widths = f"hidden {given.get('model.d_hidden') or 'as the task'}"
+    else:
+        widths = "/".join(str(given.get(f"model.{k}") or default) for k, default in
+                          zip(("d_emb", "d_hidden"), DEFAULT_WIDTHS.get(model, ("?", "?"))))
     parts = [f"p={setting('task.p')}" if task == "modular" else task, f"{model} {widths}",
              f"lr {_values(trials, 'optim.lr', setting)}",
              f"wd {_values(trials, 'optim.weight_decay', setting)}"]

@@ -21,11 +21,12 @@ Everything public is importable from ``grok_core.config`` itself.
 """
 from ..errors import ConfigError, check_pruning_rate, choice
 from .experiment import ENGINE_VERSION, ExperimentConfig
-from .names import (DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES, DEFAULT_WIDTHS, DIGITS_IMAGES,
+from .names import (ACTIVATIONS, DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES, DEFAULT_WIDTHS, DIGITS_IMAGES,
                     EDGE_POPUP_VARIANTS, FOURIER_VARIANTS, LOSS_DTYPES, LOSSES, MASK_RECIPES,
                     MODELS, NORMS, OPERATIONS, OPTIMIZERS, PAIR_MODES, PRIME_OPERATIONS,
                     PRUNE_METHODS, PRUNE_SCOPES, RECIPE_TRAITS, RECIPES, REGRESSION_TASKS,
-                    SEQUENCE_TASKS, TASK_KEYS, TASKS, TEXT_CORPORA, VECTOR_TASKS, RecipeTraits)
+                    SEQUENCE_TASKS, TASK_KEYS, TASKS, TEXT_CORPORA, VECTOR_TASKS, RecipeTraits,
+                    task_model)
 from .overrides import (all_keys, changed_settings, flatten_settings, key_help, parse_override,
                         plain_value, typed_override)
 from .sections import (BASE_SECTIONS, DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS,
@@ -33,7 +34,7 @@ from .sections import (BASE_SECTIONS, DENSE_SECTIONS, INHERITED_SECTIONS, INHERI
                        PruneConfig, TaskConfig, TrainConfig, field_defaults, hp, is_prime)
 
 __all__ = [
-    "BASE_SECTIONS", "DEFAULT_TEST_EXAMPLES", "DEFAULT_TRAIN_EXAMPLES", "DEFAULT_WIDTHS",
+    "ACTIVATIONS", "BASE_SECTIONS", "DEFAULT_TEST_EXAMPLES", "DEFAULT_TRAIN_EXAMPLES", "DEFAULT_WIDTHS",
     "DENSE_SECTIONS", "DIGITS_IMAGES", "EDGE_POPUP_VARIANTS", "ENGINE_VERSION",
     "FOURIER_VARIANTS", "INHERITED_SECTIONS", "INHERITED_TRAIN_KEYS", "LOSS_DTYPES", "LOSSES",
     "MASK_RECIPES", "MODELS", "NORMS", "OPERATIONS", "OPTIMIZERS", "PAIR_MODES",
@@ -44,5 +45,5 @@ __all__ = [
     "OptimConfig", "PruneConfig", "RecipeTraits", "TaskConfig", "TrainConfig",
     "all_keys", "changed_settings", "check_pruning_rate", "choice", "field_defaults",
     "flatten_settings", "hp", "is_prime", "key_help", "parse_override", "plain_value",
-    "typed_override",
+    "task_model", "typed_override",
 ]
