@@ -253,7 +253,11 @@ def describe_size(trials: pd.DataFrame) -> str:
     else:
         widths = "/".join(str(given.get(f"model.{k}") or default) for k, default in
                           zip(("d_emb", "d_hidden"), DEFAULT_WIDTHS.get(model, ("?", "?"))))
-    parts = [f"p={setting('task.p')}" if task == "modular" else task, f"{model} {widths}",
+    if task == "modular":
+        task = f"p={setting('task.p')}"
+    elif task == "text":  # which corpus: App. J's IMDb, or a generated one
+        task = f"text ({setting('task.corpus')} corpus)"
+    parts = [task, f"{model} {widths}",
              f"lr {_values(trials, 'optim.lr', setting)}",
              f"wd {_values(trials, 'optim.weight_decay', setting)}"]
     steps = f"{int(setting('train.steps')):,} steps"

@@ -219,9 +219,10 @@ def test_a_sweeps_size_is_described_from_its_settings():
                                                        (1e-2, 1.0)])])
     assert describe_size(grid) == "p=67, mlp 500/48, lr 0.001 / 0.01, wd 0.1 / 1, 6,000 steps"
     # a task picks its model: text the LSTM, a vector task its own MLP (no embedding)
-    text = pd.DataFrame([{"trial": "a", "task.name": "text", "model.d_emb": 32,
-                          "model.d_hidden": 64, "optim.weight_decay": 0.1}])
-    assert describe_size(text) == "text, lstm 32/64, lr 0.001, wd 0.1, 30,000 steps"
+    text = pd.DataFrame([{"trial": "a", "task.name": "text", "task.corpus": "marker_parity",
+                          "model.d_emb": 32, "model.d_hidden": 64, "optim.weight_decay": 0.1}])
+    assert describe_size(text) == ("text (marker_parity corpus), lstm 32/64, lr 0.001, wd 0.1, "
+                                   "30,000 steps")
     digits = pd.DataFrame([{"trial": "a", "task.name": "digits", "optim.weight_decay": 0.1}])
     assert describe_size(digits) == "digits, mlp hidden as the task, lr 0.001, wd 0.1, 30,000 steps"
 
