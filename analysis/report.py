@@ -230,7 +230,8 @@ def _full_size_note(section: Section) -> str:
     if not record.measured:
         return "<p>Full size: not measured here.</p>"
     esc = html.escape
-    text = esc(f"Full size (paper settings): {VERDICT_WORDS[record.held][0]}, {record.numbers}.")
+    text = esc(f"Full size (the study's defaults): {VERDICT_WORDS[record.held][0]}, "
+               f"{record.numbers}.")
     if section.verdict is not None and section.verdict.held != record.held:
         why = record.quick_differs or "not explained yet"
         text += f" <b>The quick verdict differs</b>: {esc(why)}."
@@ -278,14 +279,15 @@ def _size_note(sections: list[Section]) -> str:
     """Which size the page shows: quick (what the quick sizes are) or full."""
     quick = sorted({s.claim.study for s in sections if s.quick})
     if not quick:
-        return ('<p class="size"><b>Size: full</b> (paper settings): the studies as the paper '
-                "ran them.</p>")
+        return ('<p class="size"><b>Size: full</b> (each study\'s defaults: the paper\'s '
+                "settings, or where its dense runs do not grok at them, the authors' or the "
+                "literature's, as each section's size line and the README say).</p>")
     headline = next((s.size for s in sections if s.quick and s.claim.study == "headline"), "")
     example = f" (the headline: {headline})" if headline else ""
     return ('<p class="size"><b>Size: quick</b>: checks each effect at small size, in minutes. '
             f"Each study at a size chosen to show its effect{html.escape(example)}; each "
             "section says its own. The criteria are the full-size ones. The column <i>full "
-            "size</i> is what the full study gave here (paper settings); where the two differ, "
+            "size</i> is what the full study gave here (its defaults); where the two differ, "
             "the section says why. Quick studies: " + html.escape(", ".join(quick)) + ".</p>")
 
 
