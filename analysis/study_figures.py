@@ -74,7 +74,7 @@ STUDY_FIGURES: dict[str, Callable[[SweepResults], bytes]] = {
     "digits": dense_vs_ticket,
     "norm_control": curves_by_variant,
     "pai": curves_by_variant,
-    "text": curves_by_variant,
+    "text": dense_vs_ticket,  # one dense LSTM against its ticket, as Fig. 19
     "edge_popup": edge_popup_curves,
     "tasks": task_panels,
     "structure": structure_panels,
