@@ -209,15 +209,25 @@ def _place_sentiment_words(rng: np.random.Generator, inputs: np.ndarray, labels:
 
 # --- marker parity ---------------------------------------------------------------------------
 
-def marker_words(vocab_size: int, markers: int = 2, seed: int = 0) -> np.ndarray:
-    """The ``markers`` marker word ids of the marker-parity corpus of ``seed`` (sorted), drawn
-    from 2 .. vocab_size + 1; every other word is filler."""
+def check_marker_sizes(markers: int, vocab_size: int, seq_len: int) -> None:
+    """ConfigError (one line) unless the marker-parity corpus can be drawn at these sizes: at
+    least one marker, a filler word beside the markers, room for every marker in a sequence."""
     if markers < 1:
         raise ConfigError(f"task.markers: the marker_parity corpus needs at least 1 marker word, "
                           f"got {markers}")
     if vocab_size <= markers:
         raise ConfigError(f"task.vocab_size: the marker_parity corpus needs more words than its "
                           f"{markers} markers (at least one filler word), got {vocab_size}")
+    if seq_len < markers:
+        raise ConfigError(f"task.seq_len: the marker_parity corpus writes up to {markers} "
+                          f"marker words per sequence, so it needs at least {markers} tokens, "
+                          f"got {seq_len}")
+
+
+def marker_words(vocab_size: int, markers: int = 2, seed: int = 0) -> np.ndarray:
+    """The ``markers`` marker word ids of the marker-parity corpus of ``seed`` (sorted), drawn
+    from 2 .. vocab_size + 1; every other word is filler."""
+    check_marker_sizes(markers, vocab_size, markers)
     # a generator of its own, so the markers do not depend on how many sequences are drawn
     return np.sort(np.random.default_rng([seed, 0]).permutation(vocab_size)[:markers]
                    + FIRST_WORD)
@@ -246,13 +256,11 @@ def marker_parity_dataset(n_train: int, n_test: int, vocab_size: int = 1000,
     2 markers, an LSTM of width 32/64 with AdamW lr 1e-3, wd 0.1, batch 32 memorises by step
     500-700 and generalises at 2,600-13,900 (seeds 0-3, 5); on seed 0, with 3000 or more
     sequences, or wd 1, the rule comes with the fit, and with 500-1500 test accuracy stays
-    near chance (at most 0.55) for 10k steps. Train and test are disjoint draws (generators of their own).
+    near chance (at most 0.55) for 10k steps. Train and test are disjoint draws (generators of
+    their own).
     """
+    check_marker_sizes(markers, vocab_size, seq_len)
     words = marker_words(vocab_size, markers, seed)
-    if seq_len < markers:
-        raise ConfigError(f"task.seq_len: the marker_parity corpus writes up to {markers} "
-                          f"marker words per sequence, so it needs at least {markers} tokens, "
-                          f"got {seq_len}")
     # one generator per split: the training sequences do not change with n_test
     train_x, train_y = _marker_sequences(np.random.default_rng([seed, 1]), n_train, vocab_size,
                                          seq_len, words)

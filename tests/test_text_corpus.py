@@ -88,6 +88,12 @@ def test_bad_sizes_are_one_line_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message) as error:
         marker_parity_dataset(**arguments)
     assert "\n" not in str(error.value)
+    # the same sizes are refused when the config is built, before any work
+    settings = {f"task.{key}": value for key, value in arguments.items()
+                if key not in ("n_train", "n_test")}
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict({"task.name": "text", "task.corpus": "marker_parity",
+                                    **settings})
 
 
 def test_the_text_task_builds_the_corpus_from_its_settings():

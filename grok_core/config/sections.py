@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 
 from ..errors import ConfigError, check_pruning_rate, choice
 from ..idx import check_mnist_folder
-from ..text import check_aclimdb_folder
+from ..text import check_aclimdb_folder, check_marker_sizes
 from .names import (ACTIVATIONS, DEFAULT_MODEL, DEFAULT_TEST_EXAMPLES, DEFAULT_TRAIN_EXAMPLES,
                     DEFAULT_WIDTHS, DIGITS_IMAGES, EDGE_POPUP_VARIANTS, FOURIER_VARIANTS,
                     LOSS_DTYPES, LOSSES, MODELS, NORMS, OPERATIONS, OPTIMIZERS, PAIR_MODES,
@@ -135,6 +135,8 @@ class TaskConfig:
                                   f"{available} training images in {self.data_dir}")
         if self.name == "text" and self.corpus == "aclimdb":
             check_aclimdb_folder(self.data_dir)
+        if self.name == "text" and self.corpus == "marker_parity":
+            check_marker_sizes(self.markers, self.vocab_size, self.seq_len)
         if self.name == "digits" and self.train_examples >= DIGITS_IMAGES:
             raise ConfigError(f"task.n_train: {self.train_examples} leaves no test images (there "
                               f"are {DIGITS_IMAGES})")
