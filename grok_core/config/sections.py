@@ -198,9 +198,6 @@ class ModelConfig:
             raise ConfigError(f"model.init_scale: must be positive, got {self.init_scale}")
         if self.name != "transformer" and not (self.pos_embed and self.biases):
             raise ConfigError("model.pos_embed / model.biases: apply to model.name=transformer only")
-        if self.name != "mlp" and (self.activation != "relu" or self.hidden_layers is not None):
-            raise ConfigError("model.activation / model.hidden_layers: apply to the MLP of a "
-                              "vector task (model.name=mlp) only")
 
     @property
     def emb_width(self) -> int:

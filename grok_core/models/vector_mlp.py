@@ -34,9 +34,8 @@ class VectorMLP(CohortModel):
         super().__init__(config, features, classes, loss)
         widths, self.biases = VECTOR_MLP_LAYOUTS[task]
         self.quadratic = config.activation == "quadratic"
-        layers = config.hidden_layers or len(widths)
         if config.d_hidden or config.hidden_layers:
-            widths = (config.d_hidden or max(widths),) * layers
+            widths = (config.d_hidden or max(widths),) * (config.hidden_layers or len(widths))
         sizes = (features, *widths, classes)
         self.layers = len(sizes) - 1
         self.specs = {}
