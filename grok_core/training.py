@@ -325,6 +325,19 @@ class LoopState:
         self.step = saved.step
 
 
+def flush_subnormals() -> None:
+    """Have this process's CPU kernels treat subnormal floats (|x| < 1.2e-38 in float32) as zero.
+
+    Once a network has memorised, softmax tails, gradients and Adam's second moments fall into
+    the subnormal range, and x86 CPUs compute on subnormals up to 100x slower: without this a
+    dense run at lr 1e-3, wd 0.1 ran 2.8x slower than one at lr 1e-2, wd 1 (same size and steps).
+    Values that small change no accuracy or loss we report. A GPU flushes them by itself. The
+    setting is process-wide, and the engine owns the process it trains in (``ENGINE_VERSION`` 3
+    is the first that flushes).
+    """
+    torch.set_flush_denormal(True)
+
+
 def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
                  device: str | torch.device | None = "cpu", progress: bool = False,
                  callbacks: Callbacks | None = None, dataset: Dataset | None = None,
@@ -339,6 +352,7 @@ def train_cohort(config: ExperimentConfig, members: Sequence[MemberSpec], *,
     many steps; ``resume`` continues from one (same config and members) with results identical
     to an uninterrupted run.
     """
+    flush_subnormals()
     loop, state = _start(config, members, resolve_device(device), callbacks or Callbacks(),
                          dataset or build_dataset(config.task), progress, desc)
     if resume is not None:

@@ -28,7 +28,8 @@ from .sections import (DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS,
 # Salt of every dense run's content key. Bump it whenever code changes what a stored run holds
 # (its numbers, its files or its meaning), so stores never serve runs trained by older code.
 # 1: the engine up to the sweeps issue (keys without a salt). 2: per-member early stop.
-ENGINE_VERSION = 2
+# 3: subnormal floats flushed to zero on CPU (``grok_core.training.flush_subnormals``).
+ENGINE_VERSION = 3
 
 
 @dataclass(frozen=True)
