@@ -13,9 +13,9 @@ nothing is fetched from the network.
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Optional
 
@@ -24,6 +24,7 @@ import pandas as pd
 from grok_core.config import DEFAULT_WIDTHS, VECTOR_TASKS, ExperimentConfig, task_model
 from grok_core.layout import (CRITICAL_RATIO_SEARCH, REPORT_DIR, REPORT_PAGE, RESTARTED_INFIX,
                               SEARCH_SPEC_FILE, SWEEP_SPEC_FILE, critical_search_name)
+from grok_core.store import Storage, is_uri, location_name, without_query
 
 from . import critical_ratio
 from .claims import CLAIMS, Claim, Verdict
@@ -36,21 +37,19 @@ SEARCH = CRITICAL_RATIO_SEARCH  # the Optuna critical-ratio search (grok critica
 
 
 def find_sweeps(storage: str) -> dict[str, str]:
-    """Study name -> the folder of its sweep under ``storage`` (local folders; the full
+    """Study name -> the folder (local path or URI) of its sweep under ``storage`` (the full
     version preferred over ``--quick``, then the one under the study's own name, then the
     newest). A critical-ratio search counts as
     the study ``SEARCH`` for the MLP and ``SEARCH:<model>`` for another architecture (a
     restarted one's kept old copy does not count)."""
+    root = Storage(storage)
     found: dict[str, tuple[bool, bool, float, str]] = {}
-    for entry in sorted(os.listdir(storage)) if os.path.isdir(storage) else []:
-        folder = os.path.join(storage, entry)
-        space = os.path.join(folder, SWEEP_SPEC_FILE)
-        spec = os.path.join(folder, SEARCH_SPEC_FILE)
-        if os.path.isfile(spec) and RESTARTED_INFIX not in entry:
-            study, marker = _search_study(spec), spec
-        elif os.path.isfile(space):
+    for entry in root.folders():
+        if root.exists(entry, SEARCH_SPEC_FILE) and RESTARTED_INFIX not in entry:
+            study, marker = _search_study(root, entry), SEARCH_SPEC_FILE
+        elif root.exists(entry, SWEEP_SPEC_FILE):
             try:
-                study, marker = json.load(open(space)).get("study"), space
+                study, marker = root.read_json(entry, SWEEP_SPEC_FILE).get("study"), SWEEP_SPEC_FILE
             except ValueError:
                 continue
         else:
@@ -60,16 +59,16 @@ def find_sweeps(storage: str) -> dict[str, str]:
         # a sweep under the study's own (default) name wins over others of the same study,
         # e.g. an extra run of other seeds under --name
         own = entry.removesuffix("-quick") == _default_name(study)
-        rank = (not entry.endswith("-quick"), own, os.path.getmtime(marker), folder)
+        rank = (not entry.endswith("-quick"), own, root.modified(entry, marker), root.child(entry))
         if study not in found or rank > found[study]:
             found[study] = rank
     return {study: rank[-1] for study, rank in found.items()}
 
 
-def _search_study(spec_file: str) -> str:
+def _search_study(root: Storage, entry: str) -> str:
     """``SEARCH``, or ``SEARCH:<model>`` for a search of another architecture than the MLP."""
     try:
-        model = critical_ratio.search_model(json.load(open(spec_file)))
+        model = critical_ratio.search_model(root.read_json(entry, SEARCH_SPEC_FILE))
     except ValueError:
         model = "mlp"
     return SEARCH if model == "mlp" else f"{SEARCH}:{model}"
@@ -106,7 +105,7 @@ class Section:
     @property
     def quick(self) -> bool:
         """Whether the section shows a quick sweep (``--quick``: named ``...-quick``)."""
-        return bool(self.folder) and self.folder.rstrip("/").endswith("-quick")
+        return bool(self.folder) and location_name(self.folder).endswith("-quick")
 
     @property
     def anchor(self) -> str:
@@ -141,15 +140,16 @@ def _figure(study: str, loaded) -> Optional[bytes]:
 def _command(study: str, folder: str, storage: str, loaded=None) -> str:
     if study == SEARCH and loaded is not None:  # one command per architecture searched
         return "; ".join(_search_command(search, storage) for search in loaded.values())
-    name = os.path.basename(folder.rstrip("/"))
+    name = location_name(folder)
     quick = " --quick" if name.endswith("-quick") else ""
-    return f"grok sweep {study}{quick} --storage {storage} --name {name}"
+    return f"grok sweep {study}{quick} --storage {shlex.quote(storage)} --name {name}"
 
 
 def _search_command(search, storage: str) -> str:
     quick = " --quick" if search.name.endswith("-quick") else ""
     model = "" if search.model == "mlp" else f" --set model.name={search.model}"
-    return f"grok critical-ratio{model}{quick} --storage {storage} --name {search.name}"
+    return (f"grok critical-ratio{model}{quick} --storage {shlex.quote(storage)} "
+            f"--name {search.name}")
 
 
 def evaluate(storage: str, out: str) -> list[Section]:
@@ -192,10 +192,25 @@ def _summary_png(loaded: SweepResults) -> bytes:
     return sweep_summary_png(loaded, title=loaded.title())
 
 
+# Where the page goes when the sweeps are in object storage and no --out is given: a browser
+# opens a local file, and its figures are files beside it.
+REMOTE_REPORT_DIR = "grok_report"
+
+
+def report_folder(storage: str, out: Optional[str] = None) -> str:
+    """The local folder the page is written to: ``out``, else ``<storage>/report`` for a local
+    storage, else ``./grok_report`` (sweeps in object storage)."""
+    if out:
+        return out
+    return os.path.abspath(REMOTE_REPORT_DIR) if is_uri(storage) else os.path.join(storage,
+                                                                                 REPORT_DIR)
+
+
 def write_report(storage: str, out: Optional[str] = None) -> tuple[str, list[Section]]:
-    """Write ``index.html`` (and its figures) for the sweeps under ``storage``; its path and
-    the sections it shows."""
-    out = out or os.path.join(storage, REPORT_DIR)
+    """Write ``index.html`` (and its figures) for the sweeps under ``storage`` (a local folder
+    or a URI) into the local folder ``report_folder(storage, out)``; its path and the sections
+    it shows."""
+    out = report_folder(storage, out)
     os.makedirs(out, exist_ok=True)
     sections = evaluate(storage, out)
     path = os.path.join(out, REPORT_PAGE)
@@ -309,7 +324,7 @@ def render(sections: list[Section], storage: str) -> str:
 table{{border-collapse:collapse}}td,th{{border:1px solid #d0d7de;padding:4px 8px;
 vertical-align:top;font-size:14px}}img{{max-width:100%}}code{{background:#f6f8fa}}</style>
 </head><body><h1>Grokking tickets: reproduction report</h1>
-<p>Sweeps under <code>{esc(storage)}</code>. Each verdict is computed from the numbers shown
+<p>Sweeps under <code>{esc(without_query(storage))}</code>. Each verdict is computed from the numbers shown
 below it, against the criterion stated there.</p>
 {quick_note}<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th>{full_column}</tr>
 {rows}</table>"""]
@@ -322,7 +337,7 @@ below it, against the criterion stated there.</p>
         if s.folder is None:
             run = ("grok critical-ratio" if s.claim.study == SEARCH
                    else f"grok sweep {s.claim.study}")
-            parts.append(f"<p>Not run. Run it with <code>{esc(run)} --storage {esc(storage)}"
+            parts.append(f"<p>Not run. Run it with <code>{esc(run)} --storage {esc(shlex.quote(storage))}"
                          "</code> (or <code>grok reproduce</code>).</p>")
             continue
         if s.figure:

@@ -7,6 +7,7 @@ gives curves (partial ones up to its last checkpoint).
 from __future__ import annotations
 
 import io
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,9 +18,12 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
+from grok_core.errors import CorruptArtifact
 from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, SWEEP_SPEC_FILE
-from grok_core.store import ArtifactStore, Storage
+from grok_core.store import ArtifactStore, Storage, location_name, location_parent
 from grok_core.trial_config import trial_settings, variant_label
+
+log = logging.getLogger("grok.analysis")
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
 HIDDEN_CONFIG_KEYS = ("seeds", "rates", "_store", "_report_every")
@@ -147,7 +151,7 @@ def load(path: str) -> SweepResults:
         except ValueError:
             study = None
     return SweepResults(concat(members), concat(curves), pd.DataFrame(trials), base_frame,
-                        _dense_curves(path, base_frame), name=path.rstrip("/").rpartition("/")[2],
+                        _dense_curves(path, base_frame), name=location_name(path),
                         study=study, path=path)
 
 
@@ -179,8 +183,7 @@ def shared_settings(trials: pd.DataFrame, limit: int = 6) -> str:
 
 def sweep_store(path: str):
     """The artifact store of the sweep at ``path``: its storage root (the parent folder)."""
-    head, slash, _ = path.rstrip("/").rpartition("/")
-    return ArtifactStore(head or ("/" if slash else "."))
+    return ArtifactStore(location_parent(path))
 
 
 def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
@@ -191,8 +194,13 @@ def _dense_curves(path: str, base: pd.DataFrame) -> pd.DataFrame:
     store = sweep_store(path)
     frames = []
     for key, seed in zip(base["dense_key"], base["seed"]):
-        if store.has_curves(key, int(seed)):
+        if not store.has_dense(key, int(seed)):
+            continue
+        try:
             frames.append(store.dense_curves(key, int(seed)).assign(dense_key=key, seed=int(seed)))
+        except CorruptArtifact as bad:  # the sweep's own tables still load; the next trial
+            # that needs the run trains it again (grok_core.recipes.repairing)
+            log.warning(f"{bad}: its curves are left out")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -16,6 +16,21 @@ class ConfigError(ValueError):
     """A user-caused configuration error; its message is one line meant for the user."""
 
 
+class StorageUnavailable(Exception):
+    """The storage (an object store, a network folder) stopped answering while work ran. What
+    it already holds is kept whole (every write is atomic); rerunning the command resumes."""
+
+
+class CorruptArtifact(ConfigError):
+    """A stored file of a dense run that fails its checksum or cannot be parsed (cut short, a
+    flipped byte). The engine trains the run again (``grok_core.recipes.repairing``); readers
+    that cannot (the analysis) stop with this one line."""
+
+    def __init__(self, file: str, key: str, seed: int, why: str) -> None:
+        super().__init__(f"corrupt artifact {file} of dense run {key} seed {seed}: {why}")
+        self.file, self.key, self.seed = file, key, seed
+
+
 def closest(name: str, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the option closest to ``name``, or '' when none is close."""
     match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)

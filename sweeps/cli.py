@@ -22,6 +22,7 @@ import sys
 from typing import Iterator, Optional, Sequence
 
 from grok_core.config import ConfigError
+from grok_core.errors import StorageUnavailable
 
 from .commands import ALIASES, COMMANDS, command_module
 from .commands._common import Parser
@@ -93,6 +94,9 @@ def _run(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"grok: error: {exc}", file=sys.stderr)
         return 2
+    except StorageUnavailable as exc:
+        print(f"grok: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("grok: interrupted; finished artifacts are kept, unfinished ones will be redone",
               file=sys.stderr)

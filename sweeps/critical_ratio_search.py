@@ -29,7 +29,7 @@ from analysis.figures import critical_summary_png
 from grok_core.config import ConfigError, check_pruning_rate, choice, typed_override
 from grok_core.layout import (DEFAULT_STORAGE, SEARCH_SPEC_FILE, SEARCH_STUDY_INFO_FILE,
                               SUMMARY_FIGURE_FILE, critical_search_name)
-from grok_core.store import ArtifactStore, Storage, is_uri
+from grok_core.store import ArtifactStore, Storage, is_uri, location_name
 from grok_core.trial_config import split_trial_config
 from search_spaces import get_study
 
@@ -136,6 +136,8 @@ def validate(request: CriticalRequest) -> CriticalRequest:
         raise ConfigError(f"--resolution: must be in (0, 1), got {request.resolution}")
     if request.cpus_per_trial <= 0 or request.gpus_per_trial < 0:
         raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if request.study_storage is None:  # the default SQLite file needs a local folder
+        default_study_storage(request.storage, request.search_name)
     address = request.address or os.environ.get("RAY_ADDRESS")
     if address:
         check_reachable(address)
@@ -163,14 +165,14 @@ def restart_search(storage: str, name: str, study_url: str, default_url: bool) -
     names = {s.study_name for s in optuna.get_all_studies(storage=rdb)}
     if name not in names:
         return
-    old = kept.rstrip("/").rpartition("/")[2] if kept else f"{name}.restarted-1"
+    old = location_name(kept) if kept else f"{name}.restarted-1"
     while old in names:
         old += "-1"
     optuna.copy_study(from_study_name=name, from_storage=rdb, to_storage=rdb,
                       to_study_name=old)
     optuna.delete_study(study_name=name, storage=rdb)
     if kept:
-        where = Storage(search_folder(storage, kept.rstrip("/").rpartition("/")[2]))
+        where = Storage(search_folder(storage, location_name(kept)))
         if where.exists(SEARCH_STUDY_INFO_FILE):
             where.write_json({**where.read_json(SEARCH_STUDY_INFO_FILE), "study_name": old},
                              SEARCH_STUDY_INFO_FILE)
@@ -229,7 +231,7 @@ def run_critical(request: CriticalRequest):
              f"{max(0, remaining)} to go (--trials {request.trials})")
     if remaining > 0:
         _search(request, storage, folder, study, rdb, finished, remaining)
-    return write_outputs(folder.root)
+    return write_outputs(folder.location)
 
 
 def _dense_phase(request: CriticalRequest, storage: str, folder: str, slots: int) -> None:
@@ -253,7 +255,7 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
     from ray.tune.search import ConcurrencyLimiter
 
     slots = trial_slots(request.cpus_per_trial, request.gpus_per_trial)
-    _dense_phase(request, storage, folder.root, slots)
+    _dense_phase(request, storage, folder.location, slots)
     sampler = make_sampler(request.sampler, request.low, request.high, request.seed,
                            request.resolution, finished)
     told = {"count": 0}
@@ -261,7 +263,7 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
     def on_told() -> None:
         told["count"] += 1
         if told["count"] % PRINT_EVERY == 0:
-            progress_line(folder.root)
+            progress_line(folder.location)
 
     searcher = study_search_class()(
         space={RATE_PARAM: optuna.distributions.FloatDistribution(request.low, request.high)},
@@ -272,7 +274,7 @@ def _search(request: CriticalRequest, storage: str, folder: Storage, study, rdb,
     run_name = _next_run_name(folder)
     log.info(f"{run_name}: {remaining} trial(s), {slots} at a time, sampler {request.sampler}; "
              f"each trains seeds {','.join(map(str, request.seeds))} at one rate")
-    run = TuneRun(critical_ratio_trainable, request.template(), run_name, folder.root, storage,
+    run = TuneRun(critical_ratio_trainable, request.template(), run_name, folder.location, storage,
                   cpus_per_trial=request.cpus_per_trial, gpus_per_trial=request.gpus_per_trial,
                   report_every=request.report_every,
                   trial_namer=lambda trial: f"{trial.trial_id}_rate="

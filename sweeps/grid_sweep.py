@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from grok_core.layout import DEFAULT_STORAGE, DENSE_PHASE_SUFFIX, SWEEP_SPEC_FILE
-from grok_core.store import ArtifactStore, Storage, is_uri
+from grok_core.store import ArtifactStore, Storage, endpoint_in_uri, is_uri, join_location
 
 from .cluster import alive_nodes, check_resources, connect_ray, trial_slots
 from .dense_phase import dense_phase_space, run_dense_phase
@@ -59,12 +59,13 @@ class SweepRequest:
 
 def sweep_path(storage: str, name: str) -> str:
     """Where Tune keeps the sweep (or search) ``name`` under the resolved ``storage``."""
-    return f"{storage.rstrip('/')}/{name}"
+    return join_location(storage, name)
 
 
 def resolve_storage(location: str) -> str:
-    """An absolute local path, or the URI unchanged (Ray Tune wants one of the two)."""
-    return location if is_uri(location) else os.path.abspath(location)
+    """An absolute local path, or the URI (Ray Tune wants one of the two) with the S3 endpoint
+    of the driver's environment written in (``endpoint_in_uri``)."""
+    return endpoint_in_uri(location) if is_uri(location) else os.path.abspath(location)
 
 
 def _trial_namer(axes: list[tuple[str, list]]) -> Callable:

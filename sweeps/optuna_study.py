@@ -166,6 +166,8 @@ def study_search_class():
             members = (result or {}).get("member_outcomes")
             if ot_trial is not None and members and not error:
                 ot_trial.set_user_attr("n_members", len(members))
+                generalised = sum(bool(member.get("generalised")) for member in members)
+                ot_trial.set_user_attr("generalised", f"{generalised}/{len(members)}")
                 ot_trial.set_user_attr("members", members)
                 ot_trial.set_user_attr("tune_trial_id", trial_id)
             elif result is not None and not error:

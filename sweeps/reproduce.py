@@ -13,7 +13,6 @@ task.data_dir=...`` runs it).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -24,10 +23,10 @@ from analysis.critical_ratio import is_search
 from analysis.critical_ratio import load as load_search
 from analysis.report import write_report
 from analysis.results import load as load_sweep
-from grok_core.config import ConfigError, choice
+from grok_core.config import choice
 from grok_core.layout import CRITICAL_RATIO_SEARCH as SEARCH
 from grok_core.layout import REPRODUCE_TIMES_FILE
-from grok_core.store import Storage, is_uri
+from grok_core.store import Storage
 from search_spaces import study_names
 
 from .cluster import check_reachable
@@ -52,6 +51,8 @@ class ReproduceRequest:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     overrides: Sequence[str] = field(default_factory=tuple)
+    out: Optional[str] = None  # the report's local folder (``analysis.report.report_folder``)
+    study_storage: Optional[str] = None  # the critical-ratio search's Optuna study (a URL)
 
 
 def studies(only: Optional[Sequence[str]]) -> list[str]:
@@ -68,7 +69,7 @@ def studies(only: Optional[Sequence[str]]) -> list[str]:
 
 def finished(path: str) -> bool:
     """Whether the sweep at ``path`` exists and every one of its trials finished."""
-    if not os.path.isdir(path):
+    if not Storage(path).is_dir():
         return False
     try:
         loaded = load_sweep(path)
@@ -79,7 +80,7 @@ def finished(path: str) -> bool:
 
 def search_finished(path: str, wanted: int) -> bool:
     """Whether the critical-ratio search at ``path`` holds ``wanted`` finished trials."""
-    if not os.path.isdir(path) or not is_search(path):
+    if not Storage(path).is_dir() or not is_search(path):
         return False
     try:
         return load_search(path).trials >= wanted
@@ -96,7 +97,8 @@ def _requests(request: ReproduceRequest, names: list[str]) -> dict:
     requests = {}
     for name in names:
         if name == SEARCH:
-            requests[name] = validate(CriticalRequest(**shared))
+            requests[name] = validate(CriticalRequest(**shared,
+                                                      study_storage=request.study_storage))
         else:
             requests[name] = SweepRequest(study=name, **shared)
             build_space(requests[name])
@@ -108,11 +110,10 @@ def _minutes(seconds: float) -> str:
 
 
 def _record_time(storage: str, name: str, seconds: float) -> None:
-    path = os.path.join(storage, REPRODUCE_TIMES_FILE)
-    times = json.load(open(path)) if os.path.isfile(path) else {}
+    where = Storage(storage)
+    times = where.read_json(REPRODUCE_TIMES_FILE) if where.exists(REPRODUCE_TIMES_FILE) else {}
     times[name] = {"seconds": round(seconds, 1), "ended": time.strftime("%Y-%m-%d %H:%M:%S")}
-    with open(path, "w") as handle:
-        json.dump(times, handle, indent=1)
+    where.write_json(times, REPRODUCE_TIMES_FILE)
 
 
 def _done_before(name: str, job, storage: str) -> bool:
@@ -135,8 +136,6 @@ def reproduce(request: ReproduceRequest) -> tuple[str, list, list]:
     done, running and left, and each sweep's own progress below it."""
     names = studies(request.only)
     storage = resolve_storage(request.storage)
-    if is_uri(storage):
-        raise ConfigError("grok reproduce: the report needs a local --storage folder")
     if request.address or os.environ.get("RAY_ADDRESS"):
         check_reachable(request.address or os.environ["RAY_ADDRESS"])
     Storage(storage).check_writable()
@@ -159,4 +158,4 @@ def reproduce(request: ReproduceRequest) -> tuple[str, list, list]:
             failed.append(name)
     log.info(f"reproduce: {len(names)} stud{'y' if len(names) == 1 else 'ies'} in "
         f"{_minutes(time.monotonic() - began)}; writing the report")
-    return (*write_report(storage), failed)
+    return (*write_report(storage, request.out), failed)

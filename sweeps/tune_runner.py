@@ -12,14 +12,16 @@ second, and every launcher validates the user's input (and refuses bad input) be
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pyarrow.fs as pafs
 
+from grok_core.errors import StorageUnavailable
 from grok_core.layout import RESTARTED_INFIX
-from grok_core.store import Storage
+from grok_core.store import Storage, is_uri, join_location, open_location, without_query
 
 from .ray_adapter import tune_settings
 from .trainable import DEFAULT_REPORT_EVERY
@@ -54,8 +56,24 @@ class TuneRun:
 
     @property
     def path(self) -> str:
-        """The run's folder."""
-        return f"{self.storage_path.rstrip('/')}/{self.name}"
+        """The run's folder (a local path or URI)."""
+        return join_location(self.storage_path, self.name)
+
+
+def tune_storage(location: str) -> dict:
+    """How Tune is told where a run lives: a local folder as it is; a URI as its filesystem and
+    the path in it, so that the URI's options (``?endpoint_override=...`` for an S3-compatible
+    server) reach every node, and Tune never appends a run's name after the query."""
+    if not is_uri(location):
+        return {"storage_path": location}
+    fs, path = open_location(location)
+    return {"storage_path": path, "storage_filesystem": fs}
+
+
+def _tune_path(location: str) -> tuple[str, dict]:
+    """(path, filesystem keyword) of a run's folder for Tuner.restore / can_restore."""
+    where = tune_storage(location)
+    return where.pop("storage_path"), where
 
 
 def bound_trainable(run: TuneRun):
@@ -73,7 +91,7 @@ def _new_tuner(run: TuneRun, trainable):
 
     callbacks = [JsonLoggerCallback()] + ([TBXLoggerCallback()] if run.tensorboard else [])
     run_config = tune.RunConfig(
-        name=run.name, storage_path=run.storage_path, callbacks=callbacks, verbose=1,
+        name=run.name, **tune_storage(run.storage_path), callbacks=callbacks, verbose=1,
         failure_config=tune.FailureConfig(max_failures=run.max_failures),
         # three, with checkpoints >= MIN_CHECKPOINT_SECONDS apart (sweeps.trial): the one
         # Tune's last saved experiment state names is never the one it deletes
@@ -92,7 +110,8 @@ def can_restore(path: str) -> bool:
     """Whether Tune left a run at ``path`` that it can restore."""
     from ray import tune  # heavy: only when a run starts (module docstring)
 
-    return tune.Tuner.can_restore(path)
+    path, filesystem = _tune_path(path)
+    return tune.Tuner.can_restore(path, **filesystem)
 
 
 def fit(run: TuneRun):
@@ -101,15 +120,34 @@ def fit(run: TuneRun):
     from ray import tune  # heavy: only when a run starts (module docstring)
 
     trainable = bound_trainable(run)
-    with tune_settings():
+    with tune_settings(), storage_outages_said(run.storage_path):
         if run.restore and can_restore(run.path):
-            log.info(f"resuming {run.path}: finished trials are kept, unfinished ones continue")
-            tuner = tune.Tuner.restore(run.path, trainable=trainable,
+            log.info(f"resuming {without_query(run.path)}: finished trials are kept, "
+                     "unfinished ones continue")
+            path, filesystem = _tune_path(run.path)
+            tuner = tune.Tuner.restore(path, trainable=trainable, **filesystem,
                                        param_space=run.param_space, resume_unfinished=True,
                                        resume_errored=True)
         else:
             tuner = _new_tuner(run, trainable)
         return tuner.fit()
+
+
+@contextlib.contextmanager
+def storage_outages_said(location: str) -> Iterator[None]:
+    """A remote storage that stops answering during a run (pyarrow's OSError, from Tune or a
+    trial) as ``StorageUnavailable``: one line, and how to go on. Local folders' errors are
+    left as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_uri(location):
+            raise
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StorageUnavailable(
+            f"storage {without_query(location)} stopped answering ({why[:200]}); what it "
+            "holds is kept: rerun the same command once it is back, and the run resumes"
+        ) from None
 
 
 def unfinished_trials(grid) -> list:

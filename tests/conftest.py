@@ -13,6 +13,13 @@ from grok_core.config import ExperimentConfig
 
 torch.set_num_threads(1)
 
+# Credentials for the tests' own S3 API server (tests/servers.py), set before any Ray starts so
+# that every trial worker has them; never a real AWS account (and no instance-metadata lookups).
+for _key, _value in {"AWS_ACCESS_KEY_ID": "grok-tests", "AWS_SECRET_ACCESS_KEY": "grok-tests",
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"
+                     }.items():
+    os.environ[_key] = _value
+
 
 @pytest.fixture
 def small_config() -> ExperimentConfig:
@@ -146,3 +153,26 @@ def error_line(result) -> str:
     assert len(lines) == 1 and lines[0].startswith("grok: error:"), lines
     assert "Traceback" not in result.stderr
     return lines[0]
+
+
+# --- real storage servers, one of each per session (tests/servers.py) ------------------------
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 API server on 127.0.0.1 (moto's server mode) with the bucket ``grok``."""
+    from servers import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server (Debian's PostgreSQL 15 binaries)."""
+    from servers import PostgresServer, postgres_available
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL 15 binaries not installed (/usr/lib/postgresql/15/bin)")
+    server = PostgresServer()
+    yield server
+    server.stop()

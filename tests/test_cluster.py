@@ -1,5 +1,8 @@
 """A two-node Ray cluster on this machine: `grok sweep --address` runs trials on both nodes.
 
+Each node has its own temp and working folders, as on two machines, and the sweep's only
+storage is a bucket on a real S3 API server (``tests/servers.py``).
+
 The test starts a head node and a second node with `ray start` (token authentication, as Ray
 2.60 has it by default), in a temp dir of its own, and stops only the processes under that dir.
 The cluster gets a token of its own (``RAY_AUTH_TOKEN``), given to both nodes and the client:
@@ -81,10 +84,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _ray_start(args: list[str], env: dict) -> subprocess.CompletedProcess:
+def _ray_start(args: list[str], env: dict, cwd: str) -> subprocess.CompletedProcess:
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     return subprocess.run([ray, "start", *args], env=env, capture_output=True, text=True,
-                          timeout=180)
+                          timeout=180, cwd=cwd)
+
+
+def _node_folders(temp: str, node: str) -> tuple[str, str]:
+    """(temp dir, working folder) of one node: each node its own, as on separate machines."""
+    folders = os.path.join(temp, node), os.path.join(temp, f"{node}-work")
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
+    return folders
 
 
 def _explain(what: str, result: subprocess.CompletedProcess) -> str:
@@ -101,12 +112,15 @@ def _start_cluster(env: dict) -> tuple[str, str, list[str]]:
     for _ in range(2):
         temp = tempfile.mkdtemp(prefix="grt", dir="/tmp")  # short: Ray's socket paths must be
         port, *ports = _free_ports(13)
-        common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
+        common = ["--num-cpus=1", "--disable-usage-stats"]
+        head_temp, head_work = _node_folders(temp, "h")
+        node_temp, node_work = _node_folders(temp, "n")
         head = _ray_start(["--head", f"--port={port}", "--include-dashboard=false",
-                           *_node_ports(ports[:6]), *common], env)
+                           f"--temp-dir={head_temp}", *_node_ports(ports[:6]), *common], env,
+                          head_work)
         if head.returncode == 0:
-            node = _ray_start([f"--address=127.0.0.1:{port}", *_node_ports(ports[6:]), *common],
-                              env)
+            node = _ray_start([f"--address=127.0.0.1:{port}", f"--temp-dir={node_temp}",
+                               *_node_ports(ports[6:]), *common], env, node_work)
             if node.returncode == 0:
                 return f"127.0.0.1:{port}", temp, failures
             failures.append(_explain("second node", node))
@@ -140,18 +154,44 @@ def two_node_cluster():
         _stop(temp)
 
 
-def test_sweep_on_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
+def _results_in_bucket(bucket, prefix: str) -> list[list[dict]]:
+    """The reports of each trial's result.json under ``prefix`` of the bucket."""
+    import pyarrow.fs as pafs
+
+    trials = []
+    for info in bucket.get_file_info(pafs.FileSelector(prefix, recursive=True)):
+        if info.base_name == "result.json":
+            text = bucket.open_input_stream(info.path).read().decode()
+            trials.append([json.loads(line) for line in text.splitlines() if line])
+    return trials
+
+
+def test_sweep_and_search_on_a_two_node_cluster_whose_only_storage_is_a_bucket(
+        two_node_cluster, s3_server, tmp_path):
+    import pyarrow.fs as pafs
+
+    from analysis.critical_ratio import load as load_search
+    from servers import BUCKET, s3_uri
+
     address, env = two_node_cluster
-    storage = tmp_path / "shared"  # both nodes are on this machine: local storage is shared
-    # trials long enough (seconds) that the two run side by side, one per single-CPU node
-    result = run_grok("sweep", "lr_wd", "--quick", *TINY, "--set", "train.steps=2000",
-                      "--address", address, "--storage", storage,
-                      env={k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "note: 2 nodes share the sweep: every node must see" in result.stderr
-    nodes = set()
-    for result_file in (storage / "lr_wd-quick").glob("*/result.json"):
-        nodes |= {json.loads(line)["node"] for line in result_file.read_text().splitlines() if line}
-    # TINY fixes optim.lr: the quick grid's two weight decays remain
-    assert len(list((storage / "lr_wd-quick").glob("*/result.json"))) == 2
-    assert len(nodes) == 2
+    uri = s3_uri(s3_server.endpoint, "cluster")
+    auth = {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    driver = tmp_path / "driver"  # the driver's own folder: nothing the nodes could read
+    driver.mkdir()
+    sweep = run_grok("sweep", "lr_wd", "--quick", *TINY, "--set", "train.steps=2000",
+                     "--address", address, "--storage", uri, env=auth)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert "every node must see" not in sweep.stderr  # a bucket needs no shared folder
+    bucket = pafs.S3FileSystem(endpoint_override=s3_server.endpoint, scheme="http")
+    trials = _results_in_bucket(bucket, f"{BUCKET}/cluster/lr_wd-quick")
+    assert len(trials) == 2 and all(reports[-1]["done_training"] for reports in trials)
+    assert len({report["node"] for reports in trials for report in reports}) == 2
+
+    search = run_grok("critical-ratio", "--quick", *TINY, "--set", "train.steps=300",
+                      "--set", "base.train.steps=600", "--trials", "2", "--seeds", "0",
+                      "--address", address, "--storage", uri,
+                      "--study-storage", f"sqlite:///{driver / 'study.db'}", env=auth)
+    assert search.returncode == 0, search.stderr[-3000:]
+    found = load_search(f"s3://{BUCKET}/cluster/critical_ratio_search-quick"
+                        f"?endpoint_override={s3_server.endpoint}&scheme=http")
+    assert found.trials == 2

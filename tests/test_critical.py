@@ -224,33 +224,40 @@ def _states(db):
     return dict(rows)
 
 
-def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(tmp_path, grok):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(
+        tmp_path, grok, request, database):
     storage = tmp_path / "s"
     args = ["critical-ratio", "--quick", *TINY_TICKET, "--trials", "4", "--report-every", "250",
             "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
             "--storage", str(storage)]
+    if database == "postgresql":  # a real server (tests/servers.py), psycopg 3
+        url = request.getfixturevalue("postgres").create_database("killed", "psycopg2")
+        args += ["--study-storage", url]
+        states_now = lambda: _postgres_states(url)  # noqa: E731
+    else:
+        db = storage / "critical_ratio_search-quick" / "study.db"
+        states_now = lambda: _states(db) if db.exists() else {}  # noqa: E731
     log = tmp_path / "driver.log"
     with open(log, "wb") as out:
         driver = subprocess.Popen(grok_command(*args), stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=grok_env())
-    db = storage / "critical_ratio_search-quick" / "study.db"
     deadline, states = time.time() + 480, {}
     while time.time() < deadline and driver.poll() is None:
         time.sleep(0.5)
-        if db.exists():
-            try:
-                states = _states(db)
-            except sqlite3.Error:  # the driver is creating its tables
-                continue
-            if "COMPLETE" in states.values() and "RUNNING" in states.values():
-                break
+        try:
+            states = states_now()
+        except Exception:  # noqa: BLE001 - the driver is creating its tables
+            continue
+        if "COMPLETE" in states.values() and "RUNNING" in states.values():
+            break
     exited = driver.poll()
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
     driver.wait()
     assert exited is None and "COMPLETE" in states.values(), (
         f"the driver {'exited ' + str(exited) if exited is not None else 'still ran'} with "
         f"trials {states}; its output ends:\n{log.read_text()[-3000:]}")
-    before = _states(db)
+    before = states_now()
     done = {n for n, s in before.items() if s == "COMPLETE"}
     stale = {n for n, s in before.items() if s == "RUNNING"}
     assert done and stale and len(done) < 4, before
@@ -258,10 +265,22 @@ def test_a_killed_driver_leaves_stale_trials_that_the_rerun_fails_and_replaces(t
     rerun = grok(*args)  # in this process: a driver, and a Ray, other than the killed one
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "marked" in rerun.stderr and "stale" in rerun.stderr
-    after = _states(db)
+    after = states_now()
     assert all(after[n] == "COMPLETE" for n in done)       # nothing finished is lost or rerun
     assert all(after[n] == "FAIL" for n in stale)          # nor counted, nor RUNNING forever
     assert list(after.values()).count("COMPLETE") == 4 and "RUNNING" not in after.values()
+
+
+def _postgres_states(url: str) -> dict:
+    """Trial number -> state of the search's study in PostgreSQL, read with a plain query."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg.connect(plain.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        rows = connection.execute(
+            "SELECT t.number, t.state FROM trials t JOIN studies s ON t.study_id = s.study_id "
+            "WHERE s.study_name = 'critical_ratio_search-quick'").fetchall()
+    return dict(rows)
 
 
 # the tests' own heartbeat storage: Optuna flags heartbeats experimental and meant for optimize()
@@ -323,14 +342,18 @@ def test_critical_ratio_bad_input_one_line_exit_2(tmp_path, grok, args, message)
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 
 
-def test_two_drivers_opening_one_new_study_storage_at_once_both_succeed(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_drivers_opening_one_new_study_storage_at_once_both_succeed(
+        tmp_path, request, database):
     """Creating a fresh storage's tables races: unguarded, the loser of two simultaneous opens
     fails ("table studies already exists", 10 of 10 pairs of threads here)."""
     import threading
     from sweeps.optuna_study import open_study_storage
     errors = []
     for pair in range(5):
-        url, barrier = f"sqlite:///{tmp_path}/study{pair}.db", threading.Barrier(2)
+        url = (request.getfixturevalue("postgres").create_database(f"race{pair}")
+               if database == "postgresql" else f"sqlite:///{tmp_path}/study{pair}.db")
+        barrier = threading.Barrier(2)
 
         def open_together(url=url, barrier=barrier):
             barrier.wait()

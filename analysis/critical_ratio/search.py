@@ -16,7 +16,7 @@ import pyarrow.fs as pafs
 from grok_core.config import ConfigError, ExperimentConfig, flatten_settings
 from grok_core.layout import (ESTIMATE_FILE, MEMBERS_FILE, SEARCH_SPEC_FILE,
                               SEARCH_STUDY_FILE, SEARCH_STUDY_INFO_FILE)
-from grok_core.store import Storage, is_uri
+from grok_core.store import Storage, is_uri, location_name
 
 from .edges import CriticalEstimate, estimate_edges
 from .fit import RESOLUTION
@@ -133,13 +133,18 @@ class CriticalSearch:
 
     def write_tables(self) -> None:
         """``members.parquet`` and ``estimate.json`` next to the search, and the estimate as
-        the study's user attribute ``estimate``."""
+        the study's user attributes ``estimate`` (all of it), ``critical_ratio`` and
+        ``lower_edge`` (a line each)."""
         where = Storage(self.path)
         where.write_parquet(self.members, MEMBERS_FILE)
         summary = {"settings": self.settings(), "estimate": self.estimate.to_dict()}
         where.write_json(summary, ESTIMATE_FILE)
         if self.study is not None:
             self.study.set_user_attr("estimate", json.loads(json.dumps(summary, default=str)))
+            # one short line per edge: optuna-dashboard shows a study's attributes as text and
+            # cuts long ones (the estimate above) short
+            self.study.set_user_attr("critical_ratio", self.estimate.upper.describe())
+            self.study.set_user_attr("lower_edge", self.estimate.lower.describe())
 
 
 class CriticalSearches(dict):
@@ -166,7 +171,7 @@ def load(path: str) -> CriticalSearch:
         raise ConfigError(f"no critical-ratio search at {path!r} (no {SEARCH_SPEC_FILE})")
     spec = where.read_json(SEARCH_SPEC_FILE)
     info = where.read_json(SEARCH_STUDY_INFO_FILE) if where.exists(SEARCH_STUDY_INFO_FILE) else {}
-    name = path.rstrip("/").rpartition("/")[2]
+    name = location_name(path)
     url = info.get("study_storage") or default_study_url(path)
     study, members, trials = None, None, 0
     if info.get("study_name") and url:
@@ -223,5 +228,5 @@ def critical_ratios(storage: str) -> pd.DataFrame:
     for entry in sorted(root.fs.get_file_info(pafs.FileSelector(root.root)),
                         key=lambda e: e.base_name):
         if entry.type == pafs.FileType.Directory and root.exists(entry.base_name, SEARCH_SPEC_FILE):
-            rows.append(load(f"{storage.rstrip('/')}/{entry.base_name}").row())
+            rows.append(load(root.child(entry.base_name)).row())
     return pd.DataFrame(rows)

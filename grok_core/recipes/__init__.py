@@ -16,9 +16,10 @@ loading torch); ``tests/test_registries.py`` checks that the two agree.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from ..config import ConfigError, ExperimentConfig, check_pruning_rate
+from ..errors import CorruptArtifact
 from ..store import ArtifactStore
 from ..training import Callbacks, TrainingState, train_cohort
 from .base import (CURVE_LABELS, MEMBER_COLUMNS, CallbackChain, ExperimentResult, Recipe,
@@ -30,6 +31,7 @@ from .norm_control import NORM_CONTROL, norm_control_members
 from .ticket import TICKET, generalised_by, resolve_prune_step, ticket_members
 
 log = logging.getLogger("grok.recipes")
+T = TypeVar("T")
 
 RECIPE_REGISTRY: dict[str, Recipe] = {
     recipe.name: recipe for recipe in (DENSE, TICKET, NORM_CONTROL, EDGE_POPUP)}
@@ -38,6 +40,23 @@ RECIPE_REGISTRY: dict[str, Recipe] = {
 def get_recipe(name: str) -> Recipe:
     """The registered recipe ``name`` (configs are validated, so it exists)."""
     return RECIPE_REGISTRY[name]
+
+
+def repairing(store: ArtifactStore, work: Callable[[], T]) -> T:
+    """``work()``, where a dense run it reads is found corrupt (``CorruptArtifact``: a file
+    cut short or changed since it was written) trained again in place and ``work`` redone;
+    said in one line. A run corrupt again right after it was retrained is an error (the
+    storage itself is failing)."""
+    retrained: set[tuple[str, int]] = set()
+    while True:
+        try:
+            return work()
+        except CorruptArtifact as bad:
+            if (bad.key, bad.seed) in retrained:
+                raise
+            retrained.add((bad.key, bad.seed))
+            log.warning(f"{bad}; it is not used: training the dense run again in place")
+            store.discard_dense(bad.key, bad.seed)
 
 
 def run_recipe(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactStore, *,
@@ -58,18 +77,22 @@ def run_recipe(config: ExperimentConfig, seeds: Sequence[int], store: ArtifactSt
     if recipe.trains_dense_runs:
         if rates:
             raise ConfigError("rates: a dense run has no pruning rate; use the ticket recipe")
-        members, curves = ensure_dense(config, seeds, store, device=device, progress=progress,
-                                       callbacks=callbacks, resume=resume,
-                                       state_every=state_every)
+        members, curves = repairing(store, lambda: ensure_dense(
+            config, seeds, store, device=device, progress=progress, callbacks=callbacks,
+            resume=resume, state_every=state_every))
         return ExperimentResult(config.recipe, config.dense_key(), members, curves)
     rates = list(rates) if rates else [config.prune.rate]
     for rate in rates:
         check_pruning_rate(rate, "--rates")
-    base_rows = base_curves = None
-    if config.needs_dense_base:  # pruning at initialisation needs no dense run
-        base_rows, base_curves = ensure_dense(config.dense_base(), seeds, store, device=device,
-                                              progress=progress, on_eval=on_dense_eval)
-    members = recipe.members(config, seeds, rates, store)
+
+    def dense_runs_and_members():
+        base = (None, None)
+        if config.needs_dense_base:  # pruning at initialisation needs no dense run
+            base = ensure_dense(config.dense_base(), seeds, store, device=device,
+                                progress=progress, on_eval=on_dense_eval)
+        return base, recipe.members(config, seeds, rates, store)
+
+    (base_rows, base_curves), members = repairing(store, dense_runs_and_members)
     for line in non_grokking_warnings(members) + memorising_start_warnings(members):
         # grok results says these too
         log.warning(line)
@@ -93,5 +116,5 @@ __all__ = [
     "CURVE_LABELS", "MEMBER_COLUMNS", "RECIPE_REGISTRY", "CallbackChain", "DenseCheckpointsToStore",
     "ExperimentResult", "Recipe", "dense_checkpoint_steps", "edge_popup_members", "ensure_dense",
     "generalised_by", "get_recipe", "global_norm", "member_tables", "memorising_start_warnings",
-    "model_for", "non_grokking_warnings", "norm_control_members", "resolve_prune_step",
-    "run_experiment", "run_recipe", "store_dense_results", "ticket_members"]
+    "model_for", "non_grokking_warnings", "norm_control_members", "repairing",
+    "resolve_prune_step", "run_experiment", "run_recipe", "store_dense_results", "ticket_members"]

@@ -76,6 +76,14 @@ def add_storage(parser: argparse.ArgumentParser, help: str = "") -> None:
                                      "<storage>/artifacts")
 
 
+def add_study_storage(parser: argparse.ArgumentParser) -> None:
+    """``--study-storage``: where the critical-ratio search keeps its Optuna study."""
+    parser.add_argument("--study-storage", default=None, metavar="URL",
+                        help="SQLAlchemy URL of the critical-ratio search's Optuna study, e.g. "
+                             "postgresql+psycopg2://USER@HOST/DB (default: SQLite file "
+                             "<storage>/<name>/study.db; required when --storage is a URI)")
+
+
 def add_cluster(parser: argparse.ArgumentParser, gpu_help: str = "") -> None:
     """``--address``, ``--cpus-per-trial``, ``--gpus-per-trial``."""
     parser.add_argument("--address", default=None,

@@ -10,7 +10,8 @@ from grok_core.layout import CRITICAL_RATIO_SEARCH, ESTIMATE_FILE, MEMBERS_FILE,
 from ..critical_ratio_search import CriticalRequest, run_critical, search_folder
 from ..grid_sweep import resolve_storage
 from ..tune_runner import SweepInterrupted
-from ._common import (add_cluster, add_overrides, add_report_every, add_storage, interrupted,
+from ._common import (add_cluster, add_overrides, add_report_every, add_storage,
+                      add_study_storage, interrupted,
                       optional_seeds)
 
 log = logging.getLogger("grok")
@@ -42,9 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"search name (default {CRITICAL_RATIO_SEARCH}, or "
                              f"{CRITICAL_RATIO_SEARCH}-quick)")
     add_storage(parser)
-    parser.add_argument("--study-storage", default=None, metavar="URL",
-                        help="SQLAlchemy URL of the Optuna study (default: SQLite file "
-                             "<storage>/<name>/study.db)")
+    add_study_storage(parser)
     add_cluster(parser)
     add_report_every(parser)
     parser.add_argument("--restart", action="store_true",

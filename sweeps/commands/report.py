@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from analysis.report import VERDICT_WORDS, write_report
 from grok_core.config import ConfigError
+from grok_core.store import Storage, without_query
+
+
+def add_report_out(parser: argparse.ArgumentParser) -> None:
+    """``--out``: the local folder of the page (``analysis.report.report_folder``)."""
+    parser.add_argument("--out", default=None, help="local folder for index.html and its figures "
+                        "(default STORAGE/report, or ./grok_report when STORAGE is a URI)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``grok report``."""
-    parser.add_argument("storage", help="the folder the sweeps were written to (--storage)")
-    parser.add_argument("--out", default=None, help="where to write index.html and its figures "
-                                                    "(default STORAGE/report)")
+    parser.add_argument("storage", help="the folder or URI the sweeps were written to "
+                                        "(--storage)")
+    add_report_out(parser)
 
 
 def print_verdicts(sections, path: str) -> None:
@@ -25,8 +31,8 @@ def print_verdicts(sections, path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the page from the sweeps finished under ``args.storage``."""
-    if not os.path.isdir(args.storage):
-        raise ConfigError(f"{args.storage}: no such folder of sweeps")
+    if not Storage(args.storage).is_dir():
+        raise ConfigError(f"{without_query(args.storage)}: no such folder of sweeps")
     try:
         path, sections = write_report(args.storage, args.out)
     except PermissionError as exc:

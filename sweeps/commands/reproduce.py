@@ -9,8 +9,9 @@ from grok_core.layout import CRITICAL_RATIO_SEARCH
 
 from ..reproduce import ReproduceRequest, reproduce
 from ..tune_runner import SweepInterrupted
-from ._common import add_cluster, add_overrides, add_storage, optional_seeds
-from .report import print_verdicts
+from ._common import (add_cluster, add_overrides, add_storage, add_study_storage,
+                      optional_seeds)
+from .report import add_report_out, print_verdicts
 
 log = logging.getLogger("grok")
 
@@ -26,9 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=None,
                         help="model seeds of every study, e.g. 5,6 (default: each study's own; "
                              "another seed set is another sweep: give it its own --storage)")
-    add_storage(parser, "where the sweeps and the report go")
+    add_storage(parser, "where the sweeps go (a folder or URI), and the report unless --out")
+    add_study_storage(parser)
     add_cluster(parser)
     add_overrides(parser, "a setting applied to every study run")
+    add_report_out(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     request = ReproduceRequest(only=only, quick=args.quick, seeds=optional_seeds(args.seeds),
                                storage=args.storage,
                                address=args.address, cpus_per_trial=args.cpus_per_trial,
-                               gpus_per_trial=args.gpus_per_trial, overrides=args.overrides)
+                               gpus_per_trial=args.gpus_per_trial, overrides=args.overrides,
+                               out=args.out, study_storage=args.study_storage)
     try:
         path, sections, failed = reproduce(request)
     except SweepInterrupted as stopped:
