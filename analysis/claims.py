@@ -139,13 +139,20 @@ def ticket_beats_variants(loaded: SweepResults) -> Verdict:
 
 
 def moderate_pruning_helps(loaded: SweepResults) -> Verdict:
-    """Judge: some pruning rate above 0 generalises earlier (median t_gen) than rate 0."""
+    """Judge: some pruning rate above 0 generalises earlier (median t_gen) than rate 0.
+
+    Rate 0 is the unpruned network: its tickets' own members if the sweep trained them, else
+    the sweep's dense runs, which are that network (theta_0 under an all-ones mask trains to the
+    same t_mem and t_gen: ``tests/test_engine.py``), trained for the dense runs' budget."""
     medians = {rate: median_t_gen(part)
                for rate, part in loaded.members.groupby("pruning_rate")}
     numbers = {f"k={rate:g}: median t_gen": _show(value) for rate, value in medians.items()}
+    if 0.0 not in medians and not loaded.base.empty and "t_gen" in loaded.base.columns:
+        medians[0.0] = median_t_gen(loaded.base)
+        numbers = {"k=0 (the dense runs): median t_gen": _show(medians[0.0]), **numbers}
     unpruned = medians.get(0.0, math.nan)
     if unpruned != unpruned:
-        return Verdict(None, numbers, "the sweep has no rate 0")
+        return Verdict(None, numbers, "the sweep has no rate 0 and no dense runs")
     best = min((value for rate, value in medians.items() if rate > 0), default=math.nan)
     return Verdict(_earlier(best, unpruned), numbers)
 

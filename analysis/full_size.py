@@ -46,7 +46,9 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
                "network) generalise at 5,600-5,850, its tickets reach test R^2 0.8 8x sooner "
                "but plateau at 0.88-0.91, never 0.95"),
     ("Fig. 3, 4b", "pruning_rate"): FullSize(
-        True, "median tau_grok 225 at k=0, 2.6-5.3 at k=0.5-0.8; k=0.9 never generalises"),
+        True, "median tau_grok 225 at k=0, 2.6-5.3 at k=0.5-0.8; k=0.9 never generalises",
+        quick_note="k=0 is read from the sweep's dense runs (the unpruned network: the same "
+                   "t_mem and t_gen), not trained again, and tickets get 6000 steps"),
     ("Fig. 4a", "pruning_step"): NOT_MEASURED,
     ("Fig. 7", "structure"): FullSize(
         True, "on every seed the mask moves most while test accuracy climbs"),

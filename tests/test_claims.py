@@ -223,6 +223,16 @@ def test_moderate_pruning_helps(t_gen, held):
     assert moderate_pruning_helps(sweep(rows)).held is held
 
 
+def test_without_rate_0_members_the_dense_runs_are_rate_0():
+    tickets = {"pruning_rate": [0.4, 0.4, 0.8, 0.8], "t_gen": [700, 900, NONE, 5000]}
+    loaded = sweep(tickets, base={"seed": [0, 1], "t_gen": [8000, 12000]})
+    verdict = moderate_pruning_helps(loaded)
+    assert verdict.held is True
+    assert verdict.numbers["k=0 (the dense runs): median t_gen"] == 10000.0
+    slow = sweep(tickets, base={"seed": [0, 1], "t_gen": [500, 600]})
+    assert moderate_pruning_helps(slow).held is False
+
+
 def test_moderate_pruning_helps_numbers_and_reason():
     loaded = sweep({"pruning_rate": [0.0, 0.0, 0.5, 0.5, 0.9, 0.9],
                     "t_gen": [1000, 1200, 500, 600, NONE, NONE]})

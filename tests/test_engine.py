@@ -290,3 +290,18 @@ def test_the_model_registry_holds_the_names_configs_accept_and_builds_each():
     assert isinstance(build_model(ModelConfig(name="lstm"), 12, 2, "sequences"), LSTMClassifier)
     with pytest.raises(ValueError, match="takes tokens inputs, not sequences"):
         build_model(ModelConfig(name="transformer"), 7, 7, "sequences")
+
+
+def test_a_ticket_at_rate_0_is_its_dense_run(tmp_path, grokking_config):
+    # an all-ones mask changes nothing: the unpruned "ticket" memorises and generalises at the
+    # dense run's steps, which is why a sweep may read rate 0 from its dense runs
+    from conftest import as_ticket
+    from grok_core.recipes import run_experiment
+    from grok_core.store import ArtifactStore
+
+    result = run_experiment(as_ticket(grokking_config), [0, 1], ArtifactStore(tmp_path),
+                            rates=[0.0])
+    tickets = result.members.sort_values("seed")[["seed", "t_mem", "t_gen"]]
+    dense = result.base_members.sort_values("seed")[["seed", "t_mem", "t_gen"]]
+    assert tickets["t_gen"].notna().all()
+    assert tickets.reset_index(drop=True).equals(dense.reset_index(drop=True).astype(tickets.dtypes))
