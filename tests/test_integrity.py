@@ -51,12 +51,17 @@ def test_a_damaged_file_is_detected_and_its_dense_run_trained_again(
         first.members.drop(columns="trained", errors="ignore"))
 
 
-def test_a_changed_summary_fails_its_seal(tmp_path, grokking_config):
+def _dense_run_summary(tmp_path, config) -> tuple[ArtifactStore, str, str, dict]:
+    """(store, key, summary file, summary) of seed 0's dense run of ``config``, trained."""
     store = ArtifactStore(tmp_path)
-    run_experiment(grokking_config, [0], store)
-    key = grokking_config.dense_key()
+    run_experiment(config, [0], store)
+    key = config.dense_key()
     path = _run_file(store, key, RUN_SUMMARY_FILE)
-    summary = json.load(open(path))
+    return store, key, path, json.load(open(path))
+
+
+def test_a_changed_summary_fails_its_seal(tmp_path, grokking_config):
+    _, key, path, summary = _dense_run_summary(tmp_path, grokking_config)
     json.dump({**summary, "t_gen": 1}, open(path, "w"))  # still valid JSON, another number
     with pytest.raises(CorruptArtifact, match=f"{RUN_SUMMARY_FILE} of dense run {key} seed 0: "
                                               "fails its checksum"):
@@ -64,11 +69,7 @@ def test_a_changed_summary_fails_its_seal(tmp_path, grokking_config):
 
 
 def test_a_run_written_before_checksums_is_still_read(tmp_path, grokking_config):
-    store = ArtifactStore(tmp_path)
-    run_experiment(grokking_config, [0], store)
-    key = grokking_config.dense_key()
-    path = _run_file(store, key, RUN_SUMMARY_FILE)
-    summary = json.load(open(path))
+    store, key, path, summary = _dense_run_summary(tmp_path, grokking_config)
     old = {k: v for k, v in summary.items() if k not in (MANIFEST, SUMMARY_SEAL)}
     json.dump(old, open(path, "w"))
     reader = ArtifactStore(tmp_path)
