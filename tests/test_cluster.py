@@ -168,30 +168,58 @@ def _results_in_bucket(bucket, prefix: str) -> list[list[dict]]:
 
 def test_sweep_and_search_on_a_two_node_cluster_whose_only_storage_is_a_bucket(
         two_node_cluster, s3_server, tmp_path):
+    """A sweep on both nodes, its driver killed mid-sweep and rerun to the results of an
+    uninterrupted sweep, then a critical-ratio search: the bucket is the only storage."""
+    import pandas as pd
     import pyarrow.fs as pafs
 
+    from analysis import results
     from analysis.critical_ratio import load as load_search
+    from conftest import TINY_TICKET, grok_command, grok_env
+    from grok_core.store import join_location
     from servers import BUCKET, s3_uri
 
     address, env = two_node_cluster
     uri = s3_uri(s3_server.endpoint, "cluster")
     auth = {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    driver = tmp_path / "driver"  # the driver's own folder: nothing the nodes could read
-    driver.mkdir()
-    sweep = run_grok("sweep", "lr_wd", "--quick", *TINY, "--set", "train.steps=2000",
-                     "--address", address, "--storage", uri, env=auth)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
-    assert "every node must see" not in sweep.stderr  # a bucket needs no shared folder
     bucket = pafs.S3FileSystem(endpoint_override=s3_server.endpoint, scheme="http")
-    trials = _results_in_bucket(bucket, f"{BUCKET}/cluster/lr_wd-quick")
-    assert len(trials) == 2 and all(reports[-1]["done_training"] for reports in trials)
+    args = ["sweep", "pruning_rate", "--quick", *TINY_TICKET, "--set", "train.steps=1500",
+            "--rates", "0.3,0.6,0.9", "--report-every", "250", "--max-cohort", "1",
+            "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
+            "--seeds", "0", "--address", address, "--storage", uri]
+    reference = run_grok(*args, "--name", "reference", env=auth)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert "every node must see" not in reference.stderr  # a bucket needs no shared folder
+    trials = _results_in_bucket(bucket, f"{BUCKET}/cluster/reference")
+    assert len(trials) == 3 and all(reports[-1]["done_training"] for reports in trials)
     assert len({report["node"] for reports in trials for report in reports}) == 2
 
-    search = run_grok("critical-ratio", "--quick", *TINY, "--set", "train.steps=300",
-                      "--set", "base.train.steps=600", "--trials", "2", "--seeds", "0",
-                      "--address", address, "--storage", uri,
-                      "--study-storage", f"sqlite:///{driver / 'study.db'}", env=auth)
+    driver = subprocess.Popen(grok_command(*args, "--name", "pr"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True,
+                              env=grok_env(auth))
+    deadline = time.time() + 300
+    while time.time() < deadline and driver.poll() is None and not any(
+            info.base_name == "members.parquet" for info in bucket.get_file_info(
+                pafs.FileSelector(f"{BUCKET}/cluster/pr", recursive=True,
+                                  allow_not_found=True))):
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver (a client of the cluster) dies
+    driver.wait()
+    finished = {info.path.split("/")[3] for info in bucket.get_file_info(pafs.FileSelector(
+        f"{BUCKET}/cluster/pr", recursive=True)) if info.base_name == "members.parquet"}
+    assert 1 <= len(finished) < 3, finished  # killed mid-sweep
+    resumed = run_grok(*args, "--name", "pr", env=auth)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-3000:]
+    columns = ["seed", "pruning_rate", "t_mem", "t_gen", "final_test_acc"]
+    comparable = lambda name: results.load(join_location(uri, name)).members[  # noqa: E731
+        columns].sort_values("pruning_rate").reset_index(drop=True)
+    pd.testing.assert_frame_equal(comparable("pr"), comparable("reference"))
+
+    study = f"sqlite:///{tmp_path / 'study.db'}"  # the driver's own: no node reads it
+    search = run_grok("critical-ratio", "--quick", *TINY_TICKET, "--set", "train.steps=300",
+                      "--set", "base.train.steps=1500", "--set", "base.train.checkpoint_every=500",
+                      "--trials", "2", "--seeds", "0", "--address", address, "--storage", uri,
+                      "--study-storage", study, env=auth)
     assert search.returncode == 0, search.stderr[-3000:]
-    found = load_search(f"s3://{BUCKET}/cluster/critical_ratio_search-quick"
-                        f"?endpoint_override={s3_server.endpoint}&scheme=http")
-    assert found.trials == 2
+    assert "in the store" in search.stderr  # the sweeps' dense run, read from the bucket
+    assert load_search(join_location(uri, "critical_ratio_search-quick")).trials == 2
