@@ -121,6 +121,16 @@ class Storage:
         entries = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=False))
         return sorted(e.base_name for e in entries if e.type == pafs.FileType.Directory)
 
+    def move_folder(self, source: str, target: str) -> None:
+        """Rename the folder ``source`` under the root to ``target``. Object stores have no
+        folders to rename: there every file is copied, and the old ones deleted after."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            self.fs.move(self.path(source), self.path(target))
+            return
+        pafs.copy_files(self.path(source), self.path(target), source_filesystem=self.fs,
+                        destination_filesystem=self.fs)
+        self.fs.delete_dir(self.path(source))
+
     def modified(self, *parts: str) -> float:
         """When the file at ``parts`` was last written (seconds since the epoch; 0 unknown)."""
         mtime = self.fs.get_file_info(self.path(*parts)).mtime

@@ -173,5 +173,5 @@ def move_aside(storage: str, name: str) -> Optional[str]:
     while where.fs.get_file_info(where.path(f"{name}{RESTARTED_INFIX}{k}")).type \
             != pafs.FileType.NotFound:
         k += 1
-    where.fs.move(where.path(name), where.path(f"{name}{RESTARTED_INFIX}{k}"))
+    where.move_folder(name, f"{name}{RESTARTED_INFIX}{k}")
     return where.display(f"{name}{RESTARTED_INFIX}{k}")

@@ -55,6 +55,13 @@ def test_sweep_results_resume_refusal_and_report_on_a_bucket(s3_server, grok, tm
     changed = grok("sweep", *SMALL_SWEEP, "--set", "optim.lr=0.004", "--storage", uri)
     assert "was started with other settings" in error_line(changed)
     assert results.load(sweep).members.equals(loaded.members)  # nothing overwritten
+    restarted = grok("sweep", *SMALL_SWEEP, "--set", "optim.lr=0.004", "--storage", uri,
+                     "--restart")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert "the old one is now s3://grok/every/headline-quick.restarted-1" in restarted.stderr
+    kept = results.load(join_location(uri, "headline-quick.restarted-1"))
+    assert kept.members.equals(loaded.members)  # the old sweep, whole, under its new name
+    assert (results.load(sweep).trials["optim.lr"] == 0.004).all()
 
     page = grok("report", uri, "--out", tmp_path / "page")
     assert page.returncode == 0, page.stderr[-3000:]
