@@ -2,8 +2,11 @@
 that a page of quick sweeps can show the full-size verdict beside each quick one, and say why
 they differ where they do.
 
-These are records of measured runs (the paper's settings, 2 CPU cores, 2026-12-01 to 12-06),
-not inputs of any verdict: every verdict on a page is computed from the sweeps it shows.
+These are records of measured runs (the paper's settings, 2 CPU cores, 2026-12-01 to 12-06,
+engine 2; the headline again with engine 3 on 12-06), not inputs of any verdict: every verdict
+on a page is computed from the sweeps it shows. Engine 3 (subnormals flushed) moves full-size t_gen by a few
+per cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other studies have
+not been run again with it.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ NOT_MEASURED = FullSize(None, "not run at full size here", measured=False)
 
 # keyed by (figure, study) as in analysis.claims.CLAIMS
 FULL_SIZE: dict[tuple[str, str], FullSize] = {
-    ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 40x sooner (seeds 0-2)"),
+    ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 40x sooner (seeds 0-2; "
+                                                "engine 3: 500 vs 20,160)"),
     ("Fig. 2b", "transformer"): FullSize(
         True, "ticket 2.6x sooner (medians 5,930 vs 15,120; held-out seed 3: 3.3x)",
         quick_differs="the quick transformer (p=31, width 64) gains about the criterion's 2x "
