@@ -4,9 +4,9 @@ they differ where they do.
 
 These are records of measured runs (the paper's settings, 2 CPU cores, 2026-12-01 to 12-06,
 engine 2; the headline again with engine 3 on 12-06), not inputs of any verdict: every verdict
-on a page is computed from the sweeps it shows. Engine 3 (subnormals flushed) moves full-size t_gen by a few
-per cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other studies have
-not been run again with it.
+on a page is computed from the sweeps it shows. Engine 3 (subnormals flushed) moves full-size
+t_gen by a few per cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other
+studies have not been run again with it.
 """
 from __future__ import annotations
 

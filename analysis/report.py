@@ -324,8 +324,8 @@ def render(sections: list[Section], storage: str) -> str:
 table{{border-collapse:collapse}}td,th{{border:1px solid #d0d7de;padding:4px 8px;
 vertical-align:top;font-size:14px}}img{{max-width:100%}}code{{background:#f6f8fa}}</style>
 </head><body><h1>Grokking tickets: reproduction report</h1>
-<p>Sweeps under <code>{esc(without_query(storage))}</code>. Each verdict is computed from the numbers shown
-below it, against the criterion stated there.</p>
+<p>Sweeps under <code>{esc(without_query(storage))}</code>. Each verdict is computed from the
+numbers shown below it, against the criterion stated there.</p>
 {quick_note}<table id="verdicts"><tr><th>figure</th><th>study</th><th>claim</th><th>verdict</th>{full_column}</tr>
 {rows}</table>"""]
     for s in sections:
@@ -337,8 +337,8 @@ below it, against the criterion stated there.</p>
         if s.folder is None:
             run = ("grok critical-ratio" if s.claim.study == SEARCH
                    else f"grok sweep {s.claim.study}")
-            parts.append(f"<p>Not run. Run it with <code>{esc(run)} --storage {esc(shlex.quote(storage))}"
-                         "</code> (or <code>grok reproduce</code>).</p>")
+            parts.append(f"<p>Not run. Run it with <code>{esc(run)} --storage "
+                         f"{esc(shlex.quote(storage))}</code> (or <code>grok reproduce</code>).</p>")
             continue
         if s.figure:
             parts.append(f'<img src="{esc(s.figure)}" alt="{esc(s.claim.study)} figure">')

@@ -6,7 +6,6 @@ gives curves (partial ones up to its last checkpoint).
 """
 from __future__ import annotations
 
-import io
 import logging
 import math
 import re
@@ -20,7 +19,7 @@ import pyarrow.fs as pafs
 from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
 from grok_core.errors import CorruptArtifact
 from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, SWEEP_SPEC_FILE
-from grok_core.store import ArtifactStore, Storage, location_name, location_parent
+from grok_core.store import ArtifactStore, Storage, frame_from, location_name, location_parent
 from grok_core.trial_config import trial_settings, variant_label
 
 log = logging.getLogger("grok.analysis")
@@ -86,7 +85,7 @@ def _member_labels(config: dict) -> list[dict[str, Any]]:
 def _read_parquet(storage: Storage, *parts: str) -> Optional[pd.DataFrame]:
     if not storage.exists(*parts):
         return None
-    return pd.read_parquet(io.BytesIO(storage.read_bytes(*parts)))
+    return frame_from(storage.read_bytes(*parts))
 
 
 def _newest_readable(storage: Storage, trial: str, checkpoints: list[tuple[int, str]]

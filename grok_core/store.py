@@ -180,7 +180,7 @@ class Storage:
             with self.fs.open_output_stream(temporary) as stream:
                 stream.write(data)
             self.fs.move(temporary, final)
-            return hashlib.sha256(data).hexdigest()
+            return sha256(data)
         except BaseException:
             try:
                 self.fs.delete_file(temporary)
@@ -233,6 +233,12 @@ def tensors_from(data: bytes) -> dict[str, "torch.Tensor"]:
     """The dict of tensors in ``torch.save`` bytes (tensors only: no code runs)."""
     import torch  # only where tensors are read: checking a location never waits for it
     return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def frame_from(data: bytes) -> "pd.DataFrame":
+    """The DataFrame in parquet bytes."""
+    import pyarrow.parquet as pq  # with pandas: only where a table is read
+    return pq.read_table(io.BytesIO(data)).to_pandas()
 
 
 def sha256(data: bytes) -> str:
@@ -301,11 +307,9 @@ class ArtifactStore(Storage):
 
     def dense_curves(self, key: str, seed: int) -> "pd.DataFrame":
         """Curve rows of a finished run (checked against the run's manifest)."""
-        import pyarrow.parquet as pq  # with pandas: only where a table is read
-
         data = self._verified(key, seed, CURVES_FILE)
         try:
-            return pq.read_table(io.BytesIO(data)).to_pandas()
+            return frame_from(data)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise self._corrupt(CURVES_FILE, key, seed, f"unreadable ({exc})") from None
 

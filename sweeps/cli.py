@@ -91,12 +91,9 @@ def _run(argv: list[str]) -> int:
         # what is still buffered would fail again at exit: send it nowhere (Python's docs)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except ConfigError as exc:
+    except (ConfigError, StorageUnavailable) as exc:  # bad input: 2; storage went away: 1
         print(f"grok: error: {exc}", file=sys.stderr)
-        return 2
-    except StorageUnavailable as exc:
-        print(f"grok: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         print("grok: interrupted; finished artifacts are kept, unfinished ones will be redone",
               file=sys.stderr)

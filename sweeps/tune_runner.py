@@ -60,20 +60,12 @@ class TuneRun:
         return join_location(self.storage_path, self.name)
 
 
-def tune_storage(location: str) -> dict:
-    """How Tune is told where a run lives: a local folder as it is; a URI as its filesystem and
-    the path in it, so that the URI's options (``?endpoint_override=...`` for an S3-compatible
-    server) reach every node, and Tune never appends a run's name after the query."""
-    if not is_uri(location):
-        return {"storage_path": location}
-    fs, path = open_location(location)
-    return {"storage_path": path, "storage_filesystem": fs}
-
-
-def _tune_path(location: str) -> tuple[str, dict]:
-    """(path, filesystem keyword) of a run's folder for Tuner.restore / can_restore."""
-    where = tune_storage(location)
-    return where.pop("storage_path"), where
+def tune_storage(location: str) -> tuple[Optional[pafs.FileSystem], str]:
+    """(filesystem, path) as ``RunConfig``, ``Tuner.restore`` and ``Tuner.can_restore`` take
+    them: a local folder as it is (no filesystem); a URI as its filesystem and the path in it,
+    so that the URI's options (``?endpoint_override=...`` for an S3-compatible server) reach
+    every node, and Tune never appends a run's name after the query."""
+    return open_location(location) if is_uri(location) else (None, location)
 
 
 def bound_trainable(run: TuneRun):
@@ -90,8 +82,10 @@ def _new_tuner(run: TuneRun, trainable):
     from ray.tune.logger import JsonLoggerCallback, TBXLoggerCallback
 
     callbacks = [JsonLoggerCallback()] + ([TBXLoggerCallback()] if run.tensorboard else [])
+    filesystem, storage_path = tune_storage(run.storage_path)
     run_config = tune.RunConfig(
-        name=run.name, **tune_storage(run.storage_path), callbacks=callbacks, verbose=1,
+        name=run.name, storage_path=storage_path, storage_filesystem=filesystem,
+        callbacks=callbacks, verbose=1,
         failure_config=tune.FailureConfig(max_failures=run.max_failures),
         # three, with checkpoints >= MIN_CHECKPOINT_SECONDS apart (sweeps.trial): the one
         # Tune's last saved experiment state names is never the one it deletes
@@ -110,8 +104,8 @@ def can_restore(path: str) -> bool:
     """Whether Tune left a run at ``path`` that it can restore."""
     from ray import tune  # heavy: only when a run starts (module docstring)
 
-    path, filesystem = _tune_path(path)
-    return tune.Tuner.can_restore(path, **filesystem)
+    filesystem, path = tune_storage(path)
+    return tune.Tuner.can_restore(path, storage_filesystem=filesystem)
 
 
 def fit(run: TuneRun):
@@ -124,8 +118,8 @@ def fit(run: TuneRun):
         if run.restore and can_restore(run.path):
             log.info(f"resuming {without_query(run.path)}: finished trials are kept, "
                      "unfinished ones continue")
-            path, filesystem = _tune_path(run.path)
-            tuner = tune.Tuner.restore(path, trainable=trainable, **filesystem,
+            filesystem, path = tune_storage(run.path)
+            tuner = tune.Tuner.restore(path, trainable=trainable, storage_filesystem=filesystem,
                                        param_space=run.param_space, resume_unfinished=True,
                                        resume_errored=True)
         else:
