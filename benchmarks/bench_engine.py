@@ -1,85 +1,112 @@
-"""Speed of the engine against a naive reference, on the paper's dense MLP run.
+"""Speed of the engine against the authors' training loop, per member, one thread, side by side.
 
-(a) naive: an nn.Module of eq. (1) with one-hot batch matmuls, torch.optim.AdamW, test accuracy
-    every step (how the straightforward script is written);
-(b) this engine, one member (K=1);
-(c) this engine, a cohort of K=8 (member-steps per second).
-All three run in this one process on one thread, side by side, each for the same number of steps
-of p=67, full batch, wd 1. Prints steps/s and the ratios (targets: b/a >= 5, c/a >= 8).
+For each model of the paper's modular-addition runs (p=67, fraction 0.4, pairs i <= j, full
+batch, AdamW lr 1e-3 wd 1): the authors' loop (``authors_loop.py``: their step, rewritten on the
+CPU) and this engine at cohorts of K = 1, 8 and 32 members, interleaved over ``--repeats`` rounds
+so that machine noise hits all alike. Prints member-steps/s (medians), the ratio to the authors'
+loop (targets: MLP >= 40x at K=1 and K=8, transformer >= 20x) and the fraction of the compute
+floor: the engine's floating-point work per member-step (its matmuls, counted from the shapes,
+evaluation included) at this core's fp32 matmul peak (a 1024^3 matmul, measured in the same run).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 600] [--repeats 3]
+    OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 300] [--repeats 3]
+                                                       [--models mlp,transformer] [--cohorts 1,8,32]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from grok_core.config import ExperimentConfig
-from grok_core.tasks import build_dataset
-from grok_core.training import MemberSpec, train_cohort
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from authors_loop import authors_steps_per_second  # noqa: E402
 
+from grok_core.config import ExperimentConfig  # noqa: E402
+from grok_core.training import MemberSpec, train_cohort  # noqa: E402
 
-class NaiveMLP(nn.Module):
-    """Eq. (1) written the straightforward way."""
-
-    def __init__(self, p: int = 67, d_emb: int = 500, hidden: int = 48, seed: int = 0) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.p = p
-        self.W_emb = nn.Parameter(torch.randn(p, d_emb, generator=g) / p ** 0.5)
-        self.W_in = nn.Parameter(torch.randn(d_emb, hidden, generator=g) / d_emb ** 0.5)
-        self.W_out = nn.Parameter(torch.randn(hidden, d_emb, generator=g) / hidden ** 0.5)
-        self.W_unemb = nn.Parameter(torch.randn(d_emb, p, generator=g) / d_emb ** 0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e_a = F.one_hot(x[:, 0], self.p).float() @ self.W_emb
-        e_b = F.one_hot(x[:, 1], self.p).float() @ self.W_emb
-        return torch.relu((e_a + e_b) @ self.W_in) @ self.W_out @ self.W_unemb
+MODELS = {
+    "mlp": [],
+    "transformer": ["model.name=transformer", "model.pos_embed=false", "model.biases=false"],
+}
+AUTHORS_STEPS = {"mlp": 100, "transformer": 80}  # their loop runs ~30 steps/s here
 
 
-def naive_steps_per_second(steps: int) -> float:
-    data = build_dataset(ExperimentConfig().task)
-    model = NaiveMLP()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = F.cross_entropy(model(data.train.inputs), data.train.labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            (model(data.test.inputs).argmax(-1) == data.test.labels).float().mean().item()
-    return steps / (time.perf_counter() - start)
-
-
-def engine_member_steps_per_second(steps: int, members: int) -> float:
-    config = ExperimentConfig().with_overrides([f"train.steps={steps}"])
+def engine_member_steps_per_second(model: str, steps: int, members: int) -> float:
+    """Member-steps/s of ``members`` dense members trained together for ``steps`` steps (data
+    built and the last evaluation included, as in a run)."""
+    config = ExperimentConfig().with_overrides([f"train.steps={steps}", *MODELS[model]])
     start = time.perf_counter()
     train_cohort(config, [MemberSpec(seed=s) for s in range(members)])
     return steps * members / (time.perf_counter() - start)
 
 
+def flops_per_member_step(model: str) -> float:
+    """Matmul FLOPs of one member-step of the engine at the paper's size (forward, backward and
+    the test evaluation every ``train.eval_every`` steps), from the shapes."""
+    config = ExperimentConfig().with_overrides(MODELS[model])
+    n_train, n_test, vocab = 911, 1367, 67  # p=67, pairs i <= j, fraction 0.4
+    d, h, c = config.model.emb_width, config.model.hidden_width, vocab
+    if model == "mlp":  # tables W_emb W_in, W_out W_unemb; per example [N, h] x [h, C]
+        tables, per_example = 2 * (vocab * d * h), h * c
+        backward_tables = 4 * (vocab * d * h)
+    else:  # tables: W_V W_O, G, F = G M, L = T M, Q, K, Q K^T, W_out W_U (M = [W_in | W_U])
+        tables = (d * d * d + vocab * d * d + 2 * vocab * d * (h + c) + 2 * vocab * d * d
+                  + vocab * vocab * d + h * d * c)
+        per_example = h * c
+        backward_tables = 2 * tables
+    forward = 2 * (tables + n_train * per_example)
+    backward = 2 * (backward_tables + 2 * n_train * per_example)
+    evaluation = 2 * (tables + n_test * per_example) / config.train.eval_every
+    return forward + backward + evaluation
+
+
+def matmul_peak_flops() -> float:
+    """fp32 FLOP/s of a 1024 x 1024 x 1024 matmul on this thread (best of 5)."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 1024 ** 3 / best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=300, help="engine steps per timing")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--cohorts", default="1,8,32")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results: dict[str, list[float]] = {"naive": [], "engine K=1": [], "engine K=8": []}
-    for _ in range(args.repeats):  # interleaved, so machine noise hits all three alike
-        results["naive"].append(naive_steps_per_second(args.steps))
-        results["engine K=1"].append(engine_member_steps_per_second(args.steps, 1))
-        results["engine K=8"].append(engine_member_steps_per_second(args.steps, 8))
-    median = {name: statistics.median(v) for name, v in results.items()}
-    for name, value in median.items():
-        print(f"{name:12s} {value:9.1f} member-steps/s (median of {args.repeats})")
-    print(f"ratio engine K=1 / naive: {median['engine K=1'] / median['naive']:.1f}x (target >= 5)")
-    print(f"ratio engine K=8 / naive: {median['engine K=8'] / median['naive']:.1f}x (target >= 8)")
+    models, cohorts = args.models.split(","), [int(k) for k in args.cohorts.split(",")]
+    results: dict[tuple[str, str], list[float]] = {}
+    peaks = []
+    for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
+        peaks.append(matmul_peak_flops())
+        for model in models:
+            results.setdefault((model, "authors"), []).append(
+                authors_steps_per_second(model, AUTHORS_STEPS[model]))
+            for k in cohorts:
+                results.setdefault((model, f"K={k}"), []).append(
+                    engine_member_steps_per_second(model, max(20, args.steps // max(1, k // 8)),
+                                                   k))
+    peak = statistics.median(peaks)
+    print(f"fp32 matmul peak of this thread: {peak / 1e9:.1f} GFLOP/s (median of "
+          f"{args.repeats}); member-steps/s are medians of {args.repeats}")
+    for model in models:
+        authors = statistics.median(results[(model, "authors")])
+        floor = peak / flops_per_member_step(model)
+        print(f"{model}: authors' loop {authors:7.1f} steps/s; compute floor {floor:7.0f} "
+              f"member-steps/s ({flops_per_member_step(model) / 1e6:.0f} MFLOP per step)")
+        for k in cohorts:
+            value = statistics.median(results[(model, f"K={k}")])
+            print(f"  engine K={k:<3d} {value:8.1f} member-steps/s  {value / authors:5.1f}x the "
+                  f"authors' loop  {value / floor:5.1%} of the floor")
+    print("targets: mlp >= 40x at K=1 and K=8; transformer >= 20x")
 
 
 if __name__ == "__main__":

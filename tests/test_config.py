@@ -38,6 +38,19 @@ def test_the_engine_version_salts_every_key(monkeypatch):
     assert ExperimentConfig().dense_key() != before
 
 
+def test_a_model_engine_version_salts_that_models_keys_only(monkeypatch):
+    import grok_core.config.experiment as config
+
+    transformer = ExperimentConfig().with_overrides(
+        ["model.name=transformer", "model.pos_embed=false", "model.biases=false",
+         "optim.weight_decay=2"])
+    assert transformer.dense_key() == "dense-be3fdf675cb75b98"  # transformer engine 2
+    mlp = ExperimentConfig().dense_key()
+    monkeypatch.setitem(config.MODEL_ENGINE_VERSIONS, "transformer", 3)
+    assert transformer.dense_key() != "dense-be3fdf675cb75b98"
+    assert ExperimentConfig().dense_key() == mlp
+
+
 def test_key_ignores_defaults_pruning_and_recipe():
     base = ExperimentConfig()
     same = base.with_overrides(["optim.lr=0.001", "optim.weight_decay=1"])

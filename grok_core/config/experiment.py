@@ -30,6 +30,9 @@ from .sections import (DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS,
 # 1: the engine up to the sweeps issue (keys without a salt). 2: per-member early stop.
 # 3: subnormal floats flushed to zero on CPU (``grok_core.training.flush_subnormals``).
 ENGINE_VERSION = 3
+# A further salt per model, for changes that alter one model's numbers only (the others' stored
+# runs stay valid). transformer 2: the token-table forward with a hand-written backward.
+MODEL_ENGINE_VERSIONS = {"transformer": 2}
 
 
 @dataclass(frozen=True)
@@ -226,12 +229,14 @@ class ExperimentConfig:
     def dense_key(self) -> str:
         """Content key of this config's dense training run (seed excluded).
 
-        A hash of ``ENGINE_VERSION`` and the non-default task / model / optim / train fields
-        only, so adding a field with a default never changes existing keys, and a new engine
+        A hash of ``ENGINE_VERSION`` (and the model's ``MODEL_ENGINE_VERSIONS`` entry, if any)
+        and the non-default task / model / optim / train fields only, so adding a field with a default never changes existing keys, and a new engine
         never reuses runs of an old one.
         """
         if self.recipe != "dense":
             return self.dense_base().dense_key()
-        canonical = json.dumps({"engine": ENGINE_VERSION, **self.non_default(DENSE_SECTIONS)},
-                               sort_keys=True)
+        salt = {"engine": ENGINE_VERSION}
+        if self.model.name in MODEL_ENGINE_VERSIONS:
+            salt["model_engine"] = MODEL_ENGINE_VERSIONS[self.model.name]
+        canonical = json.dumps({**salt, **self.non_default(DENSE_SECTIONS)}, sort_keys=True)
         return "dense-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]

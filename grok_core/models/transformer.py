@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
 
 from ..config import ModelConfig
-from .cohort import CohortModel, ParamSpec
+from .cohort import CohortModel, Params, ParamSpec, apply_masks
+from .losses import transposed_cross_entropy
 
 
 class Transformer(CohortModel):
@@ -44,25 +46,31 @@ class Transformer(CohortModel):
         self.specs = specs
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-        # Exact reassociation: inputs are tokens, so every projection of an embedding is a
-        # per-token table (position i: (W_E + W_pos[i]) W_K, ... W_V W_O) gathered per example;
-        # attention then needs no [N, d] x [d, d] product (``naive_logits`` is the plain form).
-        d = params["W_E"].shape[-1]
-        tables = [params["W_E"] + params["W_pos"][:, i:i + 1] if "W_pos" in params
-                  else params["W_E"] for i in range(self.n_ctx)]  # [K, vocab, d] per position
-        value_out = torch.bmm(params["W_V"], params["W_O"])
-        tokens = [inputs[:, i] for i in range(self.n_ctx)]
-        last = _gather_rows(tables[-1], tokens[-1])  # [K, N, d]
-        query = _gather_rows(torch.bmm(tables[-1], params["W_Q"]), tokens[-1])
-        scores = torch.stack([
-            (_gather_rows(torch.bmm(table, params["W_K"]), token) * query).sum(-1)
-            for table, token in zip(tables, tokens)], dim=-1) / math.sqrt(d)
-        weights = torch.softmax(scores, dim=-1)  # [K, N, n_ctx]: the last position sees both
-        resid = last
-        for i, (table, token) in enumerate(zip(tables, tokens)):
-            resid = resid + weights[..., i:i + 1] * _gather_rows(
-                torch.bmm(table, value_out), token)
-        return self._mlp_and_unembed(params, resid)
+        """[K, N, classes] logits by the token tables (``_TokenTables``; ``naive_logits`` is the
+        plain form, equal in float64)."""
+        return _TokenTables(params).logits(inputs)
+
+    def loss_and_grads(self, params: Mapping[str, torch.Tensor],
+                       masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
+                       with_grads: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
+        """Exact hand-written forward and backward by the token tables (no autograd graph);
+        gradients of masked tensors are multiplied by their masks. Another loss than
+        cross-entropy takes the generic (autograd) path."""
+        if self.loss != "cross_entropy":
+            return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
+        tables = _TokenTables(apply_masks(params, masks))
+        example = tables.forward(inputs)
+        loss, acc, d_logits_t = transposed_cross_entropy(example.logits_t, labels, loss_dtype,
+                                                         with_grads)
+        if not with_grads:
+            return loss, acc, None
+        grads = tables.backward(example, d_logits_t)
+        if masks:
+            for name, mask in masks.items():
+                grads[name].mul_(mask)
+        return loss, acc, grads
 
     @staticmethod
     def _mlp_and_unembed(params: Mapping[str, torch.Tensor],
@@ -102,3 +110,163 @@ def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     flat_index = (index[None] + offsets).reshape(-1)
     return table.reshape(k_count * rows, width).index_select(0, flat_index).view(
         k_count, -1, width)
+
+
+def _scatter_rows(index: torch.Tensor, values: torch.Tensor, rows: int,
+                  into: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
+    """[K, rows, width] with alpha * values[:, n] added to row index[n] (``into``, if given,
+    gathers them too): the backward of ``_gather_rows``, as one index_add along dim 0 of a flat view."""
+    k_count, _, width = values.shape
+    if into is None:
+        into = torch.zeros(k_count, rows, width, dtype=values.dtype, device=values.device)
+    offsets = torch.arange(k_count, device=index.device)[:, None] * rows
+    into.view(k_count * rows, width).index_add_(0, (index[None] + offsets).reshape(-1),
+                                                values.reshape(-1, width), alpha=alpha)
+    return into
+
+
+@dataclass
+class _Examples:
+    """What the backward needs of one forward over a batch of token pairs (a, b)."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+    first: torch.Tensor  # [K, N, 1]: attention w0 of the last position to the first
+    diff: torch.Tensor  # [K, N, m + C]: F0[a] - F1[b]
+    hidden: torch.Tensor  # [K, N, m]: the MLP's ReLU
+    logits_t: torch.Tensor  # [K, C, N]: a transposed view of [K, N, C] logits
+
+
+class _TokenTables:
+    """The transformer as per-token tables, for one set of (masked) parameters.
+
+    Inputs are tokens, so every linear map of an embedding is a table [K, vocab, .] computed
+    once per step and gathered per example. Only the last position's logits count, and it
+    attends to two positions: a two-way softmax of s0 = Q K0^T [last token, first token] and
+    s1 = rowsum(Q * K1) [last token] (Q = T1 W_Q, K_i = T_i W_K, T_i = W_E + W_pos[i]). Its
+    residual x2 = T1[b] + w0 G0[a] + w1 G1[b] (G_i = T_i W_V W_O) reaches the logits only
+    through W_in and W_U, so both maps are folded into the tables (M = [W_in | W_U]: L = T1 M,
+    F_i = G_i M). Per example what remains is gathers, a ReLU and one [N, m] x [m, C] product
+    with W_out W_U, forward and backward. Without W_pos both positions share one table.
+    """
+
+    def __init__(self, params: Mapping[str, torch.Tensor]) -> None:
+        self.p = params
+        self.width = params["W_in"].shape[-1]
+        self.scale = 1.0 / math.sqrt(params["W_E"].shape[-1])
+        if "W_pos" in params:
+            self.t0 = params["W_E"] + params["W_pos"][:, 0:1]
+            self.t1 = params["W_E"] + params["W_pos"][:, 1:2]
+        else:
+            self.t0 = self.t1 = params["W_E"]
+        self.shared = self.t0 is self.t1
+        self.maps = torch.cat([params["W_in"], params["W_U"]], dim=-1)  # M [K, d, m + C]
+        self.value_out = torch.bmm(params["W_V"], params["W_O"])
+        self.g0 = torch.bmm(self.t0, self.value_out)
+        self.g1 = self.g0 if self.shared else torch.bmm(self.t1, self.value_out)
+        self.f0 = torch.bmm(self.g0, self.maps)
+        self.f1 = self.f0 if self.shared else torch.bmm(self.g1, self.maps)
+        self.l1 = torch.bmm(self.t1, self.maps)
+        self.query = torch.bmm(self.t1, params["W_Q"])
+        self.k0 = torch.bmm(self.t0, params["W_K"])
+        self.k1 = self.k0 if self.shared else torch.bmm(self.t1, params["W_K"])
+        self.s0 = torch.bmm(self.query, self.k0.transpose(1, 2))  # [K, vocab, vocab]
+        self.s1 = (self.query * self.k1).sum(-1)  # [K, vocab]
+        self.hidden_logits = torch.bmm(params["W_out"], params["W_U"])  # [K, m, C]
+
+    def forward(self, inputs: torch.Tensor) -> _Examples:
+        """Everything the logits of ``inputs`` [N, 2] need, logits transposed [K, C, N].
+
+        With w1 = 1 - w0 the mixed rows are L[b] + w0 F0[a] + w1 F1[b] = (L + F1)[b] +
+        w0 (F0[a] - F1[b]): fewer passes over [N, m + C] than the three terms."""
+        a, b = inputs[:, 0], inputs[:, 1]
+        k_count, vocab = self.s1.shape
+        # w0 = softmax(s0, s1)[0] = 1 / (1 + exp(s1 - s0)), by exp, not sigmoid: torch's
+        # sigmoid rounds a tensor's tail elements differently, which would make a member's
+        # numbers depend on the cohort around it; beyond exp(80) w0 < 1e-34 is as good as 0
+        ratio = (self.s1[:, b] - self.s0.reshape(k_count, -1)[:, b * vocab + a]).mul_(
+            self.scale).clamp_(max=80.0).exp()
+        first = torch.reciprocal(ratio + 1.0)[..., None]
+        base_last = _gather_rows(torch.cat([self.l1 + self.f1, self.f1], dim=-1), b)
+        mixed_width = self.f0.shape[-1]
+        diff = _gather_rows(self.f0, a).sub_(base_last[..., mixed_width:])
+        mixed = torch.addcmul(base_last[..., :mixed_width], first, diff)  # [K, N, m + C]
+        pre = mixed[..., :self.width]
+        if "b_in" in self.p:
+            pre = pre + self.p["b_in"][:, None]
+        hidden = torch.relu(pre)
+        direct = mixed[..., self.width:]
+        if "b_out" in self.p:
+            direct = direct + torch.bmm(self.p["b_out"][:, None], self.p["W_U"])
+        logits = torch.baddbmm(direct, hidden, self.hidden_logits)  # [K, N, C]
+        # the loss takes [K, C, N]; this view of [K, N, C] memory is faster to reduce than a
+        # transposed copy, and its gradient comes back as contiguous [K, N, C]
+        return _Examples(a, b, first, diff, hidden, logits.transpose(1, 2))
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """[K, N, C] logits of ``inputs`` [N, 2]."""
+        return self.forward(inputs).logits_t.transpose(1, 2)
+
+    def backward(self, ex: _Examples, d_logits_t: torch.Tensor) -> Params:
+        """Gradients of every parameter given d loss / d logits, transposed [K, C, N]."""
+        p, vocab = self.p, self.s1.shape[1]
+        d_logits = d_logits_t.transpose(1, 2)  # [K, N, C]
+        d_hidden_logits = torch.bmm(ex.hidden.transpose(1, 2), d_logits)  # [K, m, C]
+        d_pre = torch.ops.aten.threshold_backward(
+            torch.bmm(d_logits, self.hidden_logits.transpose(1, 2)), ex.hidden, 0)
+        d_mixed = torch.cat([d_pre, d_logits], dim=-1)  # [K, N, m + C]
+        # the two-way softmax: d s0 = w0 w1 dw0 / sqrt(d) (w1 = 1 - w0), d s1 = -d s0
+        first = ex.first[..., 0]
+        d_s0 = (d_mixed * ex.diff).sum(-1).mul_(first * (1.0 - first)).mul_(self.scale)
+        d_diff = ex.first * d_mixed
+        d_l1 = _scatter_rows(ex.b, d_mixed, vocab)  # d (L + F1), so also part of d F1
+        d_f0 = _scatter_rows(ex.a, d_diff, vocab)
+        d_f1 = d_f0 if self.shared else torch.zeros_like(d_f0)
+        d_f1 += d_l1
+        _scatter_rows(ex.b, d_diff, vocab, into=d_f1, alpha=-1.0)
+        k_count = d_s0.shape[0]
+        d_scores0 = _scatter_rows(ex.b * vocab + ex.a, d_s0[..., None], vocab * vocab).view(
+            k_count, vocab, vocab)
+        d_scores1 = _scatter_rows(ex.b, -d_s0[..., None], vocab)  # [K, vocab, 1]
+        d_query = torch.baddbmm(d_scores1 * self.k1, d_scores0, self.k0)
+        d_k0 = torch.bmm(d_scores0.transpose(1, 2), self.query)
+        d_k1 = d_scores1 * self.query
+        d_maps = torch.bmm(self.t1.transpose(1, 2), d_l1)
+        d_g0 = torch.bmm(d_f0, self.maps.transpose(1, 2))
+        d_maps += torch.bmm(self.g0.transpose(1, 2), d_f0)
+        d_t1 = (torch.bmm(d_l1, self.maps.transpose(1, 2))
+                + torch.bmm(d_query, p["W_Q"].transpose(1, 2)))
+        d_t0 = torch.bmm(d_g0, self.value_out.transpose(1, 2)) + torch.bmm(
+            d_k0, p["W_K"].transpose(1, 2))
+        d_value_out = torch.bmm(self.t0.transpose(1, 2), d_g0)
+        d_w_k = torch.bmm(self.t0.transpose(1, 2), d_k0)
+        if self.shared:  # position 1's terms go through the same table
+            d_t0 += torch.bmm(d_k1, p["W_K"].transpose(1, 2))
+            d_w_k += torch.bmm(self.t1.transpose(1, 2), d_k1)
+        else:
+            d_g1 = torch.bmm(d_f1, self.maps.transpose(1, 2))
+            d_maps += torch.bmm(self.g1.transpose(1, 2), d_f1)
+            d_t1 += torch.bmm(d_g1, self.value_out.transpose(1, 2)) + torch.bmm(
+                d_k1, p["W_K"].transpose(1, 2))
+            d_value_out += torch.bmm(self.t1.transpose(1, 2), d_g1)
+            d_w_k += torch.bmm(self.t1.transpose(1, 2), d_k1)
+        m = self.width
+        grads = {
+            "W_E": d_t0 + d_t1,
+            "W_Q": torch.bmm(self.t1.transpose(1, 2), d_query),
+            "W_K": d_w_k,
+            "W_V": torch.bmm(d_value_out, p["W_O"].transpose(1, 2)),
+            "W_O": torch.bmm(p["W_V"].transpose(1, 2), d_value_out),
+            "W_in": d_maps[..., :m].contiguous(),
+            "W_out": torch.bmm(d_hidden_logits, p["W_U"].transpose(1, 2)),
+            "W_U": d_maps[..., m:] + torch.bmm(p["W_out"].transpose(1, 2), d_hidden_logits),
+        }
+        if "W_pos" in p:
+            grads["W_pos"] = torch.stack([d_t0.sum(1), d_t1.sum(1)], dim=1)
+        if "b_in" in p:
+            grads["b_in"] = d_pre.sum(1)
+        if "b_out" in p:
+            d_logit_sum = d_logits.sum(1, keepdim=True)  # [K, 1, C]
+            grads["b_out"] = torch.bmm(d_logit_sum, p["W_U"].transpose(1, 2))[:, 0]
+            grads["W_U"] += p["b_out"][:, :, None] * d_logit_sum
+        return grads
