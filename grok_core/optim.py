@@ -53,26 +53,34 @@ class CohortAdamW:
         self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in self.params.items()}
         self.step_count = 0
         self.fused = _fused_available(first.device) if fused is None else fused
-        # the fused kernel reads the step count from a tensor, one per tensor it updates
-        self._steps = [torch.zeros((), device=first.device) for _ in self.trained]
+        # the fused kernel reads the step count from a tensor, one per tensor it updates (it
+        # only reads them: one tensor serves all)
+        self._step_tensor = torch.zeros((), device=first.device)
+        self._steps = [self._step_tensor] * len(self.trained)
+        self._member_views()
+
+    def _member_views(self) -> None:
+        """Each member's rows of the stacked tensors, made once (``keep`` makes new tensors,
+        and new views). One call per member, never one over several: the fused kernel's
+        vector body and scalar tail round differently, so an element's arithmetic would depend
+        on where a member's rows start."""
+        self._views = [([self.params[n][k] for n in self.trained],
+                        [self.exp_avg[n][k] for n in self.trained],
+                        [self.exp_avg_sq[n][k] for n in self.trained])
+                       for k in range(self.k_count)]
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params)."""
         self.step_count += 1
-        names = self.trained
-        for step_tensor in self._steps:
-            step_tensor.fill_(self.step_count)
-        for k in range(self.k_count):
-            params = [self.params[n][k] for n in names]
-            member_grads = [grads[n][k] for n in names]
-            exp_avgs = [self.exp_avg[n][k] for n in names]
-            exp_avg_sqs = [self.exp_avg_sq[n][k] for n in names]
+        self._step_tensor.fill_(self.step_count)
+        for k, (params, exp_avgs, exp_avg_sqs) in enumerate(self._views):
+            member_grads = [grads[n][k] for n in self.trained]
             if self.fused:
-                torch._fused_adamw_(params, member_grads, exp_avgs, exp_avg_sqs, [], self._steps,
-                                    lr=self.lr[k], beta1=self.beta1, beta2=self.beta2,
-                                    weight_decay=self.weight_decay[k], eps=self.eps,
-                                    amsgrad=False, maximize=False)
+                torch._fused_adamw_(params, member_grads, exp_avgs, exp_avg_sqs, [],
+                                    self._steps, lr=self.lr[k], beta1=self.beta1,
+                                    beta2=self.beta2, weight_decay=self.weight_decay[k],
+                                    eps=self.eps, amsgrad=False, maximize=False)
             else:
                 self._plain_step(params, member_grads, exp_avgs, exp_avg_sqs, k)
 
@@ -97,6 +105,7 @@ class CohortAdamW:
         self.lr = [self.lr[i] for i in positions]
         self.weight_decay = [self.weight_decay[i] for i in positions]
         self.k_count = len(self.lr)
+        self._member_views()
 
     def state_dict(self) -> dict:
         """Moments and step count (for resuming a run)."""
