@@ -6,7 +6,9 @@ dense phases). A study whose sweep finished under the storage is skipped, an unf
 resumed (the sweep's own resume), and the report (``analysis.report``) is written at the end
 from whatever finished. Ctrl-C stops the current sweep; rerunning the command continues. The
 critical-ratio search (``grok critical-ratio``) runs as the study ``critical_ratio_search``, after the
-grid studies. Each study's wall time is kept in ``<storage>/reproduce.json``.
+grid studies, and at full size the transformer's search as ``critical_ratio_search-transformer``
+(App. E's loop ran on the authors' transformer). Each study's wall time is kept in
+``<storage>/reproduce.json``.
 
 Left out by default: ``mnist`` (it reads IDX files from a folder you give: ``--only mnist --set
 task.data_dir=...`` runs it).
@@ -25,7 +27,7 @@ from analysis.report import write_report
 from analysis.results import load as load_sweep
 from grok_core.config import choice
 from grok_core.layout import CRITICAL_RATIO_SEARCH as SEARCH
-from grok_core.layout import REPRODUCE_TIMES_FILE
+from grok_core.layout import REPRODUCE_TIMES_FILE, critical_search_name
 from grok_core.store import Storage
 from search_spaces import study_names
 
@@ -37,6 +39,11 @@ log = logging.getLogger("grok.sweeps")
 OLD_SEARCH_NAMES = {"critical_search": SEARCH}  # the search's name before it was spelled as here
 # studies that need data from the user, run only when named with --only
 NEEDS_DATA = ("mnist",)
+# The critical-ratio searches, by name: the architecture each searches. The transformer's runs
+# at full size only (its quick size shows no window, as the MLP's does not; the MLP's quick
+# search already shows the plateau, and the quick reproduction keeps to its 10 minutes).
+SEARCHES = {SEARCH: "mlp", critical_search_name("transformer"): "transformer"}
+FULL_SIZE_ONLY = (critical_search_name("transformer"),)
 
 
 @dataclass
@@ -55,16 +62,17 @@ class ReproduceRequest:
     study_storage: Optional[str] = None  # the critical-ratio search's Optuna study (a URL)
 
 
-def studies(only: Optional[Sequence[str]]) -> list[str]:
-    """The studies to run: ``only`` (each checked), else every study but those needing data,
-    the critical-ratio search last."""
-    names = [*study_names(), SEARCH]
+def studies(only: Optional[Sequence[str]], quick: bool = False) -> list[str]:
+    """The studies to run: ``only`` (each checked), else every study but those needing data
+    (and, quick, those run at full size only), the critical-ratio searches last."""
+    names = [*study_names(), *SEARCHES]
     if only:
         only = [OLD_SEARCH_NAMES.get(name, name) for name in only]
         for name in only:
             choice("--only", name, names)
         return list(dict.fromkeys(only))
-    return [name for name in names if name not in NEEDS_DATA]
+    return [name for name in names
+            if name not in NEEDS_DATA and not (quick and name in FULL_SIZE_ONLY)]
 
 
 def finished(path: str) -> bool:
@@ -96,13 +104,19 @@ def _requests(request: ReproduceRequest, names: list[str]) -> dict:
                   overrides=tuple(request.overrides), seeds=request.seeds)
     requests = {}
     for name in names:
-        if name == SEARCH:
-            requests[name] = validate(CriticalRequest(**shared,
-                                                      study_storage=request.study_storage))
+        if name in SEARCHES:
+            requests[name] = validate(_search_request(shared, SEARCHES[name],
+                                                      request.study_storage))
         else:
             requests[name] = SweepRequest(study=name, **shared)
             build_space(requests[name])
     return requests
+
+
+def _search_request(shared: dict, model: str, study_storage: Optional[str]) -> CriticalRequest:
+    """The critical-ratio search of ``model`` with the reproduction's settings."""
+    overrides = tuple(shared["overrides"]) + (() if model == "mlp" else (f"model.name={model}",))
+    return CriticalRequest(**{**shared, "overrides": overrides}, study_storage=study_storage)
 
 
 def _minutes(seconds: float) -> str:
@@ -118,14 +132,14 @@ def _record_time(storage: str, name: str, seconds: float) -> None:
 
 def _done_before(name: str, job, storage: str) -> bool:
     """Whether the study's sweep (or search) already finished under ``storage``."""
-    if name == SEARCH:
+    if name in SEARCHES:
         return search_finished(search_folder(storage, job.search_name), job.trials)
     return finished(sweep_path(storage, job.sweep_name))
 
 
 def _run(name: str, job) -> bool:
     """Run (or resume) the study; whether every trial finished."""
-    if name == SEARCH:
+    if name in SEARCHES:
         return run_critical(job).trials >= job.trials
     return not any(result.error is not None for result in run_sweep(job))
 
@@ -134,7 +148,7 @@ def reproduce(request: ReproduceRequest) -> tuple[str, list, list]:
     """Run (or skip, or resume) each study's sweep, then write the report; returns (page,
     sections, studies with failed trials). Progress: one line per study with how many are
     done, running and left, and each sweep's own progress below it."""
-    names = studies(request.only)
+    names = studies(request.only, request.quick)
     storage = resolve_storage(request.storage)
     if request.address or os.environ.get("RAY_ADDRESS"):
         check_reachable(request.address or os.environ["RAY_ADDRESS"])

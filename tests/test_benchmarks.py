@@ -24,6 +24,23 @@ def test_the_reproduction_estimate_counts_each_member_and_dense_run_of_the_full_
     assert [steps for _, steps in members] == [40 * 3 * members[0][0].train.steps]
     # the grid study of the same dense runs shares them (the store trains each once)
     assert set(dense) <= set(estimate.work("critical_ratio")[1])
+    # the transformer's search: its own trials and budget, the transformer study's dense runs
+    members, dense = estimate.work(f"{CRITICAL_RATIO_SEARCH}-transformer")
+    assert [(config.model.name, steps) for config, steps in members] == [
+        ("transformer", 12 * 3 * 10_000)]
+    assert set(dense) == set(estimate.work("transformer")[1])
+
+
+def test_the_engine_benchmark_counts_the_floor_and_runs_the_authors_step():
+    bench = _script("bench_engine")
+    # the MLP's matmuls per member-step: ~37 MFLOP of training, plus evaluation
+    assert 35e6 < bench.flops_per_member_step("mlp") < 45e6
+    assert bench.flops_per_member_step("transformer") > bench.flops_per_member_step("mlp")
+    authors = _script("authors_loop")
+    for model in ("mlp", "transformer"):
+        assert authors.authors_steps_per_second(model, 2) > 0
+    train, test = authors.pairs_split()
+    assert (len(train), len(test)) == (911, 1367)  # p=67, i <= j, fraction 0.4
 
 
 def test_the_gpu_throughput_cohort_also_runs_on_the_cpu():

@@ -259,8 +259,13 @@ def test_reproduce_seeds_reach_every_study_and_the_search(tmp_path, grok):
     from sweeps.reproduce import ReproduceRequest, _requests, studies
 
     jobs = _requests(ReproduceRequest(quick=True, seeds=[5, 6], storage=str(tmp_path)),
-                     studies(None))
-    assert len(jobs) == len(studies(None))
+                     studies(None, quick=True))
+    assert len(jobs) == len(studies(None, quick=True))
+    # at full size both architectures' searches run, the transformer's on its own settings
+    assert studies(None)[-2:] == ["critical_ratio_search", "critical_ratio_search-transformer"]
+    assert "critical_ratio_search-transformer" not in jobs
+    full = _requests(ReproduceRequest(storage=str(tmp_path)), studies(None)[-1:])
+    assert full["critical_ratio_search-transformer"].model == "transformer"
     for name, job in jobs.items():
         if hasattr(job, "space_dict"):
             assert {tuple(c["seeds"]) for c in expand_cells(job.space_dict())} == {(5, 6)}, name
