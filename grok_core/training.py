@@ -424,7 +424,10 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     loss, accuracy, grads = state.forward.loss_and_grads(
         state.params, batch.inputs, batch.labels, loop.loss_dtype)
     if not loop.batched:
-        state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
+        if len(state.active) == loop.k_count:  # every member: a row copy, no index to build
+            state.train_acc_per_step[step].copy_(accuracy)
+        else:
+            state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
     if step in loop.checkpoint_steps:
         loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
                                      list(state.active))
