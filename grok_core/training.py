@@ -177,6 +177,31 @@ class _Progress:
             self.bar.close()
 
 
+def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor],
+                          masks: Optional[Mapping[str, torch.Tensor]], inputs: torch.Tensor,
+                          labels: torch.Tensor, loss_dtype: torch.dtype,
+                          with_grads: bool = True):
+    """``model.loss_and_grads`` of the whole cohort; on a CPU, a model with
+    ``cpu_members_at_a_time`` computes that many members at a time (contiguous row slices, no
+    copies) and the results are concatenated. A member's numbers do not depend on the chunk
+    (bitwise on this CPU, as they do not on the cohort: tests/test_engine.py)."""
+    k_count = next(iter(params.values())).shape[0]
+    chunk = model.cpu_members_at_a_time
+    if (chunk is None or k_count <= chunk
+            or next(iter(params.values())).device.type != "cpu"):
+        return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
+    parts = [model.loss_and_grads({n: t[s:s + chunk] for n, t in params.items()},
+                                  None if masks is None else
+                                  {n: m[s:s + chunk] for n, m in masks.items()},
+                                  inputs, labels, loss_dtype, with_grads)
+             for s in range(0, k_count, chunk)]
+    loss = torch.cat([part[0] for part in parts])
+    accuracy = torch.cat([part[1] for part in parts])
+    if not with_grads:
+        return loss, accuracy, None
+    return loss, accuracy, {n: torch.cat([part[2][n] for part in parts]) for n in parts[0][2]}
+
+
 class FixedMasks:
     """The loop's forward for members with fixed keep-masks (or none): dense runs, tickets,
     norm controls. ``grok_core.edge_popup.ScoreForward`` is the other kind (learned masks)."""
@@ -193,8 +218,8 @@ class FixedMasks:
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
         """Loss [K], accuracy [K], gradients of the raw parameters (zero where pruned)."""
-        return self.model.loss_and_grads(params, self.masks, inputs, labels, loss_dtype,
-                                         with_grads)
+        return cohort_loss_and_grads(self.model, params, self.masks, inputs, labels,
+                                     loss_dtype, with_grads)
 
     def updated(self) -> None:
         """The optimiser has changed the parameters (nothing to refresh: the masks are fixed)."""
@@ -570,15 +595,15 @@ def evaluate_split(model: CohortModel, effective: Mapping[str, torch.Tensor], sp
     regression's R^2)."""
     with torch.no_grad():
         if chunk is None or len(split) <= chunk:
-            loss, acc, _ = model.loss_and_grads(effective, None, split.inputs, split.labels,
-                                                loss_dtype, with_grads=False)
+            loss, acc, _ = cohort_loss_and_grads(model, effective, None, split.inputs,
+                                                 split.labels, loss_dtype, with_grads=False)
             return loss, acc
         total_loss, total_acc = 0.0, 0.0
         for start in range(0, len(split), chunk):
             inputs = split.inputs[start:start + chunk]
-            loss, acc, _ = model.loss_and_grads(effective, None, inputs,
-                                                split.labels[start:start + chunk],
-                                                loss_dtype, with_grads=False)
+            loss, acc, _ = cohort_loss_and_grads(model, effective, None, inputs,
+                                                 split.labels[start:start + chunk],
+                                                 loss_dtype, with_grads=False)
             total_loss = total_loss + loss * len(inputs)
             total_acc = total_acc + acc * len(inputs)
         return total_loss / len(split), total_acc / len(split)

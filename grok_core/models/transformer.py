@@ -23,6 +23,10 @@ class Transformer(CohortModel):
 
     n_ctx = 2
     embedding = "W_E"
+    # a member-step's [N, m + C] tensors: four members' fit the cache, eight do not. Measured,
+    # K=8 on one thread: 281 / 302 / 333 / 285 member-steps/s four at a time against all eight
+    # at once (the MLP's smaller tensors are fastest all at once: 897 / 959 / 988 / 1059)
+    cpu_members_at_a_time = 4
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int,
                  loss: str = "cross_entropy") -> None:
