@@ -44,7 +44,8 @@ class MLP(CohortModel):
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward of eq. (1) (no autograd graph).
 
-        Gradients of masked tensors are multiplied by their masks. Another
+        Logits are formed transposed, [K, classes, N], so the softmax reductions run along
+        contiguous memory; gradients of masked tensors are multiplied by their masks. Another
         loss than cross-entropy takes the generic (autograd) path.
         """
         if self.loss != "cross_entropy":
@@ -56,16 +57,13 @@ class MLP(CohortModel):
         a, b = inputs[:, 0], inputs[:, 1]
         pre = token_hidden.index_select(1, a) + token_hidden.index_select(1, b)  # [K, N, h]
         hidden = torch.relu(pre)
-        logits = torch.bmm(hidden, hidden_logits)  # [K, N, C]
-        # the loss takes [K, C, N]; this view of [K, N, C] memory is faster to reduce than a
-        # transposed copy, and its gradient comes back as contiguous [K, N, C]
-        loss, acc, d_logits_t = transposed_cross_entropy(logits.transpose(1, 2), labels,
-                                                         loss_dtype, with_grads)
+        logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
+        loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
+                                                         with_grads)
         if not with_grads:
             return loss, acc, None
-        d_logits = d_logits_t.transpose(1, 2)
-        d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits)
-        d_pre = torch.bmm(d_logits, hidden_logits.transpose(1, 2))
+        d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits_t.transpose(1, 2))
+        d_pre = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
         d_pre = torch.ops.aten.threshold_backward(d_pre, hidden, 0)  # ReLU'; fast on CPU
         # Scatter-add into a [K * vocab, h] view: far faster on CPU than index_add_ along dim 1.
         k_count, vocab, width = token_hidden.shape
