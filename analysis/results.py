@@ -116,6 +116,17 @@ class _Part:
         return frame[frame["variant"] == self.label].drop(columns="variant")
 
 
+def _in_variant_order(grouped: bool, trials: list, *others: list) -> list[list]:
+    """The items of lists of (variant label, item), ``trials`` first; in a sweep with variant
+    groups, variant after variant (labels in the order the trials list them first, each
+    variant's in trial order): the order of a sweep that trained a trial per variant."""
+    lists = [trials, *others]
+    if grouped:
+        rank = {label: i for i, label in enumerate(dict.fromkeys(lab for lab, _ in trials))}
+        lists = [sorted(entries, key=lambda entry: rank[entry[0]]) for entries in lists]
+    return [[item for _, item in entries] for entries in lists]
+
+
 def _parts(trial: str, config: dict) -> list[_Part]:
     """The variants of the trial ``trial`` with config ``config`` (``_Part``)."""
     try:
@@ -165,7 +176,8 @@ def load(path: str) -> SweepResults:
     info = storage.fs.get_file_info(storage.root)
     if info.type != pafs.FileType.Directory:
         raise ConfigError(f"no sweep at {path!r}")
-    members, curves, trials, base = [], [], [], []
+    # (variant label, row or frame): a sweep with variant groups is put in variant order
+    members, curves, trials, base, grouped = [], [], [], [], False
     selector = pafs.FileSelector(storage.root, recursive=False)
     for entry in sorted(storage.fs.get_file_info(selector), key=lambda e: e.base_name):
         if entry.type != pafs.FileType.Directory or not storage.exists(entry.base_name, "params.json"):
@@ -182,22 +194,25 @@ def load(path: str) -> SweepResults:
             if (m := CHECKPOINT.match(e.base_name)))
         latest, curve, rows = _newest_readable(storage, trial, checkpoints)
         finished = rows is not None
-        trials += [{"trial": part.trial, "tune_trial": trial, "finished": finished,
-                    **part.columns} for part in parts]
+        grouped = grouped or len(parts) > 1
+        trials += [(part.label, {"trial": part.trial, "tune_trial": trial,
+                                 "finished": finished, **part.columns}) for part in parts]
         if finished:
             for part in parts:
                 own = part.own(rows)
-                members.append(own.assign(trial=part.trial, **{
-                    k: v for k, v in part.columns.items() if k not in own.columns}))
+                members.append((part.label, own.assign(trial=part.trial, **{
+                    k: v for k, v in part.columns.items() if k not in own.columns})))
             dense = _read_parquet(storage, trial, latest, BASE_MEMBERS_FILE)
             if dense is not None:  # the first trial a dense run served (a sweep may share it)
                 owner = next((part for part in parts if part.needs_dense), parts[0])
-                base.append(dense.assign(trial=owner.trial))
+                base.append((owner.label, dense.assign(trial=owner.trial)))
         elif curve is not None:  # partial: label members from the trial config
             labels = pd.DataFrame(_member_labels(config)).rename_axis("member").reset_index()
             curve = curve.merge(labels, on="member").drop(columns="member")
         if curve is not None:
-            curves += [part.own(curve).assign(trial=part.trial) for part in parts]
+            curves += [(part.label, part.own(curve).assign(trial=part.trial))
+                       for part in parts]
+    trials, members, curves, base = _in_variant_order(grouped, trials, members, curves, base)
     concat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
     base_frame = concat(base)
     if not base_frame.empty:

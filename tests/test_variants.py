@@ -176,9 +176,11 @@ def test_a_partial_group_and_an_old_single_variant_trial_read_as_one_trial_per_v
     _trial_folder(tmp_path, "group", {**common, "variant": [ticket, random]}, curves)
     _trial_folder(tmp_path, "old", {**common, "variant": random}, curves.iloc[:2])
     loaded = analysis.load(str(tmp_path))
+    # variant after variant, as the trials of a sweep that trained a trial per variant
     assert loaded.trials["trial"].tolist() == ["group:ticket", "group:random", "old"]
     assert loaded.trials["variant"].tolist() == ["ticket", "random", "random"]
     assert loaded.trials["prune.method"].fillna("-").tolist() == ["-", "random", "random"]
+    assert loaded.trials["tune_trial"].tolist() == ["group", "group", "old"]
     assert "variant" not in loaded.curves.columns  # the trials frame tells them apart
     rows = loaded.curves.set_index(["trial", "seed"])["test_acc"]
     assert rows.to_dict() == {("group:ticket", 0): 0.1, ("group:ticket", 1): 0.2,
