@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 
-from grok_core.config import MASK_RECIPES, ConfigError, flatten_settings
+from grok_core.config import MASK_RECIPES, ConfigError, ExperimentConfig, flatten_settings
 from grok_core.errors import CorruptArtifact
 from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, SWEEP_SPEC_FILE
 from grok_core.store import ArtifactStore, Storage, frame_from, location_name, location_parent
-from grok_core.trial_config import trial_settings, variant_label
+from grok_core.trial_config import variant_settings
 
 log = logging.getLogger("grok.analysis")
 
@@ -34,7 +34,9 @@ NEVER = math.inf  # the t_gen of a run that never generalised: later than any st
 class SweepResults:
     """``members``: one row per member of a finished trial (flattened config columns, seed,
     pruning_rate, t_mem, t_gen, tau_grok, final metrics); ``curves``: one row per member per
-    evaluated step; ``trials``: one row per trial; ``base``: the dense runs behind tickets;
+    evaluated step; ``trials``: one row per trial, where a Tune trial that trained a variant
+    group counts as one trial per variant (``TRIAL:LABEL``; ``tune_trial`` names the Tune
+    trial, ``tune_trials()`` counts them); ``base``: the dense runs behind tickets;
     ``base_curves``: their curves (with dense_key and seed), where the artifact store next to
     the sweep still holds them."""
 
@@ -55,6 +57,13 @@ class SweepResults:
         shared = shared_settings(self.trials)
         return head + (f": {shared}" if shared else "")
 
+    def tune_trials(self) -> tuple[int, int]:
+        """(finished, all) of the sweep's Tune trials (a variant group is one)."""
+        if self.trials.empty:
+            return 0, 0
+        finished = self.trials.groupby("tune_trial", sort=False)["finished"].all()
+        return int(finished.sum()), len(finished)
+
     def non_grokking(self) -> pd.DataFrame:
         """Ticket members whose mask came from a dense run that had not yet generalised at the
         mask step (``base_generalised`` False): non-grokking tickets."""
@@ -73,13 +82,70 @@ class SweepResults:
 
 
 def _member_labels(config: dict) -> list[dict[str, Any]]:
-    """Seed and pruning rate of each cohort member, in the order the trainable stacks them."""
+    """Seed and pruning rate (and, in a variant group, the variant) of each cohort member, in
+    the order the trainable stacks them: variant after variant, each seeds x rates."""
     seeds = config.get("seeds", [])
-    settings = trial_settings(config)
-    if settings.get("recipe", "dense") in MASK_RECIPES:
-        rates = config.get("rates") or [settings.get("prune", {}).get("rate", 0.6)]
-        return [{"seed": s, "pruning_rate": float(r)} for s in seeds for r in rates]
-    return [{"seed": s, "pruning_rate": 0.0} for s in seeds]
+    variants = variant_settings(config)
+    labels = []
+    for label, settings in variants:
+        own = {"variant": label} if len(variants) > 1 else {}
+        if settings.get("recipe", "dense") in MASK_RECIPES:
+            rates = config.get("rates") or [settings.get("prune", {}).get("rate", 0.6)]
+            labels += [{**own, "seed": s, "pruning_rate": float(r)} for s in seeds for r in rates]
+        else:
+            labels += [{**own, "seed": s, "pruning_rate": 0.0} for s in seeds]
+    return labels
+
+
+@dataclass
+class _Part:
+    """One variant of a trial as the tables show it: a trial of its own (``trial``), with its
+    settings as columns. A trial of one variant is one part named as the trial; a variant
+    group is one part per variant, named ``TRIAL:LABEL``, so that every table has one trial
+    per variant, as when each variant was a trial of its own."""
+
+    label: Optional[str]
+    trial: str
+    columns: dict[str, Any]
+    needs_dense: bool  # whether its members start from dense runs (the base rows' owner)
+
+    def own(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """This variant's rows of a trial's frame (a group's rows carry a ``variant``)."""
+        if "variant" not in frame.columns or self.label is None:
+            return frame
+        return frame[frame["variant"] == self.label].drop(columns="variant")
+
+
+def _in_variant_order(grouped: bool, trials: list, *others: list) -> list[list]:
+    """The items of lists of (variant label, item), ``trials`` first; in a sweep with variant
+    groups, variant after variant (labels in the order the trials list them first, each
+    variant's in trial order): the order of a sweep that trained a trial per variant."""
+    lists = [trials, *others]
+    if grouped:
+        rank = {label: i for i, label in enumerate(dict.fromkeys(lab for lab, _ in trials))}
+        lists = [sorted(entries, key=lambda entry: rank[entry[0]]) for entries in lists]
+    return [[item for _, item in entries] for entries in lists]
+
+
+def _parts(trial: str, config: dict) -> list[_Part]:
+    """The variants of the trial ``trial`` with config ``config`` (``_Part``)."""
+    try:
+        variants = variant_settings(config)
+    except ConfigError:
+        return [_Part(None, trial, _config_columns(config), True)]
+    if len(variants) == 1:
+        (label, settings), = variants
+        return [_Part(label, trial, _config_columns(config, settings, label), True)]
+    return [_Part(label, f"{trial}:{label}", _config_columns(config, settings, label),
+                  _needs_dense(settings)) for label, settings in variants]
+
+
+def _needs_dense(settings: dict) -> bool:
+    """Whether a variant's members start from dense runs (unreadable settings: assume so)."""
+    try:
+        return ExperimentConfig.from_dict(settings).needs_dense_base
+    except ConfigError:
+        return True
 
 
 def _read_parquet(storage: Storage, *parts: str) -> Optional[pd.DataFrame]:
@@ -110,7 +176,8 @@ def load(path: str) -> SweepResults:
     info = storage.fs.get_file_info(storage.root)
     if info.type != pafs.FileType.Directory:
         raise ConfigError(f"no sweep at {path!r}")
-    members, curves, trials, base = [], [], [], []
+    # (variant label, row or frame): a sweep with variant groups is put in variant order
+    members, curves, trials, base, grouped = [], [], [], [], False
     selector = pafs.FileSelector(storage.root, recursive=False)
     for entry in sorted(storage.fs.get_file_info(selector), key=lambda e: e.base_name):
         if entry.type != pafs.FileType.Directory or not storage.exists(entry.base_name, "params.json"):
@@ -120,25 +187,32 @@ def load(path: str) -> SweepResults:
             config = storage.read_json(trial, "params.json")
         except ValueError:  # cut short by a kill as Tune wrote it: a trial that never ran
             config = {}
-        columns = _config_columns(config)
+        parts = _parts(trial, config)
         checkpoints = sorted(
             (int(m.group(1)), e.base_name) for e in storage.fs.get_file_info(
                 pafs.FileSelector(entry.path, recursive=False))
             if (m := CHECKPOINT.match(e.base_name)))
         latest, curve, rows = _newest_readable(storage, trial, checkpoints)
         finished = rows is not None
-        trials.append({"trial": trial, "finished": finished, **columns})
+        grouped = grouped or len(parts) > 1
+        trials += [(part.label, {"trial": part.trial, "tune_trial": trial,
+                                 "finished": finished, **part.columns}) for part in parts]
         if finished:
-            members.append(rows.assign(trial=trial, **{k: v for k, v in columns.items()
-                                                       if k not in rows.columns}))
+            for part in parts:
+                own = part.own(rows)
+                members.append((part.label, own.assign(trial=part.trial, **{
+                    k: v for k, v in part.columns.items() if k not in own.columns})))
             dense = _read_parquet(storage, trial, latest, BASE_MEMBERS_FILE)
             if dense is not None:  # the first trial a dense run served (a sweep may share it)
-                base.append(dense.assign(trial=trial))
+                owner = next((part for part in parts if part.needs_dense), parts[0])
+                base.append((owner.label, dense.assign(trial=owner.trial)))
         elif curve is not None:  # partial: label members from the trial config
             labels = pd.DataFrame(_member_labels(config)).rename_axis("member").reset_index()
             curve = curve.merge(labels, on="member").drop(columns="member")
         if curve is not None:
-            curves.append(curve.assign(trial=trial))
+            curves += [(part.label, part.own(curve).assign(trial=part.trial))
+                       for part in parts]
+    trials, members, curves, base = _in_variant_order(grouped, trials, members, curves, base)
     concat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
     base_frame = concat(base)
     if not base_frame.empty:
@@ -154,16 +228,12 @@ def load(path: str) -> SweepResults:
                         study=study, path=path)
 
 
-def _config_columns(config: dict) -> dict[str, Any]:
-    """A trial's settings as flat columns (its variant's merged in, and its label as
-    ``variant``); cohort keys left out."""
-    try:
-        settings = trial_settings(config)
-    except ConfigError:
-        settings = config
-    columns = {k: v for k, v in flatten_settings(settings).items()
+def _config_columns(config: dict, settings: Optional[dict] = None,
+                    label: Optional[str] = None) -> dict[str, Any]:
+    """A variant's settings (default: the whole trial config's) as flat columns, and its
+    label as ``variant``; cohort keys left out."""
+    columns = {k: v for k, v in flatten_settings(config if settings is None else settings).items()
                if k.split(".")[0] not in HIDDEN_CONFIG_KEYS and k not in HIDDEN_CONFIG_KEYS}
-    label = variant_label(config) if isinstance(config.get("variant"), dict) else None
     if label is not None:
         columns["variant"] = label
     return columns

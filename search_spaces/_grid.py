@@ -60,6 +60,8 @@ def space_recipes(space: dict) -> set[str]:
     top = space.get("recipe", "dense")
     variants = space.get(VARIANT_KEY)
     values = (variants["grid_search"] if is_grid(variants)
-              else [variants] if isinstance(variants, dict) else [])
+              else [variants] if isinstance(variants, (dict, list)) else [])
+    # a value may be a variant group (a list of variants: sweeps.space.group_variants)
+    values = [v for value in values for v in (value if isinstance(value, list) else [value])]
     recipes = {v.get("recipe", top) if isinstance(v, dict) else top for v in values}
     return {r if isinstance(r, str) else "<grid>" for r in (recipes or {top})}

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 from grok_core.store import ArtifactStore
 
-from .space import validate_cell
+from .space import cell_configs
 from .trainable import DENSE_RUN_PARAM, dense_phase_trainable
 from .tune_runner import TuneRun, check_finished, fit, move_aside
 
@@ -29,13 +29,14 @@ def dense_phase_space(cells: Sequence[dict], store: ArtifactStore, slots: int = 
     users: dict[tuple[str, int], int] = {}
     configs: dict[str, dict] = {}
     for cell in cells:
-        config = validate_cell(cell)
-        if not config.needs_dense_base:
-            continue
-        base = config.dense_base()
-        configs[base.dense_key()] = base.to_dict()
-        for seed in set(cell["seeds"]):
-            users[(base.dense_key(), seed)] = users.get((base.dense_key(), seed), 0) + 1
+        needs = set()  # a trial of several variants trains a dense run they share once
+        for config in cell_configs(cell):
+            if config.needs_dense_base:
+                base = config.dense_base()
+                configs[base.dense_key()] = base.to_dict()
+                needs |= {(base.dense_key(), seed) for seed in cell["seeds"]}
+        for run in needs:
+            users[run] = users.get(run, 0) + 1
     needed: dict[str, list[int]] = {}
     for (key, seed), count in sorted(users.items()):
         if count >= min_users and not store.has_dense(key, seed):

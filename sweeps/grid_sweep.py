@@ -76,14 +76,22 @@ def _trial_namer(axes: list[tuple[str, list]]) -> Callable:
             value: Any = trial.config
             for part in path.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                # a variant group: its first label and how many more
+                value = _label(value[0]) + (f"+{len(value) - 1}" if len(value) > 1 else "")
             if isinstance(value, dict) and "label" in value:  # a variant: its label
-                value = re.sub(r"[^A-Za-z0-9._-]+", "-", str(value["label"]))
+                value = _label(value)
             if isinstance(value, list):
                 value = "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
             parts.append(f"{path.split('.')[-1]}={value:g}" if isinstance(value, float)
                          else f"{path.split('.')[-1]}={value}")
         return "_".join([trial.trial_id, *parts])[:120]
     return name
+
+
+def _label(variant: dict) -> str:
+    """A variant's label as it can stand in a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(variant.get("label")))
 
 
 SPEC_KEYS = ("space", "max_cohort")  # what fixes a sweep's trials; the rest is information

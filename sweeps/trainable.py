@@ -1,7 +1,8 @@
-"""The Ray Tune trainables: one trial trains one cohort (seeds x pruning rates) of one recipe.
+"""The Ray Tune trainables: one trial trains one cohort (seeds x pruning rates) of one recipe,
+or of a group of variants that share it.
 
-A trial's config is an ``ExperimentConfig`` in nested form plus ``seeds`` and ``rates`` (see
-``grok_core.trial_config``); the sweep binds the storage root (which holds the shared artifact
+A trial's config is an ``ExperimentConfig`` in nested form plus ``seeds`` and ``rates`` (and a
+variant or a variant group; see ``grok_core.trial_config``); the sweep binds the storage root (which holds the shared artifact
 store) and the report cadence with ``tune.with_parameters``, so they never show among a trial's
 params. What a trial does, its reports and checkpoints, is in ``sweeps.trial``.
 

@@ -1,7 +1,9 @@
 """Training one sweep trial (imported inside the trial, see ``sweeps.trainable``).
 
 The trial runs its recipe through ``grok_core.recipes.run_recipe``, the same call as
-``grok train``, with a reporter to Tune, a resume state and the dense runs' progress.
+``grok train``, with a reporter to Tune, a resume state and the dense runs' progress; a trial
+of a variant group (``grok_core.trial_config``) trains its variants as one cohort through
+``run_variants``, its member rows and curves labelled by ``variant``.
 
 Every report carries a small summary and a checkpoint holding the exact training state and the
 curves so far (parquet); the last report repeats every summary field and adds the final
@@ -25,9 +27,9 @@ from ray import tune
 
 from grok_core.config import plain_value
 from grok_core.layout import BASE_MEMBERS_FILE, CURVES_FILE, MEMBERS_FILE, TRIAL_STATE_FILE
-from grok_core.recipes import run_recipe
+from grok_core.recipes import run_recipe, run_variants
 from grok_core.store import ArtifactStore
-from grok_core.trial_config import split_trial_config
+from grok_core.trial_config import split_variant_config
 from grok_core.training import CURVE_COLUMNS, Callbacks, TrainingState, curve_columns
 
 # A report carries a checkpoint at most this often (the first and the last always do). Tune
@@ -162,13 +164,17 @@ def run_trial(trial_config: dict, store_root: str, report_every: int) -> None:
     dense runs come from (and go to) the artifact store under ``store_root``."""
     started = time.perf_counter()
     device = trial_device()
-    config, seeds, rates = split_trial_config(trial_config)
+    variants, seeds, rates = split_variant_config(trial_config)
+    config = variants[0][1]  # every variant of a group shares the train section
     resume = _resume_state()
     reporter = _TuneReporter(config.train.threshold,
                              resumed_from_step=resume.step if resume else 0, device=device)
-    result = run_recipe(config, seeds, ArtifactStore(store_root), rates=rates, device=device,
-                        callbacks=reporter, resume=resume, state_every=report_every,
-                        on_dense_eval=_dense_progress(report_every, config.train.threshold))
+    store = ArtifactStore(store_root)
+    options = dict(rates=rates, device=device, callbacks=reporter, resume=resume,
+                   state_every=report_every,
+                   on_dense_eval=_dense_progress(report_every, config.train.threshold))
+    result = (run_recipe(config, seeds, store, **options) if len(variants) == 1
+              else run_variants(variants, seeds, store, **options))
     rows = result.members
     final = {**_final_summary(rows, config.train.threshold), **reporter.identity,
              "phase": "done", "done_training": True,

@@ -120,11 +120,19 @@ def fit(run: TuneRun):
                      "unfinished ones continue")
             filesystem, path = tune_storage(run.path)
             tuner = tune.Tuner.restore(path, trainable=trainable, storage_filesystem=filesystem,
-                                       param_space=run.param_space, resume_unfinished=True,
+                                       param_space=restore_space(run), resume_unfinished=True,
                                        resume_errored=True)
         else:
             tuner = _new_tuner(run, trainable)
         return tuner.fit()
+
+
+def restore_space(run: TuneRun) -> Optional[dict]:
+    """The param space to give ``Tuner.restore``: None for a grid (its trials, configs
+    included, are in Tune's saved state, and Tune refuses a space whose keys differ from the
+    first one's: a sweep started before variants shared trials, or on another number of
+    slots, is split otherwise today); a searcher's own space otherwise."""
+    return None if run.search_alg is None else run.param_space
 
 
 @contextlib.contextmanager

@@ -115,6 +115,18 @@ def member_tables(config: ExperimentConfig, members: Sequence[MemberSpec],
     return ordered_members(rows), curves
 
 
+def member_slice_of(result: CohortResult, members: Sequence[int]) -> CohortResult:
+    """The part of ``result`` that belongs to the cohort indices ``members``, numbered
+    0, 1, ... in that order, as if they had trained alone (members never interact)."""
+    index = {k: position for position, k in enumerate(members)}
+    summaries = [{**result.summaries[k], "member": index[k]} for k in members]
+    curves = result.curves[result.curves["member"].isin(list(index))].copy()
+    curves["member"] = curves["member"].map(index)
+    final = {name: tensor[list(members)] for name, tensor in result.final_params.items()}
+    return CohortResult(summaries, curves.reset_index(drop=True), final,
+                        max(s["steps_run"] for s in summaries))
+
+
 def flagged_once_per_seed(members: Sequence[MemberSpec], label: str) -> list[MemberSpec]:
     """The first member of each seed whose ``label`` is False (None, unknown, is not)."""
     first: dict[int, MemberSpec] = {}

@@ -42,8 +42,8 @@ def print_sweep(path: str, csv: Optional[str] = None, parquet: Optional[str] = N
     tables."""
     loaded = results.load(path)
     table = results.aggregate(loaded.members)
-    done = int(loaded.trials["finished"].sum()) if not loaded.trials.empty else 0
-    print(f"{done}/{len(loaded.trials)} trials finished, {len(loaded.members)} members")
+    done, trials = loaded.tune_trials()
+    print(f"{done}/{trials} trials finished, {len(loaded.members)} members")
     flagged = loaded.non_grokking()
     if not flagged.empty:
         log.warning(f"warning: {len(flagged)} ticket member(s) took their mask from a dense run "
