@@ -8,7 +8,7 @@ loop (targets: MLP >= 40x at K=1 and K=8, transformer >= 20x) and the fraction o
 floor: the engine's floating-point work per member-step (its matmuls, counted from the shapes,
 evaluation included) at this core's fp32 matmul peak (a 1024^3 matmul, measured in the same run).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 300] [--repeats 3]
+    OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 600] [--repeats 3]
                                                        [--models mlp,transformer] [--cohorts 1,8,32]
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ def matmul_peak_flops() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300, help="engine steps per timing")
+    parser.add_argument("--steps", type=int, default=600, help="engine steps per timing")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="mlp,transformer")
     parser.add_argument("--cohorts", default="1,8,32")
