@@ -3,10 +3,12 @@ that a page of quick sweeps can show the full-size verdict beside each quick one
 they differ where they do.
 
 These are records of measured runs (the paper's settings, 2 CPU cores, 2026-12-01 to 12-06,
-engine 2; the headline again with engine 3 on 12-06), not inputs of any verdict: every verdict
-on a page is computed from the sweeps it shows. Engine 3 (subnormals flushed) moves full-size
-t_gen by a few per cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other
-studies have not been run again with it.
+engine 2), not inputs of any verdict: every verdict on a page is computed from the sweeps it
+shows. Run again on 12-06 with engine 3 (subnormals flushed): the headline, pai, norm_control
+(Fig. 5a and Fig. 6) and edge_popup; the transformer with its engine 2 (token tables, a
+hand-written backward: ``MODEL_ENGINE_VERSIONS``). Engine 3 moves full-size t_gen by a few per
+cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other studies have not
+been run again with it.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
     ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 40x sooner (seeds 0-2; "
                                                 "engine 3: 500 vs 20,160)"),
     ("Fig. 2b", "transformer"): FullSize(
-        True, "ticket 2.6x sooner (medians 5,930 vs 15,120; held-out seed 3: 3.3x)",
+        True, "ticket 3.1x sooner (transformer engine 2: medians 3,940 vs 12,220; engine 1: "
+              "2.6x, held-out seed 3: 3.3x)",
         quick_differs="the quick transformer (p=31, width 64) gains about the criterion's 2x "
                       "(2.4x on seeds 0-1, 3.4x on 2-3; on seeds 5-6 seed 5's ticket is 4x "
                       "sooner but seed 6's plateaus at test accuracy 0.93), so on some seeds it "
@@ -68,12 +71,15 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
                    "0-1, k 0.5-0.9, up to 20k steps; test accuracy 0.15-0.57), so there is no "
                    "window to find"),
     ("Fig. 5a", "norm_control"): FullSize(
-        True, "the norm-matched runs generalise at 14,960-26,220, as late as the dense runs"),
-    ("Fig. 6", "norm_control"): NOT_MEASURED,
+        True, "ticket median t_gen 500; the norm-matched runs generalise at 17,290-28,770 "
+              "(medians 24,070 and 25,410; one L2 run never), as late as the dense runs"),
+    ("Fig. 6", "norm_control"): FullSize(
+        True, "final L1 7,424 against 10,372 / 10,539, L2 37.2 against 36.8 / 36.9 (1.01x)"),
     ("Fig. 5b", "pai"): FullSize(
-        True, "no pruning-at-init mask generalises in 30k steps; the ticket within 1000"),
+        True, "no pruning-at-init mask generalises in 30k steps; the ticket's median 500"),
     ("Table 1", "edge_popup"): FullSize(
-        False, "at step 600 EP w/ WD 0.83 > WD 0.77, but EP w/o WD 0.47"),
+        False, "at step 600 EP w/ WD 0.68 < WD 0.72, EP w/o WD 0.44 (engine 2: 0.83, 0.77, "
+               "0.47)"),
     ("Fig. 22-23", "lr_wd"): NOT_MEASURED,
     ("Fig. 13", "digits"): FullSize(
         True, "dense runs generalise at 12,000-12,100, tickets at 9,300-11,000: 1.24x sooner by "

@@ -15,12 +15,13 @@ Both critical-ratio searches (the MLP's and the transformer's) count as studies,
 reproduce``. The wall time on 2 cores is given for ideal packing and at the speed-up two
 one-thread trials side by side measure on this machine (``parallel_speedup``).
 
-    OMP_NUM_THREADS=1 python benchmarks/estimate_reproduction.py [--steps 100] [--only headline,pai]
+    OMP_NUM_THREADS=1 python benchmarks/estimate_reproduction.py [--steps 300] [--only headline,pai]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -81,8 +82,9 @@ def member_steps_per_second(config: ExperimentConfig, members: int, most_steps: 
                             seconds: float = 20.0) -> float:
     """Measured: ``members`` dense members of the config's network together, from the time
     ``n`` more steps add (runs of n and 2n steps; so a run's fixed costs, such as building the
-    data and measuring both splits at its end, are not counted per step). ``n`` is at most
-    ``most_steps``, fewer for a slow network so that the timing takes about ``seconds``."""
+    data and measuring both splits at its end, are not counted per step), the median of three.
+    ``n`` is at most ``most_steps``, fewer for a slow network so that the timing takes about
+    ``seconds``."""
     dense = config.dense_base() if config.needs_dense_base else config
     dense = dense.with_overrides(["train.stop_margin=null"])
     if dense.train.batch_size:  # a minibatch step costs the same on a small split; evaluating
@@ -90,9 +92,11 @@ def member_steps_per_second(config: ExperimentConfig, members: int, most_steps: 
         dense = dense.with_overrides([f"task.n_train={4 * batch}", f"task.n_test={batch}"])
     _seconds(dense, 1, 2)  # warm up
     slowest = 2 / _seconds(dense, 1, 2)  # a member's steps/s, were the fixed costs per step
-    steps = max(4, min(most_steps, int(seconds * slowest / members / 3)))
-    return steps * members / max(1e-9, _seconds(dense, members, 2 * steps)
-                                 - _seconds(dense, members, steps))
+    steps = max(4, min(most_steps, int(seconds * slowest / members / 9)))
+    # the median of three: on a shared machine one timing of a few seconds can be far off
+    return statistics.median(
+        steps * members / max(1e-9, _seconds(dense, members, 2 * steps)
+                              - _seconds(dense, members, steps)) for _ in range(3))
 
 
 def _busy(seconds: float, queue) -> None:
@@ -131,7 +135,7 @@ def hours(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100,
+    parser.add_argument("--steps", type=int, default=300,
                         help="most steps timed per network (a slow one gets fewer: ~20 s each)")
     parser.add_argument("--only", default=None, help="comma-separated studies (default: all)")
     args = parser.parse_args()
