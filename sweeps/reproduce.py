@@ -5,10 +5,10 @@ cluster; running sweeps side by side would only split the same slots and interle
 dense phases). A study whose sweep finished under the storage is skipped, an unfinished one is
 resumed (the sweep's own resume), and the report (``analysis.report``) is written at the end
 from whatever finished. Ctrl-C stops the current sweep; rerunning the command continues. The
-critical-ratio search (``grok critical-ratio``) runs as the study ``critical_ratio_search``, after the
-grid studies, and at full size the transformer's search as ``critical_ratio_search-transformer``
-(App. E's loop ran on the authors' transformer). Each study's wall time is kept in
-``<storage>/reproduce.json``.
+critical-ratio search (``grok critical-ratio``) runs as the study ``critical_ratio_search``,
+after the grid studies, and at full size the transformer's search as
+``critical_ratio_search-transformer`` (App. E's loop ran on the authors' transformer). Each
+study's wall time is kept in ``<storage>/reproduce.json``.
 
 Left out by default: ``mnist`` (it reads IDX files from a folder you give: ``--only mnist --set
 task.data_dir=...`` runs it).

@@ -119,7 +119,8 @@ def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def _scatter_rows(index: torch.Tensor, values: torch.Tensor, rows: int,
                   into: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
     """[K, rows, width] with alpha * values[:, n] added to row index[n] (``into``, if given,
-    gathers them too): the backward of ``_gather_rows``, as one index_add along dim 0 of a flat view."""
+    gathers them too): the backward of ``_gather_rows``, one index_add along dim 0 of a flat
+    view."""
     k_count, _, width = values.shape
     if into is None:
         into = torch.zeros(k_count, rows, width, dtype=values.dtype, device=values.device)
