@@ -299,6 +299,8 @@ class LoopState:
     forward: Forward  # their masks, fixed or learned
     train_acc_per_step: torch.Tensor  # [steps + 1, K]; NaN between evaluations if minibatched
     active: list[int]
+    active_index: torch.Tensor  # ``active`` as a tensor on the device (made in ``keep``, not
+    # per step: the loop indexes its per-step train accuracy with it)
     generalised_since: list[Optional[int]]  # per member: since when it holds the threshold
     stopped_at: list[Optional[int]]  # per member: its last step, once it has stopped
     stopped_params: dict[int, Params] = field(default_factory=dict)  # their final weights
@@ -317,6 +319,7 @@ class LoopState:
         self.optimizer.keep(positions)
         self.forward.keep(positions)
         self.active = [self.active[p] for p in positions]
+        self.active_index = _index(self.active, self.active_index.device)
 
     def snapshot(self) -> TrainingState:
         """A copy of this state from which a run resumes (``restore``)."""
@@ -422,7 +425,8 @@ def _start(config: ExperimentConfig, members: Sequence[MemberSpec], device: torc
     train_acc_per_step = torch.full((run.steps + 1, k_count), 0.0 if not batched
                                     else float("nan"), device=device)
     state = LoopState(optimizer=optimizer, forward=forward, train_acc_per_step=train_acc_per_step,
-                      active=list(range(k_count)), generalised_since=[None] * k_count,
+                      active=list(range(k_count)), active_index=_index(range(k_count), device),
+                      generalised_since=[None] * k_count,
                       stopped_at=[None] * k_count)
     return loop, state
 
@@ -449,10 +453,7 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     loss, accuracy, grads = state.forward.loss_and_grads(
         state.params, batch.inputs, batch.labels, loop.loss_dtype)
     if not loop.batched:
-        if len(state.active) == loop.k_count:  # every member: a row copy, no index to build
-            state.train_acc_per_step[step].copy_(accuracy)
-        else:
-            state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
+        state.train_acc_per_step[step, state.active_index] = accuracy
     if step in loop.checkpoint_steps:
         loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
                                      list(state.active))
@@ -487,7 +488,7 @@ def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[tor
         if train_loss is None:
             train_loss, train_acc = evaluate_split(loop.model, effective, loop.train,
                                                    loop.loss_dtype, loop.chunk)
-            state.train_acc_per_step[step, _index(state.active, loop.device)] = train_acc
+            state.train_acc_per_step[step, state.active_index] = train_acc
         test_loss, test_acc = evaluate_split(loop.model, effective, loop.test, loop.loss_dtype,
                                              loop.chunk)
         l1, l2 = weight_norms(effective)
@@ -499,7 +500,7 @@ def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[tor
         if len(state.active) < loop.k_count:  # stopped members' rows stay NaN
             part = row
             row = torch.full((loop.k_count, part.shape[1]), float("nan"), device=loop.device)
-            row[_index(state.active, loop.device)] = part
+            row[state.active_index] = part
     state.rows.append(row)
     state.last_eval = step
     if loop.wants_eval:  # copying to the host syncs a GPU: only when someone listens
@@ -540,7 +541,7 @@ def _finish(loop: _Loop, state: LoopState) -> None:
         effective = state.forward.effective(state.params)
         loss, accuracy = evaluate_split(loop.model, effective, loop.train, loop.loss_dtype,
                                         loop.chunk)
-        state.train_acc_per_step[step, _index(state.active, loop.device)] = accuracy
+        state.train_acc_per_step[step, state.active_index] = accuracy
         if state.last_eval != step:
             _evaluate(loop, state, step, loss, accuracy, effective)
         _hand_over(loop, state, list(range(len(state.active))), step, effective)

@@ -1,10 +1,15 @@
 """Shared fixtures: small, fast configs (p=13, a few hundred steps); ``grok``, the real entry
 point called in this process on one shared local Ray; ``run_grok``, the console script in a
 subprocess, for the tests that must kill a driver or read what a fresh process prints."""
+import contextlib
 import dataclasses
+import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -153,6 +158,39 @@ def error_line(result) -> str:
     assert len(lines) == 1 and lines[0].startswith("grok: error:"), lines
     assert "Traceback" not in result.stderr
     return lines[0]
+
+
+@contextlib.contextmanager
+def trial_worker_killed_mid_run(folder: Path):
+    """While the block runs a sweep under ``folder``, SIGKILL its trial's worker (the pid in
+    its reports) at the trial's second report: a checkpoint exists and training is under way.
+    Yields a dict that then holds that ``report`` and the steps of the reports that ``saved``
+    a checkpoint (empty if no trial got that far)."""
+    killed, done = {}, threading.Event()
+
+    def kill_the_worker_once_training():
+        while not done.wait(0.1):
+            for result_file in folder.glob("*/result.json"):
+                try:
+                    reports = [json.loads(line) for line in result_file.read_text().splitlines()
+                               if line]
+                except ValueError:  # a line half written
+                    continue
+                if len(reports) >= 2:
+                    assert reports[-1]["pid"] != os.getpid()  # a trial worker, not the driver
+                    os.kill(reports[-1]["pid"], signal.SIGKILL)
+                    # checkpoints are spaced in time: the trial resumes from the last one saved
+                    killed.update(report=reports[-1], saved=[
+                        r["step"] for r in reports if r.get("checkpoint_dir_name")])
+                    return
+
+    watcher = threading.Thread(target=kill_the_worker_once_training, daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        done.set()
+        watcher.join()
 
 
 # --- real storage servers, one of each per session (tests/servers.py) ------------------------

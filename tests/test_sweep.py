@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pandas as pd
@@ -18,7 +17,8 @@ import pytest
 
 import analysis
 import analysis.results as results
-from conftest import TINY, TINY_TICKET, error_line, grok_command, grok_env, run_grok
+from conftest import (TINY, TINY_TICKET, error_line, grok_command, grok_env, run_grok,
+                      trial_worker_killed_mid_run)
 
 SMALL = [*TINY, "--set", "train.steps=400", "--set", "train.checkpoint_every=200", "--report-every", "100"]
 # a ticket's own train.* never reaches its dense run: ticket spaces shorten those too
@@ -192,32 +192,9 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
     settings = [*TINY, "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
                 "--set", "train.steps=8000", "--seeds", "0"]
     storage = tmp_path / "sweeps"
-    killed, done = {}, threading.Event()
-
-    def kill_the_worker_once_training():
-        while not done.wait(0.1):
-            for result_file in (storage / "one").glob("*/result.json"):
-                try:
-                    reports = [json.loads(line) for line in result_file.read_text().splitlines()
-                               if line]
-                except ValueError:  # a line half written
-                    continue
-                if len(reports) >= 2:  # a checkpoint exists and training is under way
-                    assert reports[-1]["pid"] != os.getpid()  # a trial worker, not the driver
-                    os.kill(reports[-1]["pid"], signal.SIGKILL)
-                    # checkpoints are spaced in time: the trial resumes from the last one saved
-                    killed.update(report=reports[-1], saved=[
-                        r["step"] for r in reports if r.get("checkpoint_dir_name")])
-                    return
-
-    watcher = threading.Thread(target=kill_the_worker_once_training, daemon=True)
-    watcher.start()
-    try:
+    with trial_worker_killed_mid_run(storage / "one") as killed:
         result = grok("sweep", "lr_wd", "--quick", *settings, "--report-every", "200",
                       "--name", "one", "--storage", storage)
-    finally:
-        done.set()
-        watcher.join()
     assert killed and result.returncode == 0, result.stderr[-3000:]
     (result_file,) = (storage / "one").glob("*/result.json")
     final = json.loads(result_file.read_text().splitlines()[-1])

@@ -3,9 +3,6 @@ variants share (``grok_core.trial_config.cohort_signature``, the one place that 
 sweep splits them into trials, and that every member keeps the numbers of its variant trained
 alone (the engine, a resumed cohort, the tables, a real quick sweep through the CLI)."""
 import json
-import os
-import signal
-import threading
 
 import pandas as pd
 import pytest
@@ -13,7 +10,8 @@ import torch
 
 import analysis
 from analysis.claims import ticket_beats_variants
-from conftest import GROKKING_OVERRIDES, TINY, TINY_TICKET, as_ticket, sets
+from conftest import (GROKKING_OVERRIDES, TINY, TINY_TICKET, as_ticket, sets,
+                      trial_worker_killed_mid_run)
 from grok_core.config import ConfigError, ExperimentConfig
 from grok_core.layout import CURVES_FILE
 from grok_core.recipes import run_recipe, run_variants
@@ -225,29 +223,9 @@ def test_a_killed_variant_group_trial_resumes_to_the_uninterrupted_members(tmp_p
     # every variant pruned at theta_0 (no dense run): the trial trains its 5 variants as one
     # cohort from its first report on, and is killed at its second report, mid-run
     storage = tmp_path / "s"
-    killed, done = {}, threading.Event()
-
-    def kill_the_worker_once_training():
-        while not done.wait(0.1):
-            for result_file in (storage / "pai-quick").glob("*/result.json"):
-                try:
-                    reports = [json.loads(line) for line in
-                               result_file.read_text().splitlines() if line]
-                except ValueError:  # a line half written
-                    continue
-                if len(reports) >= 2:
-                    os.kill(reports[-1]["pid"], signal.SIGKILL)
-                    killed.update(report=reports[-1])
-                    return
-
-    watcher = threading.Thread(target=kill_the_worker_once_training, daemon=True)
-    watcher.start()
-    try:
+    with trial_worker_killed_mid_run(storage / "pai-quick") as killed:
         result = grok("sweep", "pai", "--quick", *TINY, "--seeds", "0", "--report-every", "100",
                       *sets("prune.step=0", "train.steps=3000"), "--storage", storage)
-    finally:
-        done.set()
-        watcher.join()
     assert killed and result.returncode == 0, result.stderr[-3000:]
     (trial,) = [p for p in (storage / "pai-quick").iterdir() if (p / "params.json").exists()]
     final = json.loads((trial / "result.json").read_text().splitlines()[-1])
