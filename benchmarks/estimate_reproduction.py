@@ -28,7 +28,7 @@ import torch
 
 from grok_core.config import ExperimentConfig
 from grok_core.training import MemberSpec, train_cohort
-from sweeps.reproduce import SEARCHES, studies
+from sweeps.reproduce import SEARCHES, search_request, studies
 from sweeps.space import expand_cells, validate_cell
 
 COHORT = 8  # members timed together (the sweeps train up to 64; 8 is what a CPU slot gets)
@@ -40,11 +40,7 @@ def study_cells(name: str) -> list[tuple[dict, int]]:
     from search_spaces import get_study
 
     if name in SEARCHES:
-        from sweeps.critical_ratio_search import CriticalRequest
-
-        model = SEARCHES[name]
-        request = CriticalRequest(
-            overrides=() if model == "mlp" else (f"model.name={model}",)).resolved()
+        request = search_request(SEARCHES[name]).resolved()
         return [({**request.template(), "rates": [request.low]}, request.trials)]
     return [(cell, 1) for cell in expand_cells(get_study(name).param_space(quick=False))]
 

@@ -105,18 +105,21 @@ def _requests(request: ReproduceRequest, names: list[str]) -> dict:
     requests = {}
     for name in names:
         if name in SEARCHES:
-            requests[name] = validate(_search_request(shared, SEARCHES[name],
-                                                      request.study_storage))
+            requests[name] = validate(search_request(SEARCHES[name], **shared,
+                                                     study_storage=request.study_storage))
         else:
             requests[name] = SweepRequest(study=name, **shared)
             build_space(requests[name])
     return requests
 
 
-def _search_request(shared: dict, model: str, study_storage: Optional[str]) -> CriticalRequest:
-    """The critical-ratio search of ``model`` with the reproduction's settings."""
-    overrides = tuple(shared["overrides"]) + (() if model == "mlp" else (f"model.name={model}",))
-    return CriticalRequest(**{**shared, "overrides": overrides}, study_storage=study_storage)
+def search_request(model: str, **settings) -> CriticalRequest:
+    """The critical-ratio search of ``model`` as ``grok reproduce`` runs it; ``settings`` are
+    the reproduction's (``CriticalRequest`` fields), the architecture is added to its
+    overrides."""
+    overrides = tuple(settings.pop("overrides", ())) + (
+        () if model == "mlp" else (f"model.name={model}",))
+    return CriticalRequest(**settings, overrides=overrides)
 
 
 def _minutes(seconds: float) -> str:
