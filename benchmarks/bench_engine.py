@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from authors_loop import authors_steps_per_second  # noqa: E402
 
 from grok_core.config import ExperimentConfig  # noqa: E402
+from grok_core.tasks import build_dataset  # noqa: E402
 from grok_core.training import MemberSpec, train_cohort  # noqa: E402
 
 MODELS = {
@@ -47,8 +48,9 @@ def flops_per_member_step(model: str) -> float:
     """Matmul FLOPs of one member-step of the engine at the paper's size (forward, backward and
     the test evaluation every ``train.eval_every`` steps), from the shapes."""
     config = ExperimentConfig().with_overrides(MODELS[model])
-    n_train, n_test, vocab = 911, 1367, 67  # p=67, pairs i <= j, fraction 0.4
-    d, h, c = config.model.emb_width, config.model.hidden_width, vocab
+    data = build_dataset(config.task)
+    n_train, n_test, vocab, c = len(data.train), len(data.test), data.vocab, data.classes
+    d, h = config.model.emb_width, config.model.hidden_width
     if model == "mlp":  # tables W_emb W_in, W_out W_unemb; per example [N, h] x [h, C]
         tables, per_example = 2 * (vocab * d * h), h * c
         backward_tables = 4 * (vocab * d * h)
