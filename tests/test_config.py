@@ -44,10 +44,10 @@ def test_a_model_engine_version_salts_that_models_keys_only(monkeypatch):
     transformer = ExperimentConfig().with_overrides(
         ["model.name=transformer", "model.pos_embed=false", "model.biases=false",
          "optim.weight_decay=2"])
-    assert transformer.dense_key() == "dense-be3fdf675cb75b98"  # transformer engine 2
+    assert transformer.dense_key() == "dense-cd801556f84a2e20"  # transformer engine 3
     mlp = ExperimentConfig().dense_key()
-    monkeypatch.setitem(config.MODEL_ENGINE_VERSIONS, "transformer", 3)
-    assert transformer.dense_key() != "dense-be3fdf675cb75b98"
+    monkeypatch.setitem(config.MODEL_ENGINE_VERSIONS, "transformer", 4)
+    assert transformer.dense_key() != "dense-cd801556f84a2e20"
     assert ExperimentConfig().dense_key() == mlp
 
 

@@ -31,8 +31,10 @@ from .sections import (DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS,
 # 3: subnormal floats flushed to zero on CPU (``grok_core.training.flush_subnormals``).
 ENGINE_VERSION = 3
 # A further salt per model, for changes that alter one model's numbers only (the others' stored
-# runs stay valid). transformer 2: the token-table forward with a hand-written backward.
-MODEL_ENGINE_VERSIONS = {"transformer": 2}
+# runs stay valid). transformer 2: the token-table forward with a hand-written backward;
+# 3: its per-example passes and loss by the compiled kernels (``grok_core.native``) on a CPU,
+# its tables by one product per position.
+MODEL_ENGINE_VERSIONS = {"transformer": 3}
 
 
 @dataclass(frozen=True)

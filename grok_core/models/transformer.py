@@ -7,6 +7,7 @@ from typing import Mapping
 
 import torch
 
+from .. import native
 from ..config import ModelConfig
 from .cohort import CohortModel, Params, ParamSpec, apply_masks
 from .losses import transposed_cross_entropy
@@ -66,11 +67,15 @@ class Transformer(CohortModel):
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
         tables = _TokenTables(apply_masks(params, masks))
         example = tables.forward(inputs)
-        loss, acc, d_logits_t = transposed_cross_entropy(example.logits_t, labels, loss_dtype,
-                                                         with_grads)
+        if tables.native and loss_dtype == torch.float64:
+            loss, acc, d_logits = native.cross_entropy_rows(example.logits, labels, with_grads)
+        else:
+            loss, acc, d_logits_t = transposed_cross_entropy(
+                example.logits.transpose(1, 2), labels, loss_dtype, with_grads)
+            d_logits = None if d_logits_t is None else d_logits_t.transpose(1, 2)
         if not with_grads:
             return loss, acc, None
-        grads = tables.backward(example, d_logits_t)
+        grads = tables.backward(example, d_logits)
         if masks:
             for name, mask in masks.items():
                 grads[name].mul_(mask)
@@ -136,10 +141,9 @@ class _Examples:
 
     a: torch.Tensor
     b: torch.Tensor
-    first: torch.Tensor  # [K, N, 1]: attention w0 of the last position to the first
-    diff: torch.Tensor  # [K, N, m + C]: F0[a] - F1[b]
+    first: torch.Tensor  # [K, N]: attention w0 of the last position to the first
     hidden: torch.Tensor  # [K, N, m]: the MLP's ReLU
-    logits_t: torch.Tensor  # [K, C, N]: a transposed view of [K, N, C] logits
+    logits: torch.Tensor  # [K, N, C]
 
 
 class _TokenTables:
@@ -152,126 +156,153 @@ class _TokenTables:
     residual x2 = T1[b] + w0 G0[a] + w1 G1[b] (G_i = T_i W_V W_O) reaches the logits only
     through W_in and W_U, so both maps are folded into the tables (M = [W_in | W_U]: L = T1 M,
     F_i = G_i M). Per example what remains is gathers, a ReLU and one [N, m] x [m, C] product
-    with W_out W_U, forward and backward. Without W_pos both positions share one table.
+    with W_out W_U, forward and backward: the rows pass, by ``grok_core.native`` on a CPU (one
+    pass over each example) or by PyTorch gathers and scatters elsewhere.
+
+    Every table of a position is one product T_i [Q | K | V O | M] (B below), and its gradient
+    one product back; without W_pos both positions share one table, and with it their tables
+    are stacked [T0; T1] (position 0's Q and L are then computed and not used).
     """
 
     def __init__(self, params: Mapping[str, torch.Tensor]) -> None:
         self.p = params
+        self.d = params["W_E"].shape[-1]
         self.width = params["W_in"].shape[-1]
-        self.scale = 1.0 / math.sqrt(params["W_E"].shape[-1])
-        if "W_pos" in params:
-            self.t0 = params["W_E"] + params["W_pos"][:, 0:1]
-            self.t1 = params["W_E"] + params["W_pos"][:, 1:2]
+        self.scale = 1.0 / math.sqrt(self.d)
+        self.vocab = params["W_E"].shape[-2]
+        if "W_pos" in params:  # [K, 2 vocab, d]: position 0's table, then position 1's
+            self.tables = torch.cat([params["W_E"] + params["W_pos"][:, 0:1],
+                                     params["W_E"] + params["W_pos"][:, 1:2]], dim=1)
         else:
-            self.t0 = self.t1 = params["W_E"]
-        self.shared = self.t0 is self.t1
-        self.maps = torch.cat([params["W_in"], params["W_U"]], dim=-1)  # M [K, d, m + C]
+            self.tables = params["W_E"]
+        self.shared = "W_pos" not in params
+        self.native = native.usable(self.tables)
+        d = self.d
         self.value_out = torch.bmm(params["W_V"], params["W_O"])
-        self.g0 = torch.bmm(self.t0, self.value_out)
-        self.g1 = self.g0 if self.shared else torch.bmm(self.t1, self.value_out)
-        self.f0 = torch.bmm(self.g0, self.maps)
-        self.f1 = self.f0 if self.shared else torch.bmm(self.g1, self.maps)
-        self.l1 = torch.bmm(self.t1, self.maps)
-        self.query = torch.bmm(self.t1, params["W_Q"])
-        self.k0 = torch.bmm(self.t0, params["W_K"])
-        self.k1 = self.k0 if self.shared else torch.bmm(self.t1, params["W_K"])
+        self.b = torch.cat([params["W_Q"], params["W_K"], self.value_out, params["W_in"],
+                            params["W_U"]], dim=-1)  # [K, d, 3d + m + C]
+        self.maps = self.b[..., 3 * d:]  # M = [W_in | W_U]
+        products = torch.bmm(self.tables, self.b)  # [K, P vocab, 3d + m + C]
+        self.g = products[..., 2 * d:3 * d]
+        self.f = torch.bmm(self.g, self.maps)  # F_i stacked like the tables
+        last = products[:, -self.vocab:]  # position 1's rows
+        first = products[:, :self.vocab]
+        self.query, self.l1 = last[..., :d], last[..., 3 * d:]
+        self.k0, self.k1 = first[..., d:2 * d], last[..., d:2 * d]
+        self.f0, self.f1 = self.f[:, :self.vocab], self.f[:, -self.vocab:]
         self.s0 = torch.bmm(self.query, self.k0.transpose(1, 2))  # [K, vocab, vocab]
         self.s1 = (self.query * self.k1).sum(-1)  # [K, vocab]
         self.hidden_logits = torch.bmm(params["W_out"], params["W_U"])  # [K, m, C]
 
     def forward(self, inputs: torch.Tensor) -> _Examples:
-        """Everything the logits of ``inputs`` [N, 2] need, logits transposed [K, C, N].
+        """Everything the logits of ``inputs`` [N, 2] need, logits [K, N, C].
 
         With w1 = 1 - w0 the mixed rows are L[b] + w0 F0[a] + w1 F1[b] = (L + F1)[b] +
         w0 (F0[a] - F1[b]): fewer passes over [N, m + C] than the three terms."""
         a, b = inputs[:, 0], inputs[:, 1]
-        k_count, vocab = self.s1.shape
-        # w0 = softmax(s0, s1)[0] = 1 / (1 + exp(s1 - s0)), by exp, not sigmoid: torch's
-        # sigmoid rounds a tensor's tail elements differently, which would make a member's
-        # numbers depend on the cohort around it; beyond exp(80) w0 < 1e-34 is as good as 0
-        ratio = (self.s1[:, b] - self.s0.reshape(k_count, -1)[:, b * vocab + a]).mul_(
-            self.scale).clamp_(max=80.0).exp()
-        first = torch.reciprocal(ratio + 1.0)[..., None]
-        base_last = _gather_rows(torch.cat([self.l1 + self.f1, self.f1], dim=-1), b)
-        mixed_width = self.f0.shape[-1]
-        diff = _gather_rows(self.f0, a).sub_(base_last[..., mixed_width:])
-        mixed = torch.addcmul(base_last[..., :mixed_width], first, diff)  # [K, N, m + C]
-        pre = mixed[..., :self.width]
-        if "b_in" in self.p:
-            pre = pre + self.p["b_in"][:, None]
-        hidden = torch.relu(pre)
-        direct = mixed[..., self.width:]
+        plus = self.l1 + self.f1
+        b_in = self.p.get("b_in")
+        if self.native:
+            first, hidden, direct = native.token_rows_forward(
+                plus, self.f0, self.f1, self.s0, self.s1, b_in, self.scale, self.width, a, b)
+        else:
+            first, hidden, direct = self._rows_forward(plus, b_in, a, b)
         if "b_out" in self.p:
             direct = direct + torch.bmm(self.p["b_out"][:, None], self.p["W_U"])
         logits = torch.baddbmm(direct, hidden, self.hidden_logits)  # [K, N, C]
-        # the loss takes [K, C, N]; this view of [K, N, C] memory is faster to reduce than a
-        # transposed copy, and its gradient comes back as contiguous [K, N, C]
-        return _Examples(a, b, first, diff, hidden, logits.transpose(1, 2))
+        return _Examples(a, b, first, hidden, logits)
+
+    def _rows_forward(self, plus: torch.Tensor, b_in: torch.Tensor | None, a: torch.Tensor,
+                      b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``native.token_rows_forward`` by PyTorch operations (another device, float64)."""
+        k_count = self.s1.shape[0]
+        # w0 = softmax(s0, s1)[0] = 1 / (1 + exp(s1 - s0)), by exp, not sigmoid: torch's
+        # sigmoid rounds a tensor's tail elements differently, which would make a member's
+        # numbers depend on the cohort around it; beyond exp(80) w0 < 1e-34 is as good as 0
+        ratio = (self.s1[:, b] - self.s0.reshape(k_count, -1)[:, b * self.vocab + a]).mul_(
+            self.scale).clamp_(max=80.0).exp()
+        first = torch.reciprocal(ratio + 1.0)
+        mixed = torch.addcmul(_gather_rows(plus, b), first[..., None], self._diff(a, b))
+        pre = mixed[..., :self.width]
+        if b_in is not None:
+            pre = pre + b_in[:, None]
+        return first, torch.relu(pre), mixed[..., self.width:]
+
+    def _diff(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """F0[a] - F1[b] [K, N, m + C]."""
+        return _gather_rows(self.f0, a).sub_(_gather_rows(self.f1, b))
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, C] logits of ``inputs`` [N, 2]."""
-        return self.forward(inputs).logits_t.transpose(1, 2)
+        return self.forward(inputs).logits
 
-    def backward(self, ex: _Examples, d_logits_t: torch.Tensor) -> Params:
-        """Gradients of every parameter given d loss / d logits, transposed [K, C, N]."""
-        p, vocab = self.p, self.s1.shape[1]
-        d_logits = d_logits_t.transpose(1, 2)  # [K, N, C]
+    def backward(self, ex: _Examples, d_logits: torch.Tensor) -> Params:
+        """Gradients of every parameter given d loss / d logits [K, N, C]."""
+        p, d = self.p, self.d
         d_hidden_logits = torch.bmm(ex.hidden.transpose(1, 2), d_logits)  # [K, m, C]
-        d_pre = torch.ops.aten.threshold_backward(
-            torch.bmm(d_logits, self.hidden_logits.transpose(1, 2)), ex.hidden, 0)
-        d_mixed = torch.cat([d_pre, d_logits], dim=-1)  # [K, N, m + C]
-        # the two-way softmax: d s0 = w0 w1 dw0 / sqrt(d) (w1 = 1 - w0), d s1 = -d s0
-        first = ex.first[..., 0]
-        d_s0 = (d_mixed * ex.diff).sum(-1).mul_(first * (1.0 - first)).mul_(self.scale)
-        d_diff = ex.first * d_mixed
-        d_l1 = _scatter_rows(ex.b, d_mixed, vocab)  # d (L + F1), so also part of d F1
-        d_f0 = _scatter_rows(ex.a, d_diff, vocab)
-        d_f1 = d_f0 if self.shared else torch.zeros_like(d_f0)
-        d_f1 += d_l1
-        _scatter_rows(ex.b, d_diff, vocab, into=d_f1, alpha=-1.0)
-        k_count = d_s0.shape[0]
-        d_scores0 = _scatter_rows(ex.b * vocab + ex.a, d_s0[..., None], vocab * vocab).view(
-            k_count, vocab, vocab)
-        d_scores1 = _scatter_rows(ex.b, -d_s0[..., None], vocab)  # [K, vocab, 1]
-        d_query = torch.baddbmm(d_scores1 * self.k1, d_scores0, self.k0)
-        d_k0 = torch.bmm(d_scores0.transpose(1, 2), self.query)
-        d_k1 = d_scores1 * self.query
-        d_maps = torch.bmm(self.t1.transpose(1, 2), d_l1)
-        d_g0 = torch.bmm(d_f0, self.maps.transpose(1, 2))
-        d_maps += torch.bmm(self.g0.transpose(1, 2), d_f0)
-        d_t1 = (torch.bmm(d_l1, self.maps.transpose(1, 2))
-                + torch.bmm(d_query, p["W_Q"].transpose(1, 2)))
-        d_t0 = torch.bmm(d_g0, self.value_out.transpose(1, 2)) + torch.bmm(
-            d_k0, p["W_K"].transpose(1, 2))
-        d_value_out = torch.bmm(self.t0.transpose(1, 2), d_g0)
-        d_w_k = torch.bmm(self.t0.transpose(1, 2), d_k0)
-        if self.shared:  # position 1's terms go through the same table
-            d_t0 += torch.bmm(d_k1, p["W_K"].transpose(1, 2))
-            d_w_k += torch.bmm(self.t1.transpose(1, 2), d_k1)
+        d_hidden = torch.bmm(d_logits, self.hidden_logits.transpose(1, 2).contiguous())
+        if self.native:
+            rows = native.token_rows_backward(self.f0, self.f1, ex.first, ex.hidden, d_hidden,
+                                              d_logits, self.scale, ex.a, ex.b, self.shared,
+                                              "b_in" in p)
         else:
-            d_g1 = torch.bmm(d_f1, self.maps.transpose(1, 2))
-            d_maps += torch.bmm(self.g1.transpose(1, 2), d_f1)
-            d_t1 += torch.bmm(d_g1, self.value_out.transpose(1, 2)) + torch.bmm(
-                d_k1, p["W_K"].transpose(1, 2))
-            d_value_out += torch.bmm(self.t1.transpose(1, 2), d_g1)
-            d_w_k += torch.bmm(self.t1.transpose(1, 2), d_k1)
+            rows = self._rows_backward(ex, d_hidden, d_logits)
+        # the tables' gradients, stacked like the tables (shared: one table, both positions)
+        d_l1, d_s1 = rows["plus"], rows["s1"][..., None]
+        d_f = rows["f0"] if self.shared else torch.cat([rows["f0"], rows["f1"]], dim=1)
+        d_f[:, -self.vocab:] += d_l1  # plus = L1 + F1
+        d_query = torch.baddbmm(d_s1 * self.k1, rows["s0"], self.k0)
+        d_k0 = torch.bmm(rows["s0"].transpose(1, 2), self.query)
+        d_k1 = d_s1 * self.query
+        d_g = torch.bmm(d_f, self.maps.transpose(1, 2))
+        if self.shared:
+            d_products = torch.cat([d_query, d_k0 + d_k1, d_g, d_l1], dim=-1)
+        else:
+            zeros = torch.zeros_like(d_query)
+            d_products = torch.cat([
+                torch.cat([zeros, d_k0, d_g[:, :self.vocab], torch.zeros_like(d_l1)], dim=-1),
+                torch.cat([d_query, d_k1, d_g[:, self.vocab:], d_l1], dim=-1)], dim=1)
+        d_b = torch.bmm(self.tables.transpose(1, 2), d_products)  # d [Q | K | V O | M]
+        d_tables = torch.bmm(d_products, self.b.transpose(1, 2))
+        d_value_out = d_b[..., 2 * d:3 * d]
+        d_maps = torch.baddbmm(d_b[..., 3 * d:], self.g.transpose(1, 2), d_f)
         m = self.width
         grads = {
-            "W_E": d_t0 + d_t1,
-            "W_Q": torch.bmm(self.t1.transpose(1, 2), d_query),
-            "W_K": d_w_k,
+            "W_E": d_tables if self.shared else d_tables[:, :self.vocab] + d_tables[:, self.vocab:],
+            "W_Q": d_b[..., :d].contiguous(),
+            "W_K": d_b[..., d:2 * d].contiguous(),
             "W_V": torch.bmm(d_value_out, p["W_O"].transpose(1, 2)),
             "W_O": torch.bmm(p["W_V"].transpose(1, 2), d_value_out),
             "W_in": d_maps[..., :m].contiguous(),
             "W_out": torch.bmm(d_hidden_logits, p["W_U"].transpose(1, 2)),
-            "W_U": d_maps[..., m:] + torch.bmm(p["W_out"].transpose(1, 2), d_hidden_logits),
+            "W_U": torch.baddbmm(d_maps[..., m:], p["W_out"].transpose(1, 2), d_hidden_logits),
         }
         if "W_pos" in p:
-            grads["W_pos"] = torch.stack([d_t0.sum(1), d_t1.sum(1)], dim=1)
+            grads["W_pos"] = torch.stack([d_tables[:, :self.vocab].sum(1),
+                                          d_tables[:, self.vocab:].sum(1)], dim=1)
         if "b_in" in p:
-            grads["b_in"] = d_pre.sum(1)
+            grads["b_in"] = rows["b_in"]
         if "b_out" in p:
             d_logit_sum = d_logits.sum(1, keepdim=True)  # [K, 1, C]
             grads["b_out"] = torch.bmm(d_logit_sum, p["W_U"].transpose(1, 2))[:, 0]
             grads["W_U"] += p["b_out"][:, :, None] * d_logit_sum
         return grads
+
+    def _rows_backward(self, ex: _Examples, d_hidden: torch.Tensor,
+                       d_logits: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """``native.token_rows_backward`` by PyTorch operations (another device, float64)."""
+        vocab, k_count = self.vocab, d_logits.shape[0]
+        d_pre = torch.ops.aten.threshold_backward(d_hidden, ex.hidden, 0)
+        d_mixed = torch.cat([d_pre, d_logits], dim=-1)  # [K, N, m + C]
+        # the two-way softmax: d s0 = w0 w1 dw0 / sqrt(d) (w1 = 1 - w0), d s1 = -d s0
+        d_s0 = (d_mixed * self._diff(ex.a, ex.b)).sum(-1).mul_(
+            ex.first * (1.0 - ex.first)).mul_(self.scale)
+        d_diff = ex.first[..., None] * d_mixed
+        d_f0 = _scatter_rows(ex.a, d_diff, vocab)
+        d_f1 = d_f0 if self.shared else torch.zeros_like(d_f0)
+        _scatter_rows(ex.b, d_diff, vocab, into=d_f1, alpha=-1.0)
+        d_scores0 = _scatter_rows(ex.b * vocab + ex.a, d_s0[..., None], vocab * vocab)
+        return {"plus": _scatter_rows(ex.b, d_mixed, vocab), "f0": d_f0, "f1": d_f1,
+                "s0": d_scores0.view(k_count, vocab, vocab),
+                "s1": _scatter_rows(ex.b, -d_s0[..., None], vocab)[..., 0],
+                "b_in": d_pre.sum(1) if "b_in" in self.p else None}

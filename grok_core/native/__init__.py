@@ -1,0 +1,190 @@
+"""Compiled CPU kernels for the engine's per-example passes, where eager PyTorch spends most of a
+step launching small kernels (the transformer's gathers, scatters and two-way softmax, and the
+cross-entropy over [N, C] logits).
+
+``kernels.c`` is plain C, built on first use with the system C compiler (``$CC``, else ``cc``)
+into a cache folder (``$GROK_NATIVE_CACHE``, else ``~/.cache/grokking-tickets/native``), one
+file per source, flags and CPU, written atomically so that Ray workers starting together share
+it. It is compiled without floating-point contraction or reassociation and brings its own
+exponential, so its numbers are the same on every CPU and C library. Where no compiler works, or
+with ``GROK_NATIVE=0``, ``available()`` is False and the models take their PyTorch path: the same
+definitions, rounded differently (like another CPU), so a run's numbers depend on which path
+trained it (``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
+
+Every function takes and returns float32 CPU tensors; a member's rows are computed one member
+after another, so its numbers do not depend on the cohort around it.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+SOURCE = Path(__file__).with_name("kernels.c")
+# -march=native: the library is built per CPU (its fingerprint is in the file name);
+# -ffp-contract=off: no fused multiply-adds, so the vector width does not change a result
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
+
+_I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+_SIGNATURES = {
+    "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 5,
+    "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 9,
+    "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
+}
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept."""
+    if os.environ.get("GROK_NATIVE_CACHE"):
+        return Path(os.environ["GROK_NATIVE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "grokking-tickets" / "native"
+
+
+def _cpu_fingerprint() -> str:
+    """The machine and its instruction-set flags (a -march=native build runs only there)."""
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = line
+                break
+    except OSError:
+        flags = platform.processor()
+    return f"{platform.machine()} {flags}"
+
+
+def _compiler() -> Optional[str]:
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+def library_path(compiler: str) -> Path:
+    """The cache file for this source, compiler, flags and CPU."""
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), compiler.encode(), " ".join(FLAGS).encode(),
+                 _cpu_fingerprint().encode()):
+        digest.update(part)
+    return cache_dir() / f"kernels-{digest.hexdigest()[:16]}.so"
+
+
+def _build(compiler: str, target: Path) -> None:
+    """Compile ``kernels.c`` to ``target`` (written to a temporary name, then renamed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", temporary, "-lm"], check=True,
+                       capture_output=True, timeout=120)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+@functools.lru_cache(maxsize=None)
+def _library() -> Optional[ctypes.CDLL]:
+    if os.environ.get("GROK_NATIVE", "1") == "0":
+        return None
+    compiler = _compiler()
+    if compiler is None:
+        warnings.warn("grok_core.native: no C compiler (set CC); the engine runs its slower "
+                      "PyTorch path", RuntimeWarning, stacklevel=3)
+        return None
+    try:
+        target = library_path(compiler)
+        if not target.exists():
+            _build(compiler, target)
+        library = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        warnings.warn(f"grok_core.native: building {SOURCE.name} failed ({error}; "
+                      f"{detail.decode(errors='replace')[-300:]}); the engine runs its slower "
+                      "PyTorch path", RuntimeWarning, stacklevel=3)
+        return None
+    for name, argtypes in _SIGNATURES.items():
+        getattr(library, name).argtypes = argtypes
+        getattr(library, name).restype = None
+    return library
+
+
+def available() -> bool:
+    """True if the kernels are built and loaded (and not switched off by ``GROK_NATIVE=0``)."""
+    return _library() is not None
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """True if the kernels can take these tensors: float32 on the CPU, kernels available."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and (
+        available())
+
+
+def _ptr(tensor: Optional[torch.Tensor]) -> Optional[int]:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def token_rows_forward(plus: torch.Tensor, f0: torch.Tensor, f1: torch.Tensor,
+                       s0: torch.Tensor, s1: torch.Tensor, b_in: Optional[torch.Tensor],
+                       scale: float, hidden_width: int, a: torch.Tensor, b: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The transformer's rows for tokens (a, b): w0 [K, N], ReLU [K, N, m], direct [K, N, C]
+    (``grok_core.models.transformer._TokenTables`` says what the tables are)."""
+    k_count, vocab, width = plus.shape
+    n, m = a.shape[0], hidden_width
+    first = torch.empty(k_count, n)
+    hidden = torch.empty(k_count, n, m)
+    direct = torch.empty(k_count, n, width - m)
+    tables = [t.contiguous() for t in (plus, f0, f1, s0, s1)]
+    bias = None if b_in is None else b_in.contiguous()
+    a, b = a.contiguous(), b.contiguous()
+    _library().token_rows_forward(k_count, n, vocab, m, width - m, *map(_ptr, tables),
+                                  _ptr(bias), scale, _ptr(a), _ptr(b), _ptr(first),
+                                  _ptr(hidden), _ptr(direct))
+    return first, hidden, direct
+
+
+def token_rows_backward(f0: torch.Tensor, f1: torch.Tensor, first: torch.Tensor,
+                        hidden: torch.Tensor, d_pre: torch.Tensor, d_logits: torch.Tensor,
+                        scale: float, a: torch.Tensor, b: torch.Tensor, shared: bool,
+                        with_bias: bool) -> dict[str, Optional[torch.Tensor]]:
+    """Gradients of the transformer's tables given d loss / d ReLU [K, N, m] and d loss / d
+    logits [K, N, C]: plus, f0, f1 ([K, V, W]; f1 is f0 when ``shared``), s0 [K, V, V],
+    s1 [K, V] and b_in [K, m] (None without biases)."""
+    k_count, vocab, width = f0.shape
+    n, m = a.shape[0], hidden.shape[-1]
+    d_plus, d_f0 = torch.empty(k_count, vocab, width), torch.empty(k_count, vocab, width)
+    d_f1 = d_f0 if shared else torch.empty(k_count, vocab, width)
+    d_s0, d_s1 = torch.empty(k_count, vocab, vocab), torch.empty(k_count, vocab)
+    d_b_in = torch.empty(k_count, m) if with_bias else None
+    row = torch.empty(width)
+    inputs = [t.contiguous() for t in (f0, f1, first, hidden, d_pre, d_logits)]
+    a, b = a.contiguous(), b.contiguous()
+    _library().token_rows_backward(k_count, n, vocab, m, width - m, *map(_ptr, inputs), scale,
+                                   _ptr(a), _ptr(b), _ptr(d_plus), _ptr(d_f0), _ptr(d_f1),
+                                   _ptr(d_s0), _ptr(d_s1), _ptr(d_b_in), _ptr(row))
+    return {"plus": d_plus, "f0": d_f0, "f1": d_f1, "s0": d_s0, "s1": d_s1, "b_in": d_b_in}
+
+
+def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Mean cross-entropy [K] and accuracy [K] of logits [K, N, C] (the normaliser in float64,
+    as ``grok_core.models.losses.transposed_cross_entropy`` with float64), and if asked
+    d(sum of member losses) / d logits [K, N, C]."""
+    k_count, n, classes = logits.shape
+    logits, labels = logits.contiguous(), labels.contiguous()
+    loss = torch.empty(k_count, dtype=torch.float64)
+    accuracy = torch.empty(k_count)
+    d_logits = torch.empty(k_count, n, classes) if with_grads else None
+    row = torch.empty(classes)
+    _library().cross_entropy_rows(k_count, n, classes, _ptr(logits), _ptr(labels), _ptr(loss),
+                                  _ptr(accuracy), _ptr(d_logits), _ptr(row))
+    return loss.float(), accuracy, d_logits

@@ -1,0 +1,182 @@
+/* CPU kernels for the per-example passes of the engine (see grok_core/native/__init__.py).
+ *
+ * Plain C over contiguous float32 arrays, one member after another, so that a member's numbers
+ * never depend on the cohort around it. Built without floating-point contraction and without
+ * reassociation: every result is the same IEEE arithmetic in the same order whatever the CPU's
+ * vector width, and the exponential is our own (no libm), so the bits do not depend on the C
+ * library either. Sums that feed the training are sequential or in a fixed number of lanes.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) for x <= 0 in float32, within ~1 ulp: x = k ln2 + r with |r| <= ln2 / 2, a degree-6
+ * polynomial for exp(r) (Cephes' coefficients), 2^k by the exponent bits. Below -87 it gives
+ * exp(-87) ~ 1.6e-38 (the engine flushes subnormals anyway). Plain arithmetic, so loops over it
+ * vectorise. */
+static inline float exp_nonpositive(float x) {
+    const float log2e = 1.44269504088896341f, round = 12582912.0f; /* 1.5 * 2^23 */
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    x = x < -87.0f ? -87.0f : x;
+    const float k = (x * log2e + round) - round; /* the nearest integer to x / ln2 */
+    const float r = (x - k * ln2_hi) - k * ln2_lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = (p * r) * r + r + 1.0f;
+    const int32_t bits = ((int32_t)k + 127) << 23;
+    float two_k;
+    memcpy(&two_k, &bits, sizeof two_k);
+    return p * two_k;
+}
+
+/* w0 = softmax(s0, s1)[0] = 1 / (1 + exp(z)) with z = s1 - s0, from the side where the
+ * exponential is at most 1 */
+static inline float first_weight(float z) {
+    if (z > 0.0f) {
+        const float e = exp_nonpositive(-z);
+        return e / (1.0f + e);
+    }
+    return 1.0f / (1.0f + exp_nonpositive(z));
+}
+
+/* sum_j x[j] (y[j] - z[j]) in double, in eight running sums (a fixed order, so that it
+ * vectorises and is the same on every CPU) */
+static double dot_of_difference(int64_t count, const float *x, const float *y, const float *z) {
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t j = 0;
+    for (; j + 8 <= count; j += 8)
+        for (int l = 0; l < 8; l++) lane[l] += (double)x[j + l] * (double)(y[j + l] - z[j + l]);
+    for (; j < count; j++) lane[0] += (double)x[j] * (double)(y[j] - z[j]);
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* The transformer's per-example forward (grok_core.models.transformer._TokenTables).
+ * Tables per member: plus = L1 + F1 [V, W], f0, f1 [V, W] (W = m + C; f1 may be f0),
+ * s0 [V, V], s1 [V], b_in [m] (NULL: none). Examples: tokens a[n], b[n].
+ * Out: first [K, N] (w0), hidden [K, N, m] (the ReLU), direct [K, N, C] (the residual's
+ * direct path to the logits). */
+void token_rows_forward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
+                        const float *plus, const float *f0, const float *f1,
+                        const float *s0, const float *s1, const float *b_in, float scale,
+                        const int64_t *a, const int64_t *b,
+                        float *first, float *hidden, float *direct) {
+    const int64_t W = m + C;
+    for (int64_t k = 0; k < K; k++) {
+        const float *P = plus + k * V * W, *F0 = f0 + k * V * W, *F1 = f1 + k * V * W;
+        const float *S0 = s0 + k * V * V, *S1 = s1 + k * V;
+        const float *B = b_in ? b_in + k * m : NULL;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t ta = a[n], tb = b[n];
+            const float u = first_weight((S1[tb] - S0[tb * V + ta]) * scale);
+            first[k * N + n] = u;
+            const float *pa = F0 + ta * W, *pb = F1 + tb * W, *pp = P + tb * W;
+            float *h = hidden + (k * N + n) * m, *d = direct + (k * N + n) * C;
+            for (int64_t j = 0; j < m; j++) {
+                float pre = pp[j] + u * (pa[j] - pb[j]);
+                if (B) pre = pre + B[j];
+                h[j] = pre > 0.0f ? pre : 0.0f;
+            }
+            for (int64_t j = 0; j < C; j++) d[j] = pp[m + j] + u * (pa[m + j] - pb[m + j]);
+        }
+    }
+}
+
+/* Its backward. d_pre [K, N, m] (d loss / d ReLU output), d_logits [K, N, C]; f0, f1, first,
+ * hidden as in the forward. Out, overwritten: d_plus, d_f0, d_f1 [K, V, W] (d_f1 may be d_f0:
+ * one table for both positions), d_s0 [K, V, V], d_s1 [K, V], d_b_in [K, m] (NULL: none).
+ * row [W]: scratch. Rows are added to the tables in example order. */
+void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
+                         const float *f0, const float *f1, const float *first,
+                         const float *hidden, const float *d_pre, const float *d_logits,
+                         float scale, const int64_t *a, const int64_t *b,
+                         float *d_plus, float *d_f0, float *d_f1, float *d_s0, float *d_s1,
+                         float *d_b_in, float *row) {
+    const int64_t W = m + C;
+    memset(d_plus, 0, sizeof(float) * K * V * W);
+    memset(d_f0, 0, sizeof(float) * K * V * W);
+    if (d_f1 != d_f0) memset(d_f1, 0, sizeof(float) * K * V * W);
+    memset(d_s0, 0, sizeof(float) * K * V * V);
+    memset(d_s1, 0, sizeof(float) * K * V);
+    if (d_b_in) memset(d_b_in, 0, sizeof(float) * K * m);
+    for (int64_t k = 0; k < K; k++) {
+        const float *F0 = f0 + k * V * W, *F1 = f1 + k * V * W;
+        float *DP = d_plus + k * V * W, *DF0 = d_f0 + k * V * W, *DF1 = d_f1 + k * V * W;
+        float *DS0 = d_s0 + k * V * V, *DS1 = d_s1 + k * V;
+        float *DB = d_b_in ? d_b_in + k * m : NULL;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t ta = a[n], tb = b[n];
+            const float u = first[k * N + n];
+            const float *h = hidden + (k * N + n) * m, *g = d_pre + (k * N + n) * m;
+            for (int64_t j = 0; j < m; j++) row[j] = h[j] > 0.0f ? g[j] : 0.0f;
+            memcpy(row + m, d_logits + (k * N + n) * C, sizeof(float) * C);
+            const float *pa = F0 + ta * W, *pb = F1 + tb * W;
+            const double dot = dot_of_difference(W, row, pa, pb); /* d loss / d w0 */
+            float *rp = DP + tb * W, *ra = DF0 + ta * W, *rb = DF1 + tb * W;
+            for (int64_t j = 0; j < W; j++) rp[j] += row[j];
+            for (int64_t j = 0; j < W; j++) ra[j] += u * row[j];
+            for (int64_t j = 0; j < W; j++) rb[j] -= u * row[j];
+            if (DB) for (int64_t j = 0; j < m; j++) DB[j] += row[j];
+            const float ds = (float)dot * (u * (1.0f - u)) * scale; /* d s0 = -d s1 */
+            DS0[tb * V + ta] += ds;
+            DS1[tb] -= ds;
+        }
+    }
+}
+
+/* the largest of x[0..count), count >= 1 (sixteen running maxima, so that it vectorises) */
+static float max_of(int64_t count, const float *x) {
+    float lane[16];
+    for (int l = 0; l < 16; l++) lane[l] = x[0];
+    int64_t j = 0;
+    for (; j + 16 <= count; j += 16)
+        for (int l = 0; l < 16; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+    float best = lane[0];
+    for (int l = 1; l < 16; l++) best = lane[l] > best ? lane[l] : best;
+    for (; j < count; j++) best = x[j] > best ? x[j] : best;
+    return best;
+}
+
+/* sum of e[0..count) in double, in eight running sums (a fixed order) */
+static double sum_of(int64_t count, const float *e) {
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t j = 0;
+    for (; j + 8 <= count; j += 8)
+        for (int l = 0; l < 8; l++) lane[l] += e[j + l];
+    for (; j < count; j++) lane[0] += e[j];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
+ * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples;
+ * the normaliser 1 + tiny in double), acc [K] (the label's logit the largest, ties count) and,
+ * when d_logits is not NULL, d(sum of member losses) / d logits [K, N, C] (the label's entry
+ * (e_y - total) / total in double). row [C]: scratch. */
+void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
+                        const int64_t *labels, double *loss, float *acc, float *d_logits,
+                        float *row) {
+    for (int64_t k = 0; k < K; k++) {
+        double loss_sum = 0.0;
+        int64_t correct = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *z = logits + (k * N + n) * C;
+            const int64_t y = labels[n];
+            const float z_max = max_of(C, z);
+            correct += z[y] >= z_max;
+            float *e = d_logits ? d_logits + (k * N + n) * C : row;
+            for (int64_t j = 0; j < C; j++) e[j] = exp_nonpositive(z[j] - z_max);
+            const double total = sum_of(C, e);
+            loss_sum += log(total) - (double)(z[y] - z_max);
+            if (d_logits) { /* p_j / N, and (p_y - 1) / N = (e_y - total) / (total N) */
+                const float e_y = e[y], factor = (float)(1.0 / (total * (double)N));
+                for (int64_t j = 0; j < C; j++) e[j] = e[j] * factor;
+                e[y] = (float)(((double)e_y - total) / (total * (double)N));
+            }
+        }
+        loss[k] = loss_sum / (double)N;
+        acc[k] = (float)correct / (float)N;
+    }
+}

@@ -1,0 +1,115 @@
+"""The compiled kernels (grok_core.native): they build, agree with the PyTorch path and with
+float64, keep a member's numbers independent of its cohort, and fall back with a warning."""
+import shutil
+
+import pytest
+import torch
+
+from grok_core import native
+from grok_core.config import ModelConfig
+from grok_core.models import transposed_cross_entropy
+from grok_core.models.transformer import Transformer
+
+needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler here")
+
+
+@needs_compiler
+def test_the_kernels_build_and_load():
+    assert native.available()
+    assert native.library_path(native._compiler()).exists()
+    assert native.usable(torch.zeros(2)) and not native.usable(torch.zeros(2, dtype=torch.float64))
+
+
+def _tokens(vocab, n, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, vocab, (n, 2), generator=generator),
+            torch.randint(0, vocab, (n,), generator=generator))
+
+
+@needs_compiler
+@pytest.mark.parametrize("pos_embed, biases", [(False, False), (True, True)])
+def test_the_transformer_by_the_kernels_agrees_with_float64(pos_embed, biases, monkeypatch):
+    """float32 by the kernels and float32 by PyTorch both agree with float64 (the exact
+    definition, tested against autograd in test_engine) to float32 precision."""
+    model = Transformer(ModelConfig(name="transformer", d_emb=24, d_hidden=20,
+                                    pos_embed=pos_embed, biases=biases), 13, 13)
+    params = model.init_cohort([0, 1, 2])
+    generator = torch.Generator().manual_seed(3)
+    params = {n: t + 0.3 * torch.randn(t.shape, generator=generator) for n, t in params.items()}
+    inputs, labels = _tokens(13, 90, 4)
+    reference = model.loss_and_grads({n: t.double() for n, t in params.items()}, None, inputs,
+                                     labels, torch.float64)
+    by_kernels = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    monkeypatch.setattr(native, "available", lambda: False)
+    by_torch = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    for ours in (by_kernels, by_torch):
+        assert torch.allclose(ours[0].double(), reference[0].double(), rtol=1e-6)
+        assert torch.equal(ours[1], reference[1].float())
+        for name, grad in reference[2].items():
+            scale = grad.abs().max()
+            assert ((ours[2][name].double() - grad).abs().max() / scale) < 2e-5, name
+    assert not torch.equal(by_kernels[2]["W_E"], by_torch[2]["W_E"])  # two paths were taken
+
+
+@needs_compiler
+def test_the_kernels_cross_entropy_keeps_a_confident_prediction():
+    """Rows from confident (loss ~1e-30, where float32 would round the loss to 0) to spread
+    out, logits across the exponential's range: loss, accuracy and gradient as float64 gives
+    them, to float32's relative precision in every entry."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 300, 67, generator=generator) * 30
+    labels = torch.randint(0, 67, (300,), generator=generator)
+    logits[:, :50] = -40.0
+    logits[:, torch.arange(50), labels[:50]] = 40.0  # p_y = 1 - 66 e^-80
+    loss, accuracy, d_logits = native.cross_entropy_rows(logits, labels, with_grads=True)
+    exact = torch.log_softmax(logits.double(), -1)
+    exact_loss = -exact.gather(-1, labels.view(1, -1, 1).expand(2, -1, 1)).mean((1, 2))
+    exact_grad = (exact.exp() - torch.nn.functional.one_hot(labels, 67)) / 300
+    assert torch.allclose(loss.double(), exact_loss, rtol=1e-6, atol=0)
+    relative = (d_logits.double() - exact_grad).abs() / exact_grad.abs().clamp_min(1e-36)
+    assert relative[exact_grad.abs() > 1e-36].max() < 1e-5
+    _, ref_accuracy, _ = transposed_cross_entropy(logits.transpose(1, 2), labels,
+                                                  torch.float64, False)
+    assert torch.equal(accuracy, ref_accuracy)
+    no_grad_loss, _, none = native.cross_entropy_rows(logits, labels, with_grads=False)
+    assert none is None and torch.equal(no_grad_loss, loss)
+
+
+@needs_compiler
+def test_a_members_numbers_do_not_depend_on_its_cohort():
+    model = Transformer(ModelConfig(name="transformer", d_emb=24, d_hidden=20), 13, 13)
+    params = model.init_cohort([0, 1, 2])
+    inputs, labels = _tokens(13, 90, 5)
+    loss, _, grads = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    alone = model.loss_and_grads({n: t[1:2] for n, t in params.items()}, None, inputs, labels,
+                                 torch.float64)
+    assert torch.equal(loss[1:2], alone[0])
+    for name in grads:
+        assert torch.equal(grads[name][1:2], alone[2][name]), name
+
+
+def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("GROK_NATIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")
+    monkeypatch.setattr(native, "_compiler", lambda: shutil.which("false") or "/bin/false")
+    native._library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="slower PyTorch path"):
+            assert not native.available()
+        assert not list((tmp_path / "cache").glob("*.so"))  # no half-written library left
+        model = Transformer(ModelConfig(name="transformer", d_emb=8, d_hidden=8), 7, 7)
+        inputs, labels = _tokens(7, 20, 0)
+        loss, _, _ = model.loss_and_grads(model.init_cohort([0]), None, inputs, labels)
+        assert torch.isfinite(loss).all()
+    finally:
+        native._library.cache_clear()
+
+
+def test_grok_native_0_switches_the_kernels_off(monkeypatch):
+    monkeypatch.setenv("GROK_NATIVE", "0")
+    native._library.cache_clear()
+    try:
+        assert not native.available()
+        assert not native.usable(torch.zeros(2))
+    finally:
+        native._library.cache_clear()
