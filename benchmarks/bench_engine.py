@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from authors_loop import authors_steps_per_second  # noqa: E402
 
+from grok_core import native  # noqa: E402
 from grok_core.config import ExperimentConfig  # noqa: E402
 from grok_core.tasks import build_dataset  # noqa: E402
 from grok_core.training import MemberSpec, train_cohort  # noqa: E402
@@ -54,11 +55,14 @@ def flops_per_member_step(model: str) -> float:
     if model == "mlp":  # tables W_emb W_in, W_out W_unemb; per example [N, h] x [h, C]
         tables, per_example = 2 * (vocab * d * h), h * c
         backward_tables = 4 * (vocab * d * h)
-    else:  # tables: W_V W_O, G, F = G M, L = T M, Q, K, Q K^T, W_out W_U (M = [W_in | W_U])
-        tables = (d * d * d + vocab * d * d + 2 * vocab * d * (h + c) + 2 * vocab * d * d
-                  + vocab * vocab * d + h * d * c)
+    else:  # tables: V O; T [Q | K | V O | M] (M = [W_in | W_U]); F = G M; Q K^T; W_out W_U
+        wide = 3 * d + h + c
+        tables = d * d * d + vocab * d * wide + vocab * d * (h + c) + vocab * vocab * d + h * d * c
+        # d Q, d K0 (vocab^2 d); d G = d F M^T; d B = T^T d P and d T = d P B^T; d M += G^T d F;
+        # d W_V, d W_O (d^3 each); d W_out, d W_U (h d C each)
+        backward_tables = (2 * vocab * vocab * d + 2 * vocab * (h + c) * d + 2 * vocab * wide * d
+                           + 2 * d * d * d + 2 * h * d * c)
         per_example = h * c
-        backward_tables = 2 * tables
     forward = 2 * (tables + n_train * per_example)
     backward = 2 * (backward_tables + 2 * n_train * per_example)
     evaluation = 2 * (tables + n_test * per_example) / config.train.eval_every
@@ -98,7 +102,8 @@ def main() -> None:
                                                    k))
     peak = statistics.median(peaks)
     print(f"fp32 matmul peak of this thread: {peak / 1e9:.1f} GFLOP/s (median of "
-          f"{args.repeats}); member-steps/s are medians of {args.repeats}")
+          f"{args.repeats}); member-steps/s are medians of {args.repeats}; compiled kernels "
+          f"(grok_core.native, the transformer's): {'on' if native.available() else 'off'}")
     for model in models:
         authors = statistics.median(results[(model, "authors")])
         floor = peak / flops_per_member_step(model)

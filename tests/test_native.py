@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from grok_core import native
-from grok_core.config import ModelConfig
+from grok_core.config import ExperimentConfig, ModelConfig
 from grok_core.models import transposed_cross_entropy
+from grok_core.models import MLP
 from grok_core.models.transformer import Transformer
+from grok_core.pruning import magnitude_mask
+from grok_core.training import MemberSpec, train_cohort
 
 needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler here")
 
@@ -86,6 +89,30 @@ def test_a_members_numbers_do_not_depend_on_its_cohort():
     assert torch.equal(loss[1:2], alone[0])
     for name in grads:
         assert torch.equal(grads[name][1:2], alone[2][name]), name
+
+
+@needs_compiler
+def test_the_mlp_by_the_kernels_is_bitwise_its_pytorch_path(monkeypatch):
+    """The MLP's kernels do PyTorch's arithmetic in PyTorch's order (its stored numbers do not
+    depend on the compiler): one masked step, and 300 steps of training, bit for bit."""
+    model = MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67)
+    params = model.init_cohort([0, 1, 2])
+    masks = {n: torch.stack([magnitude_mask({n: params[n][k]}, 0.6)[n] for k in range(3)])
+             for n in model.prunable}
+    inputs, labels = _tokens(67, 500, 1)
+    config = ExperimentConfig().with_overrides(["train.steps=300", "train.eval_every=50"])
+    by_kernels = (model.loss_and_grads(params, masks, inputs, labels, torch.float64),
+                  train_cohort(config, [MemberSpec(seed=s) for s in range(2)]))
+    monkeypatch.setattr(native, "available", lambda: False)
+    by_torch = (model.loss_and_grads(params, masks, inputs, labels, torch.float64),
+                train_cohort(config, [MemberSpec(seed=s) for s in range(2)]))
+    (loss, acc, grads), run = by_kernels
+    (ref_loss, ref_acc, ref_grads), ref_run = by_torch
+    assert torch.equal(loss, ref_loss) and torch.equal(acc, ref_acc)
+    assert all(torch.equal(grads[n], ref_grads[n]) for n in grads)
+    assert all(torch.equal(run.final_params[n], ref_run.final_params[n])
+               for n in run.final_params)
+    assert run.curves.equals(ref_run.curves)
 
 
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ from typing import Mapping
 
 import torch
 
+from .. import native
 from ..config import ModelConfig
 from .cohort import CohortModel, Params, ParamSpec, apply_masks
 from .losses import transposed_cross_entropy
@@ -55,25 +56,21 @@ class MLP(CohortModel):
         token_hidden = torch.bmm(w_emb, w_in)  # [K, vocab, h]
         hidden_logits = torch.bmm(w_out, w_unemb)  # [K, h, classes]
         a, b = inputs[:, 0], inputs[:, 1]
-        pre = token_hidden.index_select(1, a) + token_hidden.index_select(1, b)  # [K, N, h]
-        hidden = torch.relu(pre)
+        by_kernels = native.usable(token_hidden)
+        if by_kernels:  # the same bits as the PyTorch lines below, in one pass
+            hidden = native.pair_relu_forward(token_hidden, a, b)
+        else:
+            pre = token_hidden.index_select(1, a) + token_hidden.index_select(1, b)  # [K, N, h]
+            hidden = torch.relu(pre)
         logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
         loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
                                                          with_grads)
         if not with_grads:
             return loss, acc, None
         d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits_t.transpose(1, 2))
-        d_pre = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
-        d_pre = torch.ops.aten.threshold_backward(d_pre, hidden, 0)  # ReLU'; fast on CPU
-        # Scatter-add into a [K * vocab, h] view: far faster on CPU than index_add_ along dim 1.
-        k_count, vocab, width = token_hidden.shape
-        offsets = torch.arange(k_count, device=inputs.device)[:, None] * vocab
-        d_flat = d_pre.reshape(-1, width)
-        d_token_hidden = torch.zeros(k_count * vocab, width, dtype=d_pre.dtype,
-                                     device=d_pre.device)
-        d_token_hidden.index_add_(0, (a + offsets).reshape(-1), d_flat)
-        d_token_hidden.index_add_(0, (b + offsets).reshape(-1), d_flat)
-        d_token_hidden = d_token_hidden.view(k_count, vocab, width)
+        d_hidden = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
+        backward = native.pair_relu_backward if by_kernels else _pair_relu_backward
+        d_token_hidden = backward(hidden, d_hidden, a, b, token_hidden.shape[1])
         grads = {
             "W_emb": torch.bmm(d_token_hidden, w_in.transpose(1, 2)),
             "W_in": torch.bmm(w_emb.transpose(1, 2), d_token_hidden),
@@ -99,3 +96,17 @@ class MLP(CohortModel):
         emb = one_hot_a @ params["W_emb"] + one_hot_b @ params["W_emb"]  # [K, N, d]
         hidden = torch.relu(emb @ params["W_in"])
         return hidden @ params["W_out"] @ params["W_unemb"]
+
+
+def _pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, a: torch.Tensor,
+                        b: torch.Tensor, vocab: int) -> torch.Tensor:
+    """``native.pair_relu_backward`` by PyTorch operations (another device, float64)."""
+    d_pre = torch.ops.aten.threshold_backward(d_hidden, hidden, 0)  # ReLU'; fast on CPU
+    # Scatter-add into a [K * vocab, h] view: far faster on CPU than index_add_ along dim 1.
+    k_count, _, width = hidden.shape
+    offsets = torch.arange(k_count, device=a.device)[:, None] * vocab
+    d_flat = d_pre.reshape(-1, width)
+    d_token_hidden = torch.zeros(k_count * vocab, width, dtype=d_pre.dtype, device=d_pre.device)
+    d_token_hidden.index_add_(0, (a + offsets).reshape(-1), d_flat)
+    d_token_hidden.index_add_(0, (b + offsets).reshape(-1), d_flat)
+    return d_token_hidden.view(k_count, vocab, width)

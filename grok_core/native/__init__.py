@@ -40,6 +40,8 @@ _SIGNATURES = {
     "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 5,
     "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 9,
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
+    "pair_relu_forward": [_I64] * 4 + [_PTR] * 4,
+    "pair_relu_backward": [_I64] * 4 + [_PTR] * 6,
 }
 
 
@@ -172,6 +174,32 @@ def token_rows_backward(f0: torch.Tensor, f1: torch.Tensor, first: torch.Tensor,
                                    _ptr(a), _ptr(b), _ptr(d_plus), _ptr(d_f0), _ptr(d_f1),
                                    _ptr(d_s0), _ptr(d_s1), _ptr(d_b_in), _ptr(row))
     return {"plus": d_plus, "f0": d_f0, "f1": d_f1, "s0": d_s0, "s1": d_s1, "b_in": d_b_in}
+
+
+def pair_relu_forward(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """ReLU(table[:, a] + table[:, b]) [K, N, h] for a token table [K, V, h]: bitwise what
+    PyTorch's gathers, add and ReLU give (the MLP's hidden layer)."""
+    k_count, vocab, width = table.shape
+    hidden = torch.empty(k_count, a.shape[0], width)
+    table, a, b = table.contiguous(), a.contiguous(), b.contiguous()
+    _library().pair_relu_forward(k_count, a.shape[0], vocab, width, _ptr(table), _ptr(a),
+                                 _ptr(b), _ptr(hidden))
+    return hidden
+
+
+def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, a: torch.Tensor,
+                       b: torch.Tensor, vocab: int) -> torch.Tensor:
+    """d table [K, V, h] given d loss / d ReLU [K, N, h]: the masked rows added to row a[n],
+    then to row b[n], in example order (bitwise PyTorch's threshold_backward and two
+    index_add_ calls)."""
+    k_count, n, width = hidden.shape
+    d_table = torch.empty(k_count, vocab, width)
+    masked = torch.empty(n, width)
+    hidden, d_hidden = hidden.contiguous(), d_hidden.contiguous()
+    a, b = a.contiguous(), b.contiguous()
+    _library().pair_relu_backward(k_count, n, vocab, width, _ptr(hidden), _ptr(d_hidden),
+                                  _ptr(a), _ptr(b), _ptr(d_table), _ptr(masked))
+    return d_table
 
 
 def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool

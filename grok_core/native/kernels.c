@@ -78,7 +78,7 @@ void token_rows_forward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
             for (int64_t j = 0; j < m; j++) {
                 float pre = pp[j] + u * (pa[j] - pb[j]);
                 if (B) pre = pre + B[j];
-                h[j] = pre > 0.0f ? pre : 0.0f;
+                h[j] = pre < 0.0f ? 0.0f : pre;
             }
             for (int64_t j = 0; j < C; j++) d[j] = pp[m + j] + u * (pa[m + j] - pb[m + j]);
         }
@@ -111,7 +111,7 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
             const int64_t ta = a[n], tb = b[n];
             const float u = first[k * N + n];
             const float *h = hidden + (k * N + n) * m, *g = d_pre + (k * N + n) * m;
-            for (int64_t j = 0; j < m; j++) row[j] = h[j] > 0.0f ? g[j] : 0.0f;
+            for (int64_t j = 0; j < m; j++) row[j] = h[j] <= 0.0f ? 0.0f : g[j];
             memcpy(row + m, d_logits + (k * N + n) * C, sizeof(float) * C);
             const float *pa = F0 + ta * W, *pb = F1 + tb * W;
             const double dot = dot_of_difference(W, row, pa, pb); /* d loss / d w0 */
@@ -123,6 +123,49 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
             const float ds = (float)dot * (u * (1.0f - u)) * scale; /* d s0 = -d s1 */
             DS0[tb * V + ta] += ds;
             DS1[tb] -= ds;
+        }
+    }
+}
+
+/* The MLP's per-example forward (grok_core.models.mlp): hidden[n] = ReLU(T[a[n]] + T[b[n]])
+ * for the token table T = W_emb W_in [K, V, h]. The same IEEE operations as PyTorch's gathers,
+ * add and ReLU, so the same bits. */
+void pair_relu_forward(int64_t K, int64_t N, int64_t V, int64_t h, const float *table,
+                       const int64_t *a, const int64_t *b, float *hidden) {
+    for (int64_t k = 0; k < K; k++) {
+        const float *T = table + k * V * h;
+        for (int64_t n = 0; n < N; n++) {
+            const float *ta = T + a[n] * h, *tb = T + b[n] * h;
+            float *out = hidden + (k * N + n) * h;
+            for (int64_t j = 0; j < h; j++) {
+                const float pre = ta[j] + tb[j];
+                out[j] = pre < 0.0f ? 0.0f : pre; /* as torch.relu: -0 and NaN pass */
+            }
+        }
+    }
+}
+
+/* Its backward: d_table [K, V, h] (overwritten) = the sum over examples of the ReLU-masked
+ * d_hidden rows, added to row a[n] for every n in order, then to row b[n] for every n in order:
+ * the order of PyTorch's two index_add_ calls, so the same bits. */
+void pair_relu_backward(int64_t K, int64_t N, int64_t V, int64_t h, const float *hidden,
+                        const float *d_hidden, const int64_t *a, const int64_t *b,
+                        float *d_table, float *masked) {
+    memset(d_table, 0, sizeof(float) * K * V * h);
+    for (int64_t k = 0; k < K; k++) {
+        float *D = d_table + k * V * h;
+        const float *H = hidden + k * N * h, *G = d_hidden + k * N * h;
+        for (int64_t n = 0; n < N; n++) {
+            float *row = masked + n * h;
+            for (int64_t j = 0; j < h; j++) /* as threshold_backward: NaN passes */
+                row[j] = H[n * h + j] <= 0.0f ? 0.0f : G[n * h + j];
+            float *out = D + a[n] * h;
+            for (int64_t j = 0; j < h; j++) out[j] += row[j];
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *row = masked + n * h;
+            float *out = D + b[n] * h;
+            for (int64_t j = 0; j < h; j++) out[j] += row[j];
         }
     }
 }
