@@ -132,6 +132,20 @@ def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypat
         native._library.cache_clear()
 
 
+@needs_compiler
+def test_an_unwritable_cache_folder_builds_into_the_temp_folder(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GROK_NATIVE_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path / "temp"))
+    native._library.cache_clear()
+    try:
+        assert native.available()
+        assert list((tmp_path / "temp").glob("grokking-tickets-*/kernels-*.so"))
+    finally:
+        native._library.cache_clear()
+
+
 def test_grok_native_0_switches_the_kernels_off(monkeypatch):
     monkeypatch.setenv("GROK_NATIVE", "0")
     native._library.cache_clear()

@@ -1,18 +1,23 @@
-"""Compiled CPU kernels for the engine's per-example passes, where eager PyTorch spends most of a
-step launching small kernels (the transformer's gathers, scatters and two-way softmax, and the
-cross-entropy over [N, C] logits).
+"""Compiled CPU kernels for the engine's per-example passes, where eager PyTorch spends much of
+a step on many small kernels: the transformer's gathers, two-way softmax, ReLU and scatters and
+its cross-entropy; the MLP's gathers, ReLU and scatters.
 
 ``kernels.c`` is plain C, built on first use with the system C compiler (``$CC``, else ``cc``)
-into a cache folder (``$GROK_NATIVE_CACHE``, else ``~/.cache/grokking-tickets/native``), one
-file per source, flags and CPU, written atomically so that Ray workers starting together share
-it. It is compiled without floating-point contraction or reassociation and brings its own
-exponential, so its numbers are the same on every CPU and C library. Where no compiler works, or
-with ``GROK_NATIVE=0``, ``available()`` is False and the models take their PyTorch path: the same
-definitions, rounded differently (like another CPU), so a run's numbers depend on which path
-trained it (``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
+into a cache folder (``$GROK_NATIVE_CACHE``, else ``~/.cache/grokking-tickets/native``; where
+that is not writable, the temp folder), one file per source, flags and CPU, written atomically
+so that Ray workers starting together share it. It is compiled without floating-point
+contraction or reassociation and brings its own exponential, so its numbers are the same on
+every CPU and C library.
 
-Every function takes and returns float32 CPU tensors; a member's rows are computed one member
-after another, so its numbers do not depend on the cohort around it.
+- The MLP's kernels do PyTorch's arithmetic in PyTorch's order: the same bits either way.
+- The transformer's are its own definitions (the same maths, rounded differently, like another
+  CPU), so its numbers depend on which path trained it (transformer engine 3 in
+  ``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
+
+Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
+where a build failed) and the models take their PyTorch path. Every function takes and returns
+float32 CPU tensors; members are computed one after another, so a member's numbers do not
+depend on the cohort around it.
 """
 from __future__ import annotations
 
@@ -105,7 +110,13 @@ def _library() -> Optional[ctypes.CDLL]:
     try:
         target = library_path(compiler)
         if not target.exists():
-            _build(compiler, target)
+            try:
+                _build(compiler, target)
+            except OSError:  # an unwritable cache folder: build into this user's temp folder
+                target = Path(tempfile.gettempdir()) / f"grokking-tickets-{os.getuid()}" / (
+                    target.name)
+                if not target.exists():
+                    _build(compiler, target)
         library = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", b"") or b""
