@@ -55,12 +55,12 @@ class MLP(CohortModel):
         w_emb, w_in, w_out, w_unemb = eff["W_emb"], eff["W_in"], eff["W_out"], eff["W_unemb"]
         token_hidden = torch.bmm(w_emb, w_in)  # [K, vocab, h]
         hidden_logits = torch.bmm(w_out, w_unemb)  # [K, h, classes]
-        a, b = inputs[:, 0], inputs[:, 1]
         by_kernels = native.usable(token_hidden)
         if by_kernels:  # the same bits as the PyTorch lines below, in one pass
-            hidden = native.pair_relu_forward(token_hidden, a, b)
+            hidden = native.pair_relu_forward(token_hidden, inputs)
         else:
-            pre = token_hidden.index_select(1, a) + token_hidden.index_select(1, b)  # [K, N, h]
+            pre = (token_hidden.index_select(1, inputs[:, 0])
+                   + token_hidden.index_select(1, inputs[:, 1]))  # [K, N, h]
             hidden = torch.relu(pre)
         logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
         loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
@@ -70,7 +70,7 @@ class MLP(CohortModel):
         d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits_t.transpose(1, 2))
         d_hidden = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
         backward = native.pair_relu_backward if by_kernels else _pair_relu_backward
-        d_token_hidden = backward(hidden, d_hidden, a, b, token_hidden.shape[1])
+        d_token_hidden = backward(hidden, d_hidden, inputs, token_hidden.shape[1])
         grads = {
             "W_emb": torch.bmm(d_token_hidden, w_in.transpose(1, 2)),
             "W_in": torch.bmm(w_emb.transpose(1, 2), d_token_hidden),
@@ -98,9 +98,10 @@ class MLP(CohortModel):
         return hidden @ params["W_out"] @ params["W_unemb"]
 
 
-def _pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, a: torch.Tensor,
-                        b: torch.Tensor, vocab: int) -> torch.Tensor:
+def _pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torch.Tensor,
+                        vocab: int) -> torch.Tensor:
     """``native.pair_relu_backward`` by PyTorch operations (another device, float64)."""
+    a, b = pairs[:, 0], pairs[:, 1]
     d_pre = torch.ops.aten.threshold_backward(d_hidden, hidden, 0)  # ReLU'; fast on CPU
     # Scatter-add into a [K * vocab, h] view: far faster on CPU than index_add_ along dim 1.
     k_count, _, width = hidden.shape

@@ -139,8 +139,7 @@ def _scatter_rows(index: torch.Tensor, values: torch.Tensor, rows: int,
 class _Examples:
     """What the backward needs of one forward over a batch of token pairs (a, b)."""
 
-    a: torch.Tensor
-    b: torch.Tensor
+    pairs: torch.Tensor  # [N, 2] tokens (a, b)
     first: torch.Tensor  # [K, N]: attention w0 of the last position to the first
     hidden: torch.Tensor  # [K, N, m]: the MLP's ReLU
     logits: torch.Tensor  # [K, N, C]
@@ -199,18 +198,17 @@ class _TokenTables:
 
         With w1 = 1 - w0 the mixed rows are L[b] + w0 F0[a] + w1 F1[b] = (L + F1)[b] +
         w0 (F0[a] - F1[b]): fewer passes over [N, m + C] than the three terms."""
-        a, b = inputs[:, 0], inputs[:, 1]
         plus = self.l1 + self.f1
         b_in = self.p.get("b_in")
         if self.native:
             first, hidden, direct = native.token_rows_forward(
-                plus, self.f0, self.f1, self.s0, self.s1, b_in, self.scale, self.width, a, b)
+                plus, self.f0, self.f1, self.s0, self.s1, b_in, self.scale, self.width, inputs)
         else:
-            first, hidden, direct = self._rows_forward(plus, b_in, a, b)
+            first, hidden, direct = self._rows_forward(plus, b_in, inputs[:, 0], inputs[:, 1])
         if "b_out" in self.p:
             direct = direct + torch.bmm(self.p["b_out"][:, None], self.p["W_U"])
         logits = torch.baddbmm(direct, hidden, self.hidden_logits)  # [K, N, C]
-        return _Examples(a, b, first, hidden, logits)
+        return _Examples(inputs, first, hidden, logits)
 
     def _rows_forward(self, plus: torch.Tensor, b_in: torch.Tensor | None, a: torch.Tensor,
                       b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -243,7 +241,7 @@ class _TokenTables:
         d_hidden = torch.bmm(d_logits, self.hidden_logits.transpose(1, 2).contiguous())
         if self.native:
             rows = native.token_rows_backward(self.f0, self.f1, ex.first, ex.hidden, d_hidden,
-                                              d_logits, self.scale, ex.a, ex.b, self.shared,
+                                              d_logits, self.scale, ex.pairs, self.shared,
                                               "b_in" in p)
         else:
             rows = self._rows_backward(ex, d_hidden, d_logits)
@@ -292,17 +290,18 @@ class _TokenTables:
                        d_logits: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """``native.token_rows_backward`` by PyTorch operations (another device, float64)."""
         vocab, k_count = self.vocab, d_logits.shape[0]
+        a, b = ex.pairs[:, 0], ex.pairs[:, 1]
         d_pre = torch.ops.aten.threshold_backward(d_hidden, ex.hidden, 0)
         d_mixed = torch.cat([d_pre, d_logits], dim=-1)  # [K, N, m + C]
         # the two-way softmax: d s0 = w0 w1 dw0 / sqrt(d) (w1 = 1 - w0), d s1 = -d s0
-        d_s0 = (d_mixed * self._diff(ex.a, ex.b)).sum(-1).mul_(
+        d_s0 = (d_mixed * self._diff(a, b)).sum(-1).mul_(
             ex.first * (1.0 - ex.first)).mul_(self.scale)
         d_diff = ex.first[..., None] * d_mixed
-        d_f0 = _scatter_rows(ex.a, d_diff, vocab)
+        d_f0 = _scatter_rows(a, d_diff, vocab)
         d_f1 = d_f0 if self.shared else torch.zeros_like(d_f0)
-        _scatter_rows(ex.b, d_diff, vocab, into=d_f1, alpha=-1.0)
-        d_scores0 = _scatter_rows(ex.b * vocab + ex.a, d_s0[..., None], vocab * vocab)
-        return {"plus": _scatter_rows(ex.b, d_mixed, vocab), "f0": d_f0, "f1": d_f1,
+        _scatter_rows(b, d_diff, vocab, into=d_f1, alpha=-1.0)
+        d_scores0 = _scatter_rows(b * vocab + a, d_s0[..., None], vocab * vocab)
+        return {"plus": _scatter_rows(b, d_mixed, vocab), "f0": d_f0, "f1": d_f1,
                 "s0": d_scores0.view(k_count, vocab, vocab),
-                "s1": _scatter_rows(ex.b, -d_s0[..., None], vocab)[..., 0],
+                "s1": _scatter_rows(b, -d_s0[..., None], vocab)[..., 0],
                 "b_in": d_pre.sum(1) if "b_in" in self.p else None}

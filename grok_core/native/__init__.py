@@ -42,11 +42,11 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fPIC"
 
 _I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 _SIGNATURES = {
-    "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 5,
-    "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 9,
+    "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 4,
+    "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 8,
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
-    "pair_relu_forward": [_I64] * 4 + [_PTR] * 4,
-    "pair_relu_backward": [_I64] * 4 + [_PTR] * 6,
+    "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
+    "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
 }
 
 
@@ -147,69 +147,67 @@ def _ptr(tensor: Optional[torch.Tensor]) -> Optional[int]:
 
 def token_rows_forward(plus: torch.Tensor, f0: torch.Tensor, f1: torch.Tensor,
                        s0: torch.Tensor, s1: torch.Tensor, b_in: Optional[torch.Tensor],
-                       scale: float, hidden_width: int, a: torch.Tensor, b: torch.Tensor
+                       scale: float, hidden_width: int, pairs: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The transformer's rows for tokens (a, b): w0 [K, N], ReLU [K, N, m], direct [K, N, C]
-    (``grok_core.models.transformer._TokenTables`` says what the tables are)."""
+    """The transformer's rows for token pairs [N, 2]: w0 [K, N], ReLU [K, N, m], direct
+    [K, N, C] (``grok_core.models.transformer._TokenTables`` says what the tables are)."""
     k_count, vocab, width = plus.shape
-    n, m = a.shape[0], hidden_width
+    n, m = pairs.shape[0], hidden_width
     first = torch.empty(k_count, n)
     hidden = torch.empty(k_count, n, m)
     direct = torch.empty(k_count, n, width - m)
     tables = [t.contiguous() for t in (plus, f0, f1, s0, s1)]
     bias = None if b_in is None else b_in.contiguous()
-    a, b = a.contiguous(), b.contiguous()
     _library().token_rows_forward(k_count, n, vocab, m, width - m, *map(_ptr, tables),
-                                  _ptr(bias), scale, _ptr(a), _ptr(b), _ptr(first),
+                                  _ptr(bias), scale, _ptr(pairs.contiguous()), _ptr(first),
                                   _ptr(hidden), _ptr(direct))
     return first, hidden, direct
 
 
 def token_rows_backward(f0: torch.Tensor, f1: torch.Tensor, first: torch.Tensor,
                         hidden: torch.Tensor, d_pre: torch.Tensor, d_logits: torch.Tensor,
-                        scale: float, a: torch.Tensor, b: torch.Tensor, shared: bool,
+                        scale: float, pairs: torch.Tensor, shared: bool,
                         with_bias: bool) -> dict[str, Optional[torch.Tensor]]:
     """Gradients of the transformer's tables given d loss / d ReLU [K, N, m] and d loss / d
     logits [K, N, C]: plus, f0, f1 ([K, V, W]; f1 is f0 when ``shared``), s0 [K, V, V],
     s1 [K, V] and b_in [K, m] (None without biases)."""
     k_count, vocab, width = f0.shape
-    n, m = a.shape[0], hidden.shape[-1]
+    m = hidden.shape[-1]
     d_plus, d_f0 = torch.empty(k_count, vocab, width), torch.empty(k_count, vocab, width)
     d_f1 = d_f0 if shared else torch.empty(k_count, vocab, width)
     d_s0, d_s1 = torch.empty(k_count, vocab, vocab), torch.empty(k_count, vocab)
     d_b_in = torch.empty(k_count, m) if with_bias else None
     row = torch.empty(width)
     inputs = [t.contiguous() for t in (f0, f1, first, hidden, d_pre, d_logits)]
-    a, b = a.contiguous(), b.contiguous()
-    _library().token_rows_backward(k_count, n, vocab, m, width - m, *map(_ptr, inputs), scale,
-                                   _ptr(a), _ptr(b), _ptr(d_plus), _ptr(d_f0), _ptr(d_f1),
-                                   _ptr(d_s0), _ptr(d_s1), _ptr(d_b_in), _ptr(row))
+    _library().token_rows_backward(k_count, pairs.shape[0], vocab, m, width - m,
+                                   *map(_ptr, inputs), scale, _ptr(pairs.contiguous()),
+                                   _ptr(d_plus), _ptr(d_f0), _ptr(d_f1), _ptr(d_s0),
+                                   _ptr(d_s1), _ptr(d_b_in), _ptr(row))
     return {"plus": d_plus, "f0": d_f0, "f1": d_f1, "s0": d_s0, "s1": d_s1, "b_in": d_b_in}
 
 
-def pair_relu_forward(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """ReLU(table[:, a] + table[:, b]) [K, N, h] for a token table [K, V, h]: bitwise what
-    PyTorch's gathers, add and ReLU give (the MLP's hidden layer)."""
+def pair_relu_forward(table: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """ReLU(table[:, a] + table[:, b]) [K, N, h] for a token table [K, V, h] and token pairs
+    (a, b) [N, 2]: bitwise what PyTorch's gathers, add and ReLU give (the MLP's hidden layer)."""
     k_count, vocab, width = table.shape
-    hidden = torch.empty(k_count, a.shape[0], width)
-    table, a, b = table.contiguous(), a.contiguous(), b.contiguous()
-    _library().pair_relu_forward(k_count, a.shape[0], vocab, width, _ptr(table), _ptr(a),
-                                 _ptr(b), _ptr(hidden))
+    hidden = torch.empty(k_count, pairs.shape[0], width)
+    _library().pair_relu_forward(k_count, pairs.shape[0], vocab, width,
+                                 _ptr(table.contiguous()), _ptr(pairs.contiguous()),
+                                 _ptr(hidden))
     return hidden
 
 
-def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, a: torch.Tensor,
-                       b: torch.Tensor, vocab: int) -> torch.Tensor:
-    """d table [K, V, h] given d loss / d ReLU [K, N, h]: the masked rows added to row a[n],
-    then to row b[n], in example order (bitwise PyTorch's threshold_backward and two
+def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torch.Tensor,
+                       vocab: int) -> torch.Tensor:
+    """d table [K, V, h] given d loss / d ReLU [K, N, h]: the masked rows added to row a of
+    each pair, then to row b, in example order (bitwise PyTorch's threshold_backward and two
     index_add_ calls)."""
     k_count, n, width = hidden.shape
     d_table = torch.empty(k_count, vocab, width)
     masked = torch.empty(n, width)
-    hidden, d_hidden = hidden.contiguous(), d_hidden.contiguous()
-    a, b = a.contiguous(), b.contiguous()
-    _library().pair_relu_backward(k_count, n, vocab, width, _ptr(hidden), _ptr(d_hidden),
-                                  _ptr(a), _ptr(b), _ptr(d_table), _ptr(masked))
+    _library().pair_relu_backward(k_count, n, vocab, width, _ptr(hidden.contiguous()),
+                                  _ptr(d_hidden.contiguous()), _ptr(pairs.contiguous()),
+                                  _ptr(d_table), _ptr(masked))
     return d_table
 
 

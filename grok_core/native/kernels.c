@@ -56,21 +56,20 @@ static double dot_of_difference(int64_t count, const float *x, const float *y, c
 
 /* The transformer's per-example forward (grok_core.models.transformer._TokenTables).
  * Tables per member: plus = L1 + F1 [V, W], f0, f1 [V, W] (W = m + C; f1 may be f0),
- * s0 [V, V], s1 [V], b_in [m] (NULL: none). Examples: tokens a[n], b[n].
+ * s0 [V, V], s1 [V], b_in [m] (NULL: none). Examples: token pairs (a, b) = pairs[n] [N, 2].
  * Out: first [K, N] (w0), hidden [K, N, m] (the ReLU), direct [K, N, C] (the residual's
  * direct path to the logits). */
 void token_rows_forward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
                         const float *plus, const float *f0, const float *f1,
                         const float *s0, const float *s1, const float *b_in, float scale,
-                        const int64_t *a, const int64_t *b,
-                        float *first, float *hidden, float *direct) {
+                        const int64_t *pairs, float *first, float *hidden, float *direct) {
     const int64_t W = m + C;
     for (int64_t k = 0; k < K; k++) {
         const float *P = plus + k * V * W, *F0 = f0 + k * V * W, *F1 = f1 + k * V * W;
         const float *S0 = s0 + k * V * V, *S1 = s1 + k * V;
         const float *B = b_in ? b_in + k * m : NULL;
         for (int64_t n = 0; n < N; n++) {
-            const int64_t ta = a[n], tb = b[n];
+            const int64_t ta = pairs[2 * n], tb = pairs[2 * n + 1];
             const float u = first_weight((S1[tb] - S0[tb * V + ta]) * scale);
             first[k * N + n] = u;
             const float *pa = F0 + ta * W, *pb = F1 + tb * W, *pp = P + tb * W;
@@ -92,8 +91,7 @@ void token_rows_forward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
 void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
                          const float *f0, const float *f1, const float *first,
                          const float *hidden, const float *d_pre, const float *d_logits,
-                         float scale, const int64_t *a, const int64_t *b,
-                         float *d_plus, float *d_f0, float *d_f1, float *d_s0, float *d_s1,
+                         float scale, const int64_t *pairs, float *d_plus, float *d_f0, float *d_f1, float *d_s0, float *d_s1,
                          float *d_b_in, float *row) {
     const int64_t W = m + C;
     memset(d_plus, 0, sizeof(float) * K * V * W);
@@ -108,7 +106,7 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
         float *DS0 = d_s0 + k * V * V, *DS1 = d_s1 + k * V;
         float *DB = d_b_in ? d_b_in + k * m : NULL;
         for (int64_t n = 0; n < N; n++) {
-            const int64_t ta = a[n], tb = b[n];
+            const int64_t ta = pairs[2 * n], tb = pairs[2 * n + 1];
             const float u = first[k * N + n];
             const float *h = hidden + (k * N + n) * m, *g = d_pre + (k * N + n) * m;
             for (int64_t j = 0; j < m; j++) row[j] = h[j] <= 0.0f ? 0.0f : g[j];
@@ -127,15 +125,15 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
     }
 }
 
-/* The MLP's per-example forward (grok_core.models.mlp): hidden[n] = ReLU(T[a[n]] + T[b[n]])
- * for the token table T = W_emb W_in [K, V, h]. The same IEEE operations as PyTorch's gathers,
+/* The MLP's per-example forward (grok_core.models.mlp): hidden[n] = ReLU(T[a] + T[b]) for the
+ * token table T = W_emb W_in [K, V, h] and the pairs (a, b) = pairs[n] [N, 2]. The same IEEE operations as PyTorch's gathers,
  * add and ReLU, so the same bits. */
 void pair_relu_forward(int64_t K, int64_t N, int64_t V, int64_t h, const float *table,
-                       const int64_t *a, const int64_t *b, float *hidden) {
+                       const int64_t *pairs, float *hidden) {
     for (int64_t k = 0; k < K; k++) {
         const float *T = table + k * V * h;
         for (int64_t n = 0; n < N; n++) {
-            const float *ta = T + a[n] * h, *tb = T + b[n] * h;
+            const float *ta = T + pairs[2 * n] * h, *tb = T + pairs[2 * n + 1] * h;
             float *out = hidden + (k * N + n) * h;
             for (int64_t j = 0; j < h; j++) {
                 const float pre = ta[j] + tb[j];
@@ -149,8 +147,8 @@ void pair_relu_forward(int64_t K, int64_t N, int64_t V, int64_t h, const float *
  * d_hidden rows, added to row a[n] for every n in order, then to row b[n] for every n in order:
  * the order of PyTorch's two index_add_ calls, so the same bits. */
 void pair_relu_backward(int64_t K, int64_t N, int64_t V, int64_t h, const float *hidden,
-                        const float *d_hidden, const int64_t *a, const int64_t *b,
-                        float *d_table, float *masked) {
+                        const float *d_hidden, const int64_t *pairs, float *d_table,
+                        float *masked) {
     memset(d_table, 0, sizeof(float) * K * V * h);
     for (int64_t k = 0; k < K; k++) {
         float *D = d_table + k * V * h;
@@ -159,12 +157,12 @@ void pair_relu_backward(int64_t K, int64_t N, int64_t V, int64_t h, const float 
             float *row = masked + n * h;
             for (int64_t j = 0; j < h; j++) /* as threshold_backward: NaN passes */
                 row[j] = H[n * h + j] <= 0.0f ? 0.0f : G[n * h + j];
-            float *out = D + a[n] * h;
+            float *out = D + pairs[2 * n] * h;
             for (int64_t j = 0; j < h; j++) out[j] += row[j];
         }
         for (int64_t n = 0; n < N; n++) {
             const float *row = masked + n * h;
-            float *out = D + b[n] * h;
+            float *out = D + pairs[2 * n + 1] * h;
             for (int64_t j = 0; j < h; j++) out[j] += row[j];
         }
     }
