@@ -103,7 +103,7 @@ def main() -> None:
     peak = statistics.median(peaks)
     print(f"fp32 matmul peak of this thread: {peak / 1e9:.1f} GFLOP/s (median of "
           f"{args.repeats}); member-steps/s are medians of {args.repeats}; compiled kernels "
-          f"(grok_core.native, the transformer's): {'on' if native.available() else 'off'}")
+          f"(grok_core.native): {'on' if native.available() else 'off'}")
     for model in models:
         authors = statistics.median(results[(model, "authors")])
         floor = peak / flops_per_member_step(model)
