@@ -115,6 +115,40 @@ def test_the_mlp_by_the_kernels_is_bitwise_its_pytorch_path(monkeypatch):
     assert run.curves.equals(ref_run.curves)
 
 
+def _sequential_sum_gradient(logits_t, labels):
+    """transposed_cross_entropy's gradient with the float64 normaliser summed class by class
+    (not PyTorch's order): what a kernel that changed the order would give."""
+    k_count, classes, n = logits_t.shape
+    e = (logits_t - logits_t.amax(1, keepdim=True)).exp()
+    total = torch.zeros(k_count, 1, n, dtype=torch.float64)
+    for c in range(classes):
+        total[:, 0] += e[:, c].double()
+    index = labels.view(1, 1, n).expand(k_count, 1, n)
+    label = (e.gather(1, index).double() - total) / total
+    return e.div(total.float()).scatter_(1, index, label.float()).div_(n)
+
+
+@needs_compiler
+def test_the_mlp_loss_by_the_kernels_is_bitwise_pytorchs(monkeypatch):
+    """Loss, accuracy and gradient of [K, C, N] logits as PyTorch computes them, bit for bit, on
+    logits where the order of the float64 normaliser's sum shows in the gradient (so a kernel
+    summing in another order fails here), ties included."""
+    generator = torch.Generator().manual_seed(3)
+    scale = torch.rand(1, 1, 911, generator=generator) * 10 + 2
+    logits_t = torch.randn(8, 67, 911, generator=generator) * scale
+    labels = torch.randint(0, 67, (911,), generator=generator)
+    logits_t[:, labels, torch.arange(911)] += 8.0  # the label mostly the largest, p_y near 1
+    logits_t[:, :2, :20] = 50.0  # ties for the largest logit
+    ours = {g: native.transposed_cross_entropy(logits_t, labels, g) for g in (True, False)}
+    monkeypatch.setattr(native, "available", lambda: False)
+    for with_grads, (loss, accuracy, d_logits) in ours.items():
+        ref_loss, ref_accuracy, ref_d = transposed_cross_entropy(logits_t, labels, torch.float64,
+                                                                 with_grads)
+        assert torch.equal(loss, ref_loss) and torch.equal(accuracy, ref_accuracy)
+        assert (d_logits is None and ref_d is None) or torch.equal(d_logits, ref_d)
+    assert not torch.equal(_sequential_sum_gradient(logits_t, labels), ours[True][2])
+
+
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("GROK_NATIVE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")

@@ -45,6 +45,8 @@ _SIGNATURES = {
     "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 4,
     "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 8,
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
+    "columns_shift": [_I64] * 3 + [_PTR] * 6,
+    "columns_gradient": [_I64] * 3 + [_PTR] * 4,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
 }
@@ -209,6 +211,30 @@ def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torc
                                   _ptr(d_hidden.contiguous()), _ptr(pairs.contiguous()),
                                   _ptr(d_table), _ptr(masked))
     return d_table
+
+
+def transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor, with_grads: bool
+                             ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """``grok_core.models.losses.transposed_cross_entropy`` with a float64 normaliser, for
+    contiguous logits [K, C, N]: bitwise the same loss, accuracy and gradient. Its elementwise
+    passes are compiled; PyTorch keeps the exp and the float64 sum, whose rounding and order
+    are its own."""
+    k_count, classes, n = logits_t.shape
+    labels = labels.contiguous()
+    shifted = torch.empty(k_count, classes, n)
+    label_shift, correct = torch.empty(k_count, 1, n), torch.empty(k_count, 1, n)
+    scratch = torch.empty(n)
+    _library().columns_shift(k_count, classes, n, _ptr(logits_t), _ptr(labels), _ptr(shifted),
+                             _ptr(label_shift), _ptr(correct), _ptr(scratch))
+    exp = shifted.exp_()
+    total = exp.sum(1, keepdim=True, dtype=torch.float64)
+    accuracy = correct.mean(-1).squeeze(1)
+    loss = (total.log() - label_shift.to(torch.float64)).mean(-1).squeeze(1).to(torch.float32)
+    if not with_grads:
+        return loss, accuracy, None
+    _library().columns_gradient(k_count, classes, n, _ptr(exp), _ptr(labels), _ptr(total),
+                                _ptr(scratch))
+    return loss, accuracy, exp
 
 
 def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool

@@ -168,6 +168,50 @@ void pair_relu_backward(int64_t K, int64_t N, int64_t V, int64_t h, const float 
     }
 }
 
+/* The first half of grok_core.models.losses.transposed_cross_entropy (float64 normaliser) for
+ * logits [K, C, N] (classes by examples, contiguous): z_max [N] (as amax: NaN propagates), the
+ * shifted logits z - z_max [K, C, N], and for each example the label's z_y - z_max and whether
+ * z_y >= z_max [K, N]. PyTorch's exp then runs on the shifted logits. The same operations as
+ * PyTorch's amax, gather and subtractions, so the same bits. z_max [N]: scratch. */
+void columns_shift(int64_t K, int64_t C, int64_t N, const float *logits, const int64_t *labels,
+                   float *shifted, float *label_shift, float *correct, float *z_max) {
+    for (int64_t k = 0; k < K; k++) {
+        const float *Z = logits + k * C * N;
+        float *S = shifted + k * C * N;
+        for (int64_t n = 0; n < N; n++) z_max[n] = Z[n];
+        for (int64_t c = 1; c < C; c++)
+            for (int64_t n = 0; n < N; n++) {
+                const float z = Z[c * N + n];
+                z_max[n] = (z > z_max[n] || z != z) ? z : z_max[n];
+            }
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t n = 0; n < N; n++) S[c * N + n] = Z[c * N + n] - z_max[n];
+        for (int64_t n = 0; n < N; n++) {
+            const float z_y = Z[labels[n] * N + n];
+            label_shift[k * N + n] = z_y - z_max[n];
+            correct[k * N + n] = z_y >= z_max[n] ? 1.0f : 0.0f;
+        }
+    }
+}
+
+/* Its gradient, on e = exp(z - z_max) [K, C, N] and the normaliser total [K, N] (PyTorch's
+ * float64 sum over classes: its order is PyTorch's to keep): e overwritten by d(sum of member
+ * losses) / d logits, (e / total) / N, and at the label (e_y - total) / total in double, then
+ * / N in float. Elementwise, the same IEEE operations as PyTorch's, so the same bits. */
+void columns_gradient(int64_t K, int64_t C, int64_t N, float *e, const int64_t *labels,
+                      const double *total, float *label_e) {
+    const float count = (float)N;
+    for (int64_t k = 0; k < K; k++) {
+        float *E = e + k * C * N;
+        const double *T = total + k * N;
+        for (int64_t n = 0; n < N; n++) label_e[n] = E[labels[n] * N + n];
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t n = 0; n < N; n++) E[c * N + n] = E[c * N + n] / (float)T[n] / count;
+        for (int64_t n = 0; n < N; n++)
+            E[labels[n] * N + n] = (float)(((double)label_e[n] - T[n]) / T[n]) / count;
+    }
+}
+
 /* the largest of x[0..count), count >= 1 (sixteen running maxima, so that it vectorises) */
 static float max_of(int64_t count, const float *x) {
     float lane[16];
