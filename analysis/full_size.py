@@ -37,10 +37,10 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
     ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 40x sooner (seeds 0-2; "
                                                 "engine 3: 500 vs 20,160)"),
     ("Fig. 2b", "transformer"): FullSize(
-        True, "held on seeds 0-2 with transformer engine 3 (seed 0 3.1x sooner, seed 2 1.5x; "
-              "seed 1's dense run and ticket never generalise) but not on held-out seeds 3-5 "
-              "(4.5x sooner, 1.2x later, never): seed-dependent (engine 2: medians 3,940 vs "
-              "12,220; engine 1: 2.6x, held-out seed 3: 3.3x)",
+        True, "on the study's seeds 0-2 with transformer engine 3 (seed 0 3.1x sooner, seed 2 "
+              "1.5x; seed 1's dense run and ticket never generalise); held-out seeds 3-5 did "
+              "not hold (4.5x sooner, 1.2x later, never): seed-dependent (engine 2: medians "
+              "3,940 vs 12,220; engine 1: 2.6x, held-out seed 3: 3.3x)",
         quick_differs="the quick transformer (p=31, width 64) gains a little more than the "
                       "criterion's 2x (engine 3: 3.0x on seeds 0-1; on seeds 5-6 seed 5's ticket "
                       "is 4x sooner but seed 6's plateaus at test accuracy 0.94), so on some "
