@@ -158,8 +158,8 @@ class _TokenTables:
     with W_out W_U, forward and backward: the rows pass, by ``grok_core.native`` on a CPU (one
     pass over each example) or by PyTorch gathers and scatters elsewhere.
 
-    Every table of a position is one product T_i [Q | K | V O | M] (B below), and its gradient
-    one product back; without W_pos both positions share one table, and with it their tables
+    Every table of a position is one product T_i [W_Q | W_K | W_V W_O | M] (``token_maps``),
+    and its gradient one product back; without W_pos both positions share one table, and with it their tables
     are stacked [T0; T1] (position 0's Q and L are then computed and not used).
     """
 
@@ -178,10 +178,10 @@ class _TokenTables:
         self.native = native.usable(self.tables)
         d = self.d
         self.value_out = torch.bmm(params["W_V"], params["W_O"])
-        self.b = torch.cat([params["W_Q"], params["W_K"], self.value_out, params["W_in"],
-                            params["W_U"]], dim=-1)  # [K, d, 3d + m + C]
-        self.maps = self.b[..., 3 * d:]  # M = [W_in | W_U]
-        products = torch.bmm(self.tables, self.b)  # [K, P vocab, 3d + m + C]
+        self.token_maps = torch.cat([params["W_Q"], params["W_K"], self.value_out,
+                                     params["W_in"], params["W_U"]], dim=-1)  # [K, d, 3d+m+C]
+        self.maps = self.token_maps[..., 3 * d:]  # M = [W_in | W_U]
+        products = torch.bmm(self.tables, self.token_maps)  # [K, P vocab, 3d + m + C]
         self.g = products[..., 2 * d:3 * d]
         self.f = torch.bmm(self.g, self.maps)  # F_i stacked like the tables
         last = products[:, -self.vocab:]  # position 1's rows
@@ -260,15 +260,15 @@ class _TokenTables:
             d_products = torch.cat([
                 torch.cat([zeros, d_k0, d_g[:, :self.vocab], torch.zeros_like(d_l1)], dim=-1),
                 torch.cat([d_query, d_k1, d_g[:, self.vocab:], d_l1], dim=-1)], dim=1)
-        d_b = torch.bmm(self.tables.transpose(1, 2), d_products)  # d [Q | K | V O | M]
-        d_tables = torch.bmm(d_products, self.b.transpose(1, 2))
-        d_value_out = d_b[..., 2 * d:3 * d]
-        d_maps = torch.baddbmm(d_b[..., 3 * d:], self.g.transpose(1, 2), d_f)
+        d_token_maps = torch.bmm(self.tables.transpose(1, 2), d_products)  # d [Q | K | V O | M]
+        d_tables = torch.bmm(d_products, self.token_maps.transpose(1, 2))
+        d_value_out = d_token_maps[..., 2 * d:3 * d]
+        d_maps = torch.baddbmm(d_token_maps[..., 3 * d:], self.g.transpose(1, 2), d_f)
         m = self.width
         grads = {
             "W_E": d_tables if self.shared else d_tables[:, :self.vocab] + d_tables[:, self.vocab:],
-            "W_Q": d_b[..., :d].contiguous(),
-            "W_K": d_b[..., d:2 * d].contiguous(),
+            "W_Q": d_token_maps[..., :d].contiguous(),
+            "W_K": d_token_maps[..., d:2 * d].contiguous(),
             "W_V": torch.bmm(d_value_out, p["W_O"].transpose(1, 2)),
             "W_O": torch.bmm(p["W_V"].transpose(1, 2), d_value_out),
             "W_in": d_maps[..., :m].contiguous(),

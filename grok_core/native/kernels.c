@@ -3,8 +3,9 @@
  * Plain C over contiguous float32 arrays, one member after another, so that a member's numbers
  * never depend on the cohort around it. Built without floating-point contraction and without
  * reassociation: every result is the same IEEE arithmetic in the same order whatever the CPU's
- * vector width, and the exponential is our own (no libm), so the bits do not depend on the C
- * library either. Sums that feed the training are sequential or in a fixed number of lanes.
+ * vector width. The MLP's kernels do exactly PyTorch's operations (the same bits as its PyTorch
+ * path); the transformer's are their own definitions, with their own exponential, so what
+ * trains does not depend on the C library (libm's log only gives the reported loss value).
  */
 #include <math.h>
 #include <stdint.h>
@@ -51,7 +52,8 @@ static double dot_of_difference(int64_t count, const float *x, const float *y, c
     for (; j + 8 <= count; j += 8)
         for (int l = 0; l < 8; l++) lane[l] += (double)x[j + l] * (double)(y[j + l] - z[j + l]);
     for (; j < count; j++) lane[0] += (double)x[j] * (double)(y[j] - z[j]);
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3]))
+           + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 /* The transformer's per-example forward (grok_core.models.transformer._TokenTables).
@@ -91,8 +93,8 @@ void token_rows_forward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
 void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
                          const float *f0, const float *f1, const float *first,
                          const float *hidden, const float *d_pre, const float *d_logits,
-                         float scale, const int64_t *pairs, float *d_plus, float *d_f0, float *d_f1, float *d_s0, float *d_s1,
-                         float *d_b_in, float *row) {
+                         float scale, const int64_t *pairs, float *d_plus, float *d_f0,
+                         float *d_f1, float *d_s0, float *d_s1, float *d_b_in, float *row) {
     const int64_t W = m + C;
     memset(d_plus, 0, sizeof(float) * K * V * W);
     memset(d_f0, 0, sizeof(float) * K * V * W);
@@ -126,8 +128,8 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
 }
 
 /* The MLP's per-example forward (grok_core.models.mlp): hidden[n] = ReLU(T[a] + T[b]) for the
- * token table T = W_emb W_in [K, V, h] and the pairs (a, b) = pairs[n] [N, 2]. The same IEEE operations as PyTorch's gathers,
- * add and ReLU, so the same bits. */
+ * token table T = W_emb W_in [K, V, h] and the pairs (a, b) = pairs[n] [N, 2]. The same IEEE
+ * operations as PyTorch's gathers, add and ReLU, so the same bits. */
 void pair_relu_forward(int64_t K, int64_t N, int64_t V, int64_t h, const float *table,
                        const int64_t *pairs, float *hidden) {
     for (int64_t k = 0; k < K; k++) {
@@ -232,7 +234,8 @@ static double sum_of(int64_t count, const float *e) {
     for (; j + 8 <= count; j += 8)
         for (int l = 0; l < 8; l++) lane[l] += e[j + l];
     for (; j < count; j++) lane[0] += e[j];
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3]))
+           + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 /* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
