@@ -115,8 +115,8 @@ def _library() -> Optional[ctypes.CDLL]:
             try:
                 _build(compiler, target)
             except OSError:  # an unwritable cache folder: build into this user's temp folder
-                target = Path(tempfile.gettempdir()) / f"grokking-tickets-{os.getuid()}" / (
-                    target.name)
+                user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
+                target = Path(tempfile.gettempdir()) / f"grokking-tickets-{user}" / target.name
                 if not target.exists():
                     _build(compiler, target)
         library = ctypes.CDLL(str(target))
