@@ -10,12 +10,22 @@ evaluation included) at this core's fp32 matmul peak (a 1024^3 matmul, measured 
 
     OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 600] [--repeats 3]
                                                        [--models mlp,transformer] [--cohorts 1,8,32]
+                                                       [--before REV]
+
+``--before REV`` also times the engine of git revision REV (its ``grok_core``, imported beside
+this one), alternating with this tree's in every round, and prints the median of the paired
+after / before ratios: on a shared machine whose speed drifts, the only stable before/after.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,13 +46,33 @@ MODELS = {
 AUTHORS_STEPS = {"mlp": 100, "transformer": 80}  # their loop runs ~30 steps/s here
 
 
-def engine_member_steps_per_second(model: str, steps: int, members: int) -> float:
+def engine_member_steps_per_second(model: str, steps: int, members: int,
+                                   engine: tuple = (ExperimentConfig, MemberSpec, train_cohort)
+                                   ) -> float:
     """Member-steps/s of ``members`` dense members trained together for ``steps`` steps (data
-    built and the last evaluation included, as in a run)."""
-    config = ExperimentConfig().with_overrides([f"train.steps={steps}", *MODELS[model]])
+    built and the last evaluation included, as in a run), by ``engine`` (its ExperimentConfig,
+    MemberSpec and train_cohort; this tree's by default)."""
+    config_class, member_class, train = engine
+    config = config_class().with_overrides([f"train.steps={steps}", *MODELS[model]])
     start = time.perf_counter()
-    train_cohort(config, [MemberSpec(seed=s) for s in range(members)])
+    train(config, [member_class(seed=s) for s in range(members)])
     return steps * members / (time.perf_counter() - start)
+
+
+def engine_at(revision: str, folder: Path) -> tuple:
+    """(ExperimentConfig, MemberSpec, train_cohort) of ``grok_core`` as it was at git
+    ``revision``, unpacked into ``folder`` as the package ``grok_core_before`` (its imports
+    are relative, so it runs beside this tree's)."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "archive", revision, "grok_core"], cwd=root, check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "grok_core").rename(folder / "grok_core_before")
+    sys.path.insert(0, str(folder))
+    config = importlib.import_module("grok_core_before.config")
+    training = importlib.import_module("grok_core_before.training")
+    return config.ExperimentConfig, training.MemberSpec, training.train_cohort
 
 
 def flops_per_member_step(model: str) -> float:
@@ -86,9 +116,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="mlp,transformer")
     parser.add_argument("--cohorts", default="1,8,32")
+    parser.add_argument("--before", metavar="REV", help="also time the engine of this git "
+                        "revision, alternating, and print paired after / before ratios")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models, cohorts = args.models.split(","), [int(k) for k in args.cohorts.split(",")]
+    before = engine_at(args.before, Path(tempfile.mkdtemp())) if args.before else None
     results: dict[tuple[str, str], list[float]] = {}
     peaks = []
     for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
@@ -97,9 +130,12 @@ def main() -> None:
             results.setdefault((model, "authors"), []).append(
                 authors_steps_per_second(model, AUTHORS_STEPS[model]))
             for k in cohorts:
+                steps = max(20, args.steps // max(1, k // 8))
                 results.setdefault((model, f"K={k}"), []).append(
-                    engine_member_steps_per_second(model, max(20, args.steps // max(1, k // 8)),
-                                                   k))
+                    engine_member_steps_per_second(model, steps, k))
+                if before:
+                    results.setdefault((model, f"before K={k}"), []).append(
+                        engine_member_steps_per_second(model, steps, k, before))
     peak = statistics.median(peaks)
     print(f"fp32 matmul peak of this thread: {peak / 1e9:.1f} GFLOP/s (median of "
           f"{args.repeats}); member-steps/s are medians of {args.repeats}; compiled kernels "
@@ -113,6 +149,12 @@ def main() -> None:
             value = statistics.median(results[(model, f"K={k}")])
             print(f"  engine K={k:<3d} {value:8.1f} member-steps/s  {value / authors:5.1f}x the "
                   f"authors' loop  {value / floor:5.1%} of the floor")
+            if before:
+                old = results[(model, f"before K={k}")]
+                ratios = [a / b for a, b in zip(results[(model, f"K={k}")], old)]
+                print(f"    {args.before} K={k:<3d} {statistics.median(old):8.1f} member-steps/s"
+                      f"  {statistics.median(old) / authors:5.1f}x; paired after / before "
+                      f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})")
     print("targets: mlp >= 40x at K=1 and K=8; transformer >= 20x")
 
 

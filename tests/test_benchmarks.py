@@ -43,6 +43,14 @@ def test_the_engine_benchmark_counts_the_floor_and_runs_the_authors_step():
     assert (len(train), len(test)) == (911, 1367)  # p=67, i <= j, fraction 0.4
 
 
+def test_the_engine_benchmark_times_a_git_revisions_engine_beside_this_one(tmp_path):
+    bench = _script("bench_engine")
+    config_class, member_class, train = bench.engine_at("HEAD", tmp_path)
+    assert Path(train.__code__.co_filename).is_relative_to(tmp_path)  # not this tree's
+    assert bench.engine_member_steps_per_second("mlp", 3, 2,
+                                                (config_class, member_class, train)) > 0
+
+
 def test_the_gpu_throughput_cohort_also_runs_on_the_cpu():
     rate = _script("gpu_throughput").cohort_rate("cpu", members=3, steps=5)
     assert rate > 0
