@@ -9,7 +9,7 @@ import torch
 
 from .. import native
 from ..config import ModelConfig
-from .cohort import CohortModel, Params, ParamSpec, apply_masks
+from .cohort import CohortModel, Params, ParamSpec, apply_masks, gather_rows, scatter_rows
 from .losses import transposed_cross_entropy
 
 
@@ -111,30 +111,6 @@ class Transformer(CohortModel):
         return self._mlp_and_unembed(params, resid)
 
 
-def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """table[:, index] for a [K, rows, d] table, as one index_select on a [K * rows, d] view
-    (its backward is a fast scatter along dim 0; along dim 1 it is several times slower)."""
-    k_count, rows, width = table.shape
-    offsets = torch.arange(k_count, device=index.device)[:, None] * rows
-    flat_index = (index[None] + offsets).reshape(-1)
-    return table.reshape(k_count * rows, width).index_select(0, flat_index).view(
-        k_count, -1, width)
-
-
-def _scatter_rows(index: torch.Tensor, values: torch.Tensor, rows: int,
-                  into: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
-    """[K, rows, width] with alpha * values[:, n] added to row index[n] (``into``, if given,
-    gathers them too): the backward of ``_gather_rows``, one index_add along dim 0 of a flat
-    view."""
-    k_count, _, width = values.shape
-    if into is None:
-        into = torch.zeros(k_count, rows, width, dtype=values.dtype, device=values.device)
-    offsets = torch.arange(k_count, device=index.device)[:, None] * rows
-    into.view(k_count * rows, width).index_add_(0, (index[None] + offsets).reshape(-1),
-                                                values.reshape(-1, width), alpha=alpha)
-    return into
-
-
 @dataclass
 class _Examples:
     """What the backward needs of one forward over a batch of token pairs (a, b)."""
@@ -159,8 +135,8 @@ class _TokenTables:
     pass over each example) or by PyTorch gathers and scatters elsewhere.
 
     Every table of a position is one product T_i [W_Q | W_K | W_V W_O | M] (``token_maps``),
-    and its gradient one product back; without W_pos both positions share one table, and with it their tables
-    are stacked [T0; T1] (position 0's Q and L are then computed and not used).
+    and its gradient one product back; without W_pos both positions share one table, and with
+    it their tables are stacked [T0; T1] (position 0's Q and L are then computed and not used).
     """
 
     def __init__(self, params: Mapping[str, torch.Tensor]) -> None:
@@ -220,7 +196,7 @@ class _TokenTables:
         ratio = (self.s1[:, b] - self.s0.reshape(k_count, -1)[:, b * self.vocab + a]).mul_(
             self.scale).clamp_(max=80.0).exp()
         first = torch.reciprocal(ratio + 1.0)
-        mixed = torch.addcmul(_gather_rows(plus, b), first[..., None], self._diff(a, b))
+        mixed = torch.addcmul(gather_rows(plus, b), first[..., None], self._diff(a, b))
         pre = mixed[..., :self.width]
         if b_in is not None:
             pre = pre + b_in[:, None]
@@ -228,7 +204,7 @@ class _TokenTables:
 
     def _diff(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """F0[a] - F1[b] [K, N, m + C]."""
-        return _gather_rows(self.f0, a).sub_(_gather_rows(self.f1, b))
+        return gather_rows(self.f0, a).sub_(gather_rows(self.f1, b))
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, C] logits of ``inputs`` [N, 2]."""
@@ -297,11 +273,11 @@ class _TokenTables:
         d_s0 = (d_mixed * self._diff(a, b)).sum(-1).mul_(
             ex.first * (1.0 - ex.first)).mul_(self.scale)
         d_diff = ex.first[..., None] * d_mixed
-        d_f0 = _scatter_rows(a, d_diff, vocab)
+        d_f0 = scatter_rows(a, d_diff, vocab)
         d_f1 = d_f0 if self.shared else torch.zeros_like(d_f0)
-        _scatter_rows(b, d_diff, vocab, into=d_f1, alpha=-1.0)
-        d_scores0 = _scatter_rows(b * vocab + a, d_s0[..., None], vocab * vocab)
-        return {"plus": _scatter_rows(b, d_mixed, vocab), "f0": d_f0, "f1": d_f1,
+        scatter_rows(b, d_diff, vocab, into=d_f1, alpha=-1.0)
+        d_scores0 = scatter_rows(b * vocab + a, d_s0[..., None], vocab * vocab)
+        return {"plus": scatter_rows(b, d_mixed, vocab), "f0": d_f0, "f1": d_f1,
                 "s0": d_scores0.view(k_count, vocab, vocab),
-                "s1": _scatter_rows(b, -d_s0[..., None], vocab)[..., 0],
+                "s1": scatter_rows(b, -d_s0[..., None], vocab)[..., 0],
                 "b_in": d_pre.sum(1) if "b_in" in self.p else None}

@@ -100,6 +100,21 @@ def _build(compiler: str, target: Path) -> None:
             os.unlink(temporary)
 
 
+def _built(compiler: str) -> Path:
+    """The library for this source, compiler, flags and CPU, built if missing: in the cache
+    folder, or where that is not writable, in this user's temp folder."""
+    target = library_path(compiler)
+    if not target.exists():
+        try:
+            _build(compiler, target)
+        except OSError:
+            user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
+            target = Path(tempfile.gettempdir()) / f"grokking-tickets-{user}" / target.name
+            if not target.exists():
+                _build(compiler, target)
+    return target
+
+
 @functools.lru_cache(maxsize=None)
 def _library() -> Optional[ctypes.CDLL]:
     if os.environ.get("GROK_NATIVE", "1") == "0":
@@ -110,16 +125,7 @@ def _library() -> Optional[ctypes.CDLL]:
                       "PyTorch path", RuntimeWarning, stacklevel=3)
         return None
     try:
-        target = library_path(compiler)
-        if not target.exists():
-            try:
-                _build(compiler, target)
-            except OSError:  # an unwritable cache folder: build into this user's temp folder
-                user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
-                target = Path(tempfile.gettempdir()) / f"grokking-tickets-{user}" / target.name
-                if not target.exists():
-                    _build(compiler, target)
-        library = ctypes.CDLL(str(target))
+        library = ctypes.CDLL(str(_built(compiler)))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", b"") or b""
         warnings.warn(f"grok_core.native: building {SOURCE.name} failed ({error}; "
@@ -220,7 +226,7 @@ def transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor, with_
     passes are compiled; PyTorch keeps the exp and the float64 sum, whose rounding and order
     are its own."""
     k_count, classes, n = logits_t.shape
-    labels = labels.contiguous()
+    logits_t, labels = logits_t.contiguous(), labels.contiguous()
     shifted = torch.empty(k_count, classes, n)
     label_shift, correct = torch.empty(k_count, 1, n), torch.empty(k_count, 1, n)
     scratch = torch.empty(n)
