@@ -23,6 +23,19 @@ def test_the_kernels_build_and_load():
     assert native.usable(torch.zeros(2)) and not native.usable(torch.zeros(2, dtype=torch.float64))
 
 
+@needs_compiler
+@pytest.mark.parametrize("loss", ["mse", "hinge"])
+def test_the_transformer_trains_on_a_loss_that_takes_the_autograd_path(loss):
+    """Losses other than cross-entropy differentiate ``logits`` by autograd: the kernels, which
+    record no graph, must leave such tensors to PyTorch (they once took them, and every such
+    run failed at its first step)."""
+    assert not native.usable(torch.zeros(2, requires_grad=True))
+    config = ExperimentConfig().with_overrides(
+        ["model.name=transformer", "task.p=7", "train.steps=20", f"train.loss={loss}"])
+    result = train_cohort(config, [MemberSpec(seed=0)])
+    assert result.curves["train_loss"].notna().all()
+
+
 def _tokens(vocab, n, seed):
     generator = torch.Generator().manual_seed(seed)
     return (torch.randint(0, vocab, (n, 2), generator=generator),

@@ -144,9 +144,10 @@ def available() -> bool:
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """True if the kernels can take these tensors: float32 on the CPU, kernels available."""
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and (
-        available())
+    """True if the kernels can take these tensors: float32 on the CPU, not recording an autograd
+    graph (the kernels have no backward of their own), kernels available."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 and not t.requires_grad
+               for t in tensors) and available()
 
 
 def _ptr(tensor: Optional[torch.Tensor]) -> Optional[int]:

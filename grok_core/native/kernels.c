@@ -44,16 +44,63 @@ static inline float first_weight(float z) {
     return 1.0f / (1.0f + exp_nonpositive(z));
 }
 
-/* sum_j x[j] (y[j] - z[j]) in double, in eight running sums (a fixed order, so that it
- * vectorises and is the same on every CPU) */
+/* Eight floats, eight doubles and sixteen floats as one value each (GCC and clang vector
+ * extensions): the lane loops below are written with them because the compiler does not
+ * vectorise an array of running sums by itself. Lane l does exactly the scalar arithmetic of
+ * running sum l, so the results are those of the plain loops in the comments. */
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+static inline f32x8 load8(const float *x) {
+    f32x8 v;
+    memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static inline double combine8(const double lane[8]) {
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* sum_j x[j] (y[j] - z[j]) in double, in eight running sums (lane[j % 8] += ..., the tail into
+ * lane 0; a fixed order, so that it vectorises and is the same on every CPU) */
 static double dot_of_difference(int64_t count, const float *x, const float *y, const float *z) {
-    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    f64x8 sums = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     int64_t j = 0;
     for (; j + 8 <= count; j += 8)
-        for (int l = 0; l < 8; l++) lane[l] += (double)x[j + l] * (double)(y[j + l] - z[j + l]);
+        sums += __builtin_convertvector(load8(x + j), f64x8)
+                * __builtin_convertvector(load8(y + j) - load8(z + j), f64x8);
+    double lane[8];
+    memcpy(lane, &sums, sizeof lane);
     for (; j < count; j++) lane[0] += (double)x[j] * (double)(y[j] - z[j]);
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3]))
-           + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    return combine8(lane);
+}
+
+/* plus[j] += row[j], then a[j] += u row[j], then b[j] -= u row[j], for every j in one pass
+ * (b may be a: a pair (t, t) of one table). Sixteen columns at a time; each element gets the
+ * three updates in that order, as three separate loops would give it. */
+static void add_rows(int64_t count, const float *row, float u, float *plus, float *a, float *b) {
+    int64_t j = 0;
+    for (; j + 16 <= count; j += 16) {
+        f32x16 r, p, x, y;
+        memcpy(&r, row + j, sizeof r);
+        memcpy(&p, plus + j, sizeof p);
+        p += r;
+        memcpy(plus + j, &p, sizeof p);
+        const f32x16 ur = u * r;
+        memcpy(&x, a + j, sizeof x);
+        x += ur;
+        memcpy(a + j, &x, sizeof x);
+        memcpy(&y, b + j, sizeof y); /* after a's store: b may be a */
+        y -= ur;
+        memcpy(b + j, &y, sizeof y);
+    }
+    for (; j < count; j++) {
+        plus[j] += row[j];
+        a[j] += u * row[j];
+        b[j] -= u * row[j];
+    }
 }
 
 /* The transformer's per-example forward (grok_core.models.transformer._TokenTables).
@@ -115,10 +162,7 @@ void token_rows_backward(int64_t K, int64_t N, int64_t V, int64_t m, int64_t C,
             memcpy(row + m, d_logits + (k * N + n) * C, sizeof(float) * C);
             const float *pa = F0 + ta * W, *pb = F1 + tb * W;
             const double dot = dot_of_difference(W, row, pa, pb); /* d loss / d w0 */
-            float *rp = DP + tb * W, *ra = DF0 + ta * W, *rb = DF1 + tb * W;
-            for (int64_t j = 0; j < W; j++) rp[j] += row[j];
-            for (int64_t j = 0; j < W; j++) ra[j] += u * row[j];
-            for (int64_t j = 0; j < W; j++) rb[j] -= u * row[j];
+            add_rows(W, row, u, DP + tb * W, DF0 + ta * W, DF1 + tb * W);
             if (DB) for (int64_t j = 0; j < m; j++) DB[j] += row[j];
             const float ds = (float)dot * (u * (1.0f - u)) * scale; /* d s0 = -d s1 */
             DS0[tb * V + ta] += ds;
@@ -214,28 +258,34 @@ void columns_gradient(int64_t K, int64_t C, int64_t N, float *e, const int64_t *
     }
 }
 
-/* the largest of x[0..count), count >= 1 (sixteen running maxima, so that it vectorises) */
+/* the largest of x[0..count), count >= 1, in sixteen running maxima (lane[j % 16] takes x[j]
+ * where it is larger, the tail after the lanes are merged; NaN never replaces a lane), so that
+ * it vectorises */
 static float max_of(int64_t count, const float *x) {
-    float lane[16];
-    for (int l = 0; l < 16; l++) lane[l] = x[0];
+    f32x16 lanes;
+    for (int l = 0; l < 16; l++) lanes[l] = x[0];
     int64_t j = 0;
-    for (; j + 16 <= count; j += 16)
-        for (int l = 0; l < 16; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-    float best = lane[0];
-    for (int l = 1; l < 16; l++) best = lane[l] > best ? lane[l] : best;
+    for (; j + 16 <= count; j += 16) {
+        f32x16 v;
+        memcpy(&v, x + j, sizeof v);
+        const i32x16 larger = v > lanes;
+        lanes = (f32x16)(((i32x16)v & larger) | ((i32x16)lanes & ~larger));
+    }
+    float best = lanes[0];
+    for (int l = 1; l < 16; l++) best = lanes[l] > best ? lanes[l] : best;
     for (; j < count; j++) best = x[j] > best ? x[j] : best;
     return best;
 }
 
-/* sum of e[0..count) in double, in eight running sums (a fixed order) */
+/* sum of e[0..count) in double, in eight running sums (lane[j % 8], the tail into lane 0) */
 static double sum_of(int64_t count, const float *e) {
-    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    f64x8 sums = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     int64_t j = 0;
-    for (; j + 8 <= count; j += 8)
-        for (int l = 0; l < 8; l++) lane[l] += e[j + l];
+    for (; j + 8 <= count; j += 8) sums += __builtin_convertvector(load8(e + j), f64x8);
+    double lane[8];
+    memcpy(lane, &sums, sizeof lane);
     for (; j < count; j++) lane[0] += e[j];
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3]))
-           + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    return combine8(lane);
 }
 
 /* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
