@@ -271,8 +271,18 @@ static float max_of(int64_t count, const float *x) {
         const i32x16 larger = v > lanes;
         lanes = (f32x16)(((i32x16)v & larger) | ((i32x16)lanes & ~larger));
     }
-    float best = lanes[0];
-    for (int l = 1; l < 16; l++) best = lanes[l] > best ? lanes[l] : best;
+    /* the lanes merged pairwise: a maximum is exact, so any order gives the same value (and a
+     * NaN first element, the only way a lane holds NaN, stays NaN either way) */
+    const f32x16 upper = __builtin_shufflevector(lanes, lanes, 8, 9, 10, 11, 12, 13, 14, 15,
+                                                 0, 1, 2, 3, 4, 5, 6, 7);
+    float merged[16];
+    const i32x16 larger = upper > lanes;
+    lanes = (f32x16)(((i32x16)upper & larger) | ((i32x16)lanes & ~larger));
+    memcpy(merged, &lanes, sizeof merged);
+    for (int width = 4; width >= 1; width /= 2)
+        for (int l = 0; l < width; l++)
+            merged[l] = merged[l + width] > merged[l] ? merged[l + width] : merged[l];
+    float best = merged[0];
     for (; j < count; j++) best = x[j] > best ? x[j] : best;
     return best;
 }
