@@ -453,7 +453,7 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     loss, accuracy, grads = state.forward.loss_and_grads(
         state.params, batch.inputs, batch.labels, loop.loss_dtype)
     if not loop.batched:
-        state.train_acc_per_step[step, state.active_index] = accuracy
+        _record(state.train_acc_per_step[step], state, accuracy)
     if step in loop.checkpoint_steps:
         loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
                                      list(state.active))
@@ -476,6 +476,16 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     state.optimizer.step(grads)
     state.forward.updated()
     return True
+
+
+def _record(row: torch.Tensor, state: LoopState, values: torch.Tensor) -> None:
+    """``values`` [K active] into their members' places of ``row`` [K]: a plain copy while
+    every member is active (they are then 0..K-1 in order), several times cheaper than the
+    indexed write."""
+    if len(state.active) == row.shape[0]:
+        row.copy_(values)
+    else:
+        row[state.active_index] = values
 
 
 def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[torch.Tensor],
