@@ -53,17 +53,21 @@ def _summary(rows: np.ndarray, threshold: float) -> dict[str, Any]:
             "generalised_fraction": float((test_acc >= threshold).mean())}
 
 
-OUTCOME_COLUMNS = ("seed", "pruning_rate", "t_mem", "t_gen", "final_test_acc", "steps_run")
+# a member's outcome in a trial's final report; "variant" only where the trial trains a variant
+# group (its rows say which variant each member is)
+OUTCOME_COLUMNS = ("variant", "seed", "pruning_rate", "t_mem", "t_gen", "final_test_acc",
+                   "steps_run")
 
 
 def member_outcomes(rows: pd.DataFrame) -> dict[str, Any]:
     """``generalised_fraction`` (members whose test accuracy reached the threshold, i.e. that
-    have a t_gen) and ``member_outcomes`` (one plain dict per member: seed, rate, generalised,
-    t_mem, t_gen, final test accuracy, steps run) for the final report: what a critical-ratio
-    search stores per trial."""
+    have a t_gen) and ``member_outcomes`` (one plain dict per member: its variant in a variant
+    group's trial, seed, rate, generalised, t_mem, t_gen, final test accuracy, steps run) for
+    the final report: what a critical-ratio search stores per trial."""
     outcomes = []
+    columns = [c for c in OUTCOME_COLUMNS if c != "variant" or c in rows.columns]
     for row in rows.to_dict("records"):
-        entry = {c: plain_value(row.get(c)) for c in OUTCOME_COLUMNS}
+        entry = {c: plain_value(row.get(c)) for c in columns}
         entry["generalised"] = entry["t_gen"] is not None
         outcomes.append(entry)
     fraction = sum(o["generalised"] for o in outcomes) / max(1, len(outcomes))

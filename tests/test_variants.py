@@ -20,6 +20,7 @@ from grok_core.training import Callbacks, TrainingState
 from grok_core.trial_config import split_trial_config, split_variant_config
 from sweeps.grid_sweep import SweepRequest, build_space
 from sweeps.space import apply_overrides, expand_cells, split_cohorts
+from sweeps.trial import member_outcomes
 
 
 def _labels(value):
@@ -258,3 +259,14 @@ def test_a_sweep_stored_before_variants_shared_trials_still_reads_and_resumes(
     assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-3000:]
     pd.testing.assert_frame_equal(analysis.load(str(storage / "pai-quick")).members,
                                   stored.members)
+
+
+def test_a_variant_groups_final_report_says_which_variant_each_member_is():
+    rows = pd.DataFrame({"variant": ["grokking ticket", "random"], "seed": [0, 0],
+                         "pruning_rate": [0.6, 0.6], "t_mem": [200, 210], "t_gen": [500, None],
+                         "final_test_acc": [1.0, 0.3], "steps_run": [700, 30000]})
+    report = member_outcomes(rows)
+    assert [m["variant"] for m in report["member_outcomes"]] == ["grokking ticket", "random"]
+    assert report["generalised_fraction"] == 0.5
+    single = member_outcomes(rows.drop(columns="variant"))  # a trial of one variant
+    assert "variant" not in single["member_outcomes"][0]
