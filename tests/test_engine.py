@@ -5,6 +5,7 @@ import torch
 
 from grok_core.config import ModelConfig
 from grok_core.models import MLP, CohortModel, build_model, transposed_cross_entropy
+from grok_core.models.cohort import product_transposed
 from grok_core.optim import CohortAdamW, _fused_available
 from grok_core.pruning import magnitude_mask
 from grok_core.training import Callbacks, MemberSpec, train_cohort
@@ -336,3 +337,22 @@ def test_a_ticket_at_rate_0_is_its_dense_run(tmp_path, grokking_config):
     dense = result.base_members.sort_values("seed")[["seed", "t_mem", "t_gen"]]
     assert tickets["t_gen"].notna().all()
     assert tickets.reset_index(drop=True).equals(dense.reset_index(drop=True).astype(tickets.dtypes))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_weight_gradient_of_the_rows_is_the_same_bits_in_either_product_form(dtype):
+    """On a CPU in float32 both models form (W_out W_U)'s gradient as (a b)^T, faster than
+    b^T a^T; their stored runs were trained with b^T a^T, so the two must agree to the bit: over
+    hidden and class widths, example counts (a minibatch's to the whole split's) and cohort
+    sizes, with a [K, C, N] in the MLP's layout and as a transposed view of [K, N, C] (the
+    transformer's). In float64, where they differ in the last bits, b^T a^T is kept."""
+    generator = torch.Generator().manual_seed(0)
+    for hidden, classes in ((48, 67), (128, 67), (16, 31)):
+        for n in (1, 7, 64, 911, 1367):
+            for k in (1, 3, 8):
+                b = torch.randn(k, n, hidden, generator=generator, dtype=dtype).relu()
+                rows = torch.randn(k, n, classes, generator=generator, dtype=dtype)
+                for a in (rows.transpose(1, 2).contiguous(), rows.transpose(1, 2)):
+                    expected = torch.bmm(b.transpose(1, 2), a.transpose(1, 2))
+                    got = product_transposed(a, b)
+                    assert got.is_contiguous() and torch.equal(got, expected), (hidden, n, k)

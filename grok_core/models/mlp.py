@@ -7,7 +7,8 @@ import torch
 
 from .. import native
 from ..config import ModelConfig
-from .cohort import CohortModel, Params, ParamSpec, apply_masks, scatter_rows
+from .cohort import (CohortModel, Params, ParamSpec, apply_masks, product_transposed,
+                     scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -67,7 +68,7 @@ class MLP(CohortModel):
                                                          with_grads)
         if not with_grads:
             return loss, acc, None
-        d_hidden_logits = torch.bmm(hidden.transpose(1, 2), d_logits_t.transpose(1, 2))
+        d_hidden_logits = product_transposed(d_logits_t, hidden)  # [K, h, C]
         d_hidden = torch.bmm(d_logits_t.transpose(1, 2), hidden_logits.transpose(1, 2))
         backward = native.pair_relu_backward if by_kernels else _pair_relu_backward
         d_token_hidden = backward(hidden, d_hidden, inputs, token_hidden.shape[1])

@@ -9,7 +9,8 @@ import torch
 
 from .. import native
 from ..config import ModelConfig
-from .cohort import CohortModel, Params, ParamSpec, apply_masks, gather_rows, scatter_rows
+from .cohort import (CohortModel, Params, ParamSpec, apply_masks, gather_rows,
+                     product_transposed, scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -213,7 +214,7 @@ class _TokenTables:
     def backward(self, ex: _Examples, d_logits: torch.Tensor) -> Params:
         """Gradients of every parameter given d loss / d logits [K, N, C]."""
         p, d = self.p, self.d
-        d_hidden_logits = torch.bmm(ex.hidden.transpose(1, 2), d_logits)  # [K, m, C]
+        d_hidden_logits = product_transposed(d_logits.transpose(1, 2), ex.hidden)  # [K, m, C]
         d_hidden = torch.bmm(d_logits, self.hidden_logits.transpose(1, 2).contiguous())
         if self.native:
             rows = native.token_rows_backward(self.f0, self.f1, ex.first, ex.hidden, d_hidden,
