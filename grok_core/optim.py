@@ -63,26 +63,24 @@ class CohortAdamW:
         """Each member's rows of the stacked tensors, made once (``keep`` makes new tensors,
         and new views). One call per member, never one over several: the fused kernel's
         vector body and scalar tail round differently, so an element's arithmetic would depend
-        on where a member's rows start. A cohort of one passes its stacked tensors whole: the
-        same elements from the same start, without a view per tensor and step."""
-        if self.k_count == 1:
-            self._views = [([self.params[n] for n in self.trained],
-                            [self.exp_avg[n] for n in self.trained],
-                            [self.exp_avg_sq[n] for n in self.trained])]
-            return
-        self._views = [([self.params[n][k] for n in self.trained],
-                        [self.exp_avg[n][k] for n in self.trained],
-                        [self.exp_avg_sq[n][k] for n in self.trained])
+        on where a member's rows start."""
+        self._views = [([self._member_rows(self.params[n], k) for n in self.trained],
+                        [self._member_rows(self.exp_avg[n], k) for n in self.trained],
+                        [self._member_rows(self.exp_avg_sq[n], k) for n in self.trained])
                        for k in range(self.k_count)]
+
+    def _member_rows(self, stacked: torch.Tensor, k: int) -> torch.Tensor:
+        """Member k's rows of a stacked tensor; a cohort of one's tensor whole (the same
+        elements from the same start, without a view per tensor and step)."""
+        return stacked if self.k_count == 1 else stacked[k]
 
     @torch.no_grad()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params)."""
         self.step_count += 1
         self._step_tensor.fill_(self.step_count)
-        whole = self.k_count == 1
         for k, (params, exp_avgs, exp_avg_sqs) in enumerate(self._views):
-            member_grads = [grads[n] if whole else grads[n][k] for n in self.trained]
+            member_grads = [self._member_rows(grads[n], k) for n in self.trained]
             if self.fused:
                 torch._fused_adamw_(params, member_grads, exp_avgs, exp_avg_sqs, [],
                                     self._steps, lr=self.lr[k], beta1=self.beta1,

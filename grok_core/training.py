@@ -453,7 +453,7 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     loss, accuracy, grads = state.forward.loss_and_grads(
         state.params, batch.inputs, batch.labels, loop.loss_dtype)
     if not loop.batched:
-        _record(state.train_acc_per_step[step], state, accuracy)
+        _record_train_acc(state, step, accuracy)
     if step in loop.checkpoint_steps:
         loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
                                      list(state.active))
@@ -478,14 +478,15 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     return True
 
 
-def _record(row: torch.Tensor, state: LoopState, values: torch.Tensor) -> None:
-    """``values`` [K active] into their members' places of ``row`` [K]: a plain copy while
-    every member is active (they are then 0..K-1 in order), several times cheaper than the
-    indexed write."""
+def _record_train_acc(state: LoopState, step: int, accuracy: torch.Tensor) -> None:
+    """The active members' train accuracy [K active] at ``step``, in their members' places: a
+    plain copy while every member is active (they are then 0..K-1 in order), several times
+    cheaper than the indexed write."""
+    row = state.train_acc_per_step[step]
     if len(state.active) == row.shape[0]:
-        row.copy_(values)
+        row.copy_(accuracy)
     else:
-        row[state.active_index] = values
+        row[state.active_index] = accuracy
 
 
 def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[torch.Tensor],
@@ -498,7 +499,7 @@ def _evaluate(loop: _Loop, state: LoopState, step: int, train_loss: Optional[tor
         if train_loss is None:
             train_loss, train_acc = evaluate_split(loop.model, effective, loop.train,
                                                    loop.loss_dtype, loop.chunk)
-            state.train_acc_per_step[step, state.active_index] = train_acc
+            _record_train_acc(state, step, train_acc)
         test_loss, test_acc = evaluate_split(loop.model, effective, loop.test, loop.loss_dtype,
                                              loop.chunk)
         l1, l2 = weight_norms(effective)
@@ -551,7 +552,7 @@ def _finish(loop: _Loop, state: LoopState) -> None:
         effective = state.forward.effective(state.params)
         loss, accuracy = evaluate_split(loop.model, effective, loop.train, loop.loss_dtype,
                                         loop.chunk)
-        state.train_acc_per_step[step, state.active_index] = accuracy
+        _record_train_acc(state, step, accuracy)
         if state.last_eval != step:
             _evaluate(loop, state, step, loss, accuracy, effective)
         _hand_over(loop, state, list(range(len(state.active))), step, effective)

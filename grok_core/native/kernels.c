@@ -59,6 +59,12 @@ static inline f32x8 load8(const float *x) {
     return v;
 }
 
+/* lane by lane, y where y > x, else x (so a NaN in y never replaces x) */
+static inline f32x16 larger_of(f32x16 x, f32x16 y) {
+    const i32x16 larger = y > x;
+    return (f32x16)(((i32x16)y & larger) | ((i32x16)x & ~larger));
+}
+
 static inline double combine8(const double lane[8]) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
@@ -268,16 +274,14 @@ static float max_of(int64_t count, const float *x) {
     for (; j + 16 <= count; j += 16) {
         f32x16 v;
         memcpy(&v, x + j, sizeof v);
-        const i32x16 larger = v > lanes;
-        lanes = (f32x16)(((i32x16)v & larger) | ((i32x16)lanes & ~larger));
+        lanes = larger_of(lanes, v);
     }
     /* the lanes merged pairwise: a maximum is exact, so any order gives the same value (and a
      * NaN first element, the only way a lane holds NaN, stays NaN either way) */
     const f32x16 upper = __builtin_shufflevector(lanes, lanes, 8, 9, 10, 11, 12, 13, 14, 15,
                                                  0, 1, 2, 3, 4, 5, 6, 7);
     float merged[16];
-    const i32x16 larger = upper > lanes;
-    lanes = (f32x16)(((i32x16)upper & larger) | ((i32x16)lanes & ~larger));
+    lanes = larger_of(lanes, upper);
     memcpy(merged, &lanes, sizeof merged);
     for (int width = 4; width >= 1; width /= 2)
         for (int l = 0; l < width; l++)
