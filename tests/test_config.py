@@ -23,11 +23,11 @@ def test_pinned_dense_keys():
     # Changing these literals means every stored dense run is orphaned: do it only on purpose
     # (bump ENGINE_VERSION when stored results would differ; then pin the new keys here).
     assert ENGINE_VERSION == 3
-    assert ExperimentConfig().dense_key() == "dense-e96c1b588c2c768f"
+    assert ExperimentConfig().dense_key() == "dense-81f70c39d73bd768"  # mlp engine 2
     assert (ExperimentConfig().with_overrides(["optim.weight_decay=0"]).dense_key()
-            == "dense-a560f654a8fe7731")
+            == "dense-1179e73205992b58")
     assert (ExperimentConfig().with_overrides(["task.pairs=gt"]).dense_key()
-            == "dense-e91e4e04db771341")
+            == "dense-dae7e7dec9364511")
 
 
 def test_the_engine_version_salts_every_key(monkeypatch):
@@ -49,6 +49,17 @@ def test_a_model_engine_version_salts_that_models_keys_only(monkeypatch):
     monkeypatch.setitem(config.MODEL_ENGINE_VERSIONS, "transformer", 4)
     assert transformer.dense_key() != "dense-cd801556f84a2e20"
     assert ExperimentConfig().dense_key() == mlp
+
+
+def test_the_mlp_engine_version_salts_eq_1s_mlp_not_the_vector_tasks_mlp(monkeypatch):
+    import grok_core.config.experiment as config
+
+    digits = ExperimentConfig().with_overrides(["task.name=digits"])
+    assert digits.dense_key() == "dense-48b507be6cd67eef"  # keys of engine 3, unsalted
+    mlp = ExperimentConfig().dense_key()
+    monkeypatch.setitem(config.MODEL_ENGINE_VERSIONS, "mlp", 3)
+    assert ExperimentConfig().dense_key() != mlp
+    assert digits.dense_key() == "dense-48b507be6cd67eef"
 
 
 def test_key_ignores_defaults_pruning_and_recipe():

@@ -9,6 +9,7 @@ from grok_core import native
 from grok_core.config import ExperimentConfig, ModelConfig
 from grok_core.models import transposed_cross_entropy
 from grok_core.models import MLP
+from grok_core.models import mlp as mlp_module
 from grok_core.models.transformer import Transformer
 from grok_core.pruning import magnitude_mask
 from grok_core.training import MemberSpec, train_cohort
@@ -105,61 +106,74 @@ def test_a_members_numbers_do_not_depend_on_its_cohort():
 
 
 @needs_compiler
-def test_the_mlp_by_the_kernels_is_bitwise_its_pytorch_path(monkeypatch):
-    """The MLP's kernels do PyTorch's arithmetic in PyTorch's order (its stored numbers do not
-    depend on the compiler): one masked step, and 300 steps of training, bit for bit."""
-    model = MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67)
-    params = model.init_cohort([0, 1, 2])
-    masks = {n: torch.stack([magnitude_mask({n: params[n][k]}, 0.6)[n] for k in range(3)])
-             for n in model.prunable}
-    inputs, labels = _tokens(67, 500, 1)
-    config = ExperimentConfig().with_overrides(["train.steps=300", "train.eval_every=50"])
-    by_kernels = (model.loss_and_grads(params, masks, inputs, labels, torch.float64),
-                  train_cohort(config, [MemberSpec(seed=s) for s in range(2)]))
-    monkeypatch.setattr(native, "available", lambda: False)
-    by_torch = (model.loss_and_grads(params, masks, inputs, labels, torch.float64),
-                train_cohort(config, [MemberSpec(seed=s) for s in range(2)]))
-    (loss, acc, grads), run = by_kernels
-    (ref_loss, ref_acc, ref_grads), ref_run = by_torch
-    assert torch.equal(loss, ref_loss) and torch.equal(acc, ref_acc)
-    assert all(torch.equal(grads[n], ref_grads[n]) for n in grads)
-    assert all(torch.equal(run.final_params[n], ref_run.final_params[n])
-               for n in run.final_params)
-    assert run.curves.equals(ref_run.curves)
-
-
-def _sequential_sum_gradient(logits_t, labels):
-    """transposed_cross_entropy's gradient with the float64 normaliser summed class by class
-    (not PyTorch's order): what a kernel that changed the order would give."""
-    k_count, classes, n = logits_t.shape
-    e = (logits_t - logits_t.amax(1, keepdim=True)).exp()
-    total = torch.zeros(k_count, 1, n, dtype=torch.float64)
-    for c in range(classes):
-        total[:, 0] += e[:, c].double()
-    index = labels.view(1, 1, n).expand(k_count, 1, n)
-    label = (e.gather(1, index).double() - total) / total
-    return e.div(total.float()).scatter_(1, index, label.float()).div_(n)
+def test_the_mlps_pair_passes_by_the_kernels_are_bitwise_pytorchs():
+    """The MLP's gathers, add and ReLU, and their backward with its scatters, do PyTorch's
+    arithmetic in PyTorch's order: the same bits (pairs (t, t) and repeated tokens included)."""
+    generator = torch.Generator().manual_seed(5)
+    table = torch.randn(3, 67, 12, generator=generator)
+    pairs, _ = _tokens(67, 500, 2)
+    pairs[:10, 1] = pairs[:10, 0]
+    hidden = native.pair_relu_forward(table, pairs)
+    assert torch.equal(hidden, torch.relu(table.index_select(1, pairs[:, 0])
+                                          + table.index_select(1, pairs[:, 1])))
+    d_hidden = torch.randn(hidden.shape, generator=generator)
+    assert torch.equal(native.pair_relu_backward(hidden, d_hidden, pairs, 67),
+                       mlp_module._pair_relu_backward(hidden, d_hidden, pairs, 67))
 
 
 @needs_compiler
-def test_the_mlp_loss_by_the_kernels_is_bitwise_pytorchs(monkeypatch):
-    """Loss, accuracy and gradient of [K, C, N] logits as PyTorch computes them, bit for bit, on
-    logits where the order of the float64 normaliser's sum shows in the gradient (so a kernel
-    summing in another order fails here), ties included."""
+def test_the_mlp_by_the_kernels_agrees_with_float64(monkeypatch):
+    """A masked MLP step by the kernels (their own cross-entropy since mlp engine 2) and by
+    PyTorch both agree with float64 (the exact definition, tested against autograd in
+    test_engine) to float32 precision, by another rounding."""
+    model = MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67)
+    params = model.init_cohort([0, 1, 2])
     generator = torch.Generator().manual_seed(3)
-    scale = torch.rand(1, 1, 911, generator=generator) * 10 + 2
-    logits_t = torch.randn(8, 67, 911, generator=generator) * scale
-    labels = torch.randint(0, 67, (911,), generator=generator)
-    logits_t[:, labels, torch.arange(911)] += 8.0  # the label mostly the largest, p_y near 1
-    logits_t[:, :2, :20] = 50.0  # ties for the largest logit
-    ours = {g: native.transposed_cross_entropy(logits_t, labels, g) for g in (True, False)}
+    params = {n: t + 0.3 * torch.randn(t.shape, generator=generator) for n, t in params.items()}
+    masks = {n: torch.stack([magnitude_mask({n: params[n][k]}, 0.6)[n] for k in range(3)])
+             for n in model.prunable}
+    inputs, labels = _tokens(67, 500, 1)
+    reference = model.loss_and_grads({n: t.double() for n, t in params.items()},
+                                     {n: m.double() for n, m in masks.items()}, inputs, labels,
+                                     torch.float64)
+    by_kernels = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
     monkeypatch.setattr(native, "available", lambda: False)
-    for with_grads, (loss, accuracy, d_logits) in ours.items():
-        ref_loss, ref_accuracy, ref_d = transposed_cross_entropy(logits_t, labels, torch.float64,
-                                                                 with_grads)
-        assert torch.equal(loss, ref_loss) and torch.equal(accuracy, ref_accuracy)
-        assert (d_logits is None and ref_d is None) or torch.equal(d_logits, ref_d)
-    assert not torch.equal(_sequential_sum_gradient(logits_t, labels), ours[True][2])
+    by_torch = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
+    for ours in (by_kernels, by_torch):
+        assert torch.allclose(ours[0].double(), reference[0].double(), rtol=1e-6)
+        assert torch.equal(ours[1], reference[1].float())
+        for name, grad in reference[2].items():
+            scale = grad.abs().max()
+            assert ((ours[2][name].double() - grad).abs().max() / scale) < 2e-5, name
+    assert not torch.equal(by_kernels[2]["W_emb"], by_torch[2]["W_emb"])  # two paths taken
+
+
+@needs_compiler
+@pytest.mark.parametrize("members, classes, examples", [(1, 67, 911), (3, 67, 37), (2, 8, 16),
+                                                         (1, 9, 1), (2, 113, 250)])
+def test_the_column_cross_entropy_is_the_row_kernels_bit_for_bit(members, classes, examples):
+    """Both models train on one cross-entropy: the MLP's kernel, on logits [K, C, N], gives
+    the transformer's on [K, N, C] bit for bit (loss, accuracy, gradient), whatever N and C
+    leave over from its blocks of 16 examples and its 8 running sums; ties and confident rows
+    included."""
+    generator = torch.Generator().manual_seed(classes + examples)
+    scale = torch.rand(1, examples, 1, generator=generator) * 10 + 2
+    logits = torch.randn(members, examples, classes, generator=generator) * scale
+    labels = torch.randint(0, classes, (examples,), generator=generator)
+    logits[:, torch.arange(examples), labels] += 8.0  # the label mostly the largest
+    logits[:, : examples // 3, :2] = 50.0  # ties for the largest logit
+    # confident rows, the label's e = 1 in running sum 0 and the others' ~1e-11: there the
+    # order of the normaliser's sum shows in the label's gradient (1 + tiny - 1)
+    confident = slice(examples // 3, None)
+    labels[confident] = 0
+    logits[:, confident] = -25.0 + torch.randn(logits[:, confident].shape, generator=generator)
+    logits[:, confident, 0] = 0.0
+    rows = native.cross_entropy_rows(logits, labels, with_grads=True)
+    columns = native.cross_entropy_columns(logits.transpose(1, 2).contiguous(), labels, True)
+    assert torch.equal(columns[0], rows[0]) and torch.equal(columns[1], rows[1])
+    assert torch.equal(columns[2], rows[2].transpose(1, 2))
+    loss, accuracy, none = native.cross_entropy_columns(logits.transpose(1, 2), labels, False)
+    assert none is None and torch.equal(loss, rows[0]) and torch.equal(accuracy, rows[1])
 
 
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):

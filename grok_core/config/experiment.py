@@ -31,10 +31,13 @@ from .sections import (DENSE_SECTIONS, INHERITED_SECTIONS, INHERITED_TRAIN_KEYS,
 # 3: subnormal floats flushed to zero on CPU (``grok_core.training.flush_subnormals``).
 ENGINE_VERSION = 3
 # A further salt per model, for changes that alter one model's numbers only (the others' stored
-# runs stay valid). transformer 2: the token-table forward with a hand-written backward;
-# 3: its per-example passes and loss by the compiled kernels (``grok_core.native``) on a CPU,
-# its tables by one product per position.
-MODEL_ENGINE_VERSIONS = {"transformer": 3}
+# runs stay valid). Keys: ``model.name``; "mlp" is eq. (1)'s MLP on the token tasks only (the
+# vector tasks' MLP is another network). transformer 2: the token-table forward with a
+# hand-written backward; 3: its per-example passes and loss by the compiled kernels
+# (``grok_core.native``) on a CPU, its tables by one product per position. mlp 2: its
+# cross-entropy by the kernels' own (``native.cross_entropy_columns``: the transformer's, with
+# its own exponential and float64 sum), where PyTorch's exp and sum ran before.
+MODEL_ENGINE_VERSIONS = {"transformer": 3, "mlp": 2}
 
 
 @dataclass(frozen=True)
@@ -232,13 +235,13 @@ class ExperimentConfig:
         """Content key of this config's dense training run (seed excluded).
 
         A hash of ``ENGINE_VERSION`` (and the model's ``MODEL_ENGINE_VERSIONS`` entry, if any)
-        and the non-default task / model / optim / train fields only, so adding a field with a default never changes existing keys, and a new engine
-        never reuses runs of an old one.
+        and the non-default task / model / optim / train fields only, so adding a field with a
+        default never changes existing keys, and a new engine never reuses runs of an old one.
         """
         if self.recipe != "dense":
             return self.dense_base().dense_key()
         salt = {"engine": ENGINE_VERSION}
-        if self.model.name in MODEL_ENGINE_VERSIONS:
+        if self.model.name in MODEL_ENGINE_VERSIONS and self.task.name not in VECTOR_TASKS:
             salt["model_engine"] = MODEL_ENGINE_VERSIONS[self.model.name]
         canonical = json.dumps({**salt, **self.non_default(DENSE_SECTIONS)}, sort_keys=True)
         return "dense-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]

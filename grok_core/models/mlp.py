@@ -64,8 +64,11 @@ class MLP(CohortModel):
                    + token_hidden.index_select(1, inputs[:, 1]))  # [K, N, h]
             hidden = torch.relu(pre)
         logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
-        loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
-                                                         with_grads)
+        if by_kernels and loss_dtype == torch.float64:
+            loss, acc, d_logits_t = native.cross_entropy_columns(logits_t, labels, with_grads)
+        else:
+            loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
+                                                             with_grads)
         if not with_grads:
             return loss, acc, None
         d_hidden_logits = product_transposed(d_logits_t, hidden)  # [K, h, C]

@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the engine's per-example passes, where eager PyTorch spends much of
-a step on many small kernels: the transformer's gathers, two-way softmax, ReLU and scatters and
-its cross-entropy; the MLP's gathers, ReLU and scatters.
+a step on many small kernels: the transformer's gathers, two-way softmax, ReLU and scatters; the
+MLP's gathers, ReLU and scatters; both models' cross-entropy.
 
 ``kernels.c`` is plain C, built on first use with the system C compiler (``$CC``, else ``cc``)
 into a cache folder (``$GROK_NATIVE_CACHE``, else ``~/.cache/grokking-tickets/native``; where
@@ -9,9 +9,12 @@ so that Ray workers starting together share it. It is compiled without floating-
 contraction or reassociation and brings its own exponential, so its numbers are the same on
 every CPU and C library.
 
-- The MLP's kernels do PyTorch's arithmetic in PyTorch's order: the same bits either way.
-- The transformer's are its own definitions (the same maths, rounded differently, like another
-  CPU), so its numbers depend on which path trained it (transformer engine 3 in
+- The MLP's gathers, ReLU and scatters do PyTorch's arithmetic in PyTorch's order: the same
+  bits either way.
+- The cross-entropy (``cross_entropy_rows`` for the transformer's [K, N, C] logits,
+  ``cross_entropy_columns`` for the MLP's [K, C, N], the same bits) and the transformer's passes
+  are their own definitions (the same maths, rounded differently, like another CPU), so a
+  model's numbers depend on which path trained it (transformer engine 3 and mlp engine 2 in
   ``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
 
 Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
@@ -45,8 +48,7 @@ _SIGNATURES = {
     "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 4,
     "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 8,
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
-    "columns_shift": [_I64] * 3 + [_PTR] * 6,
-    "columns_gradient": [_I64] * 3 + [_PTR] * 4,
+    "cross_entropy_columns": [_I64] * 3 + [_PTR] * 6,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
 }
@@ -220,28 +222,21 @@ def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torc
     return d_table
 
 
-def transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor, with_grads: bool
-                             ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """``grok_core.models.losses.transposed_cross_entropy`` with a float64 normaliser, for
-    contiguous logits [K, C, N]: bitwise the same loss, accuracy and gradient. Its elementwise
-    passes are compiled; PyTorch keeps the exp and the float64 sum, whose rounding and order
-    are its own."""
+def cross_entropy_columns(logits_t: torch.Tensor, labels: torch.Tensor, with_grads: bool
+                          ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """``cross_entropy_rows`` of logits given transposed, [K, C, N] (classes by examples): the
+    same loss, accuracy and gradient bit for bit (the gradient [K, C, N]), computed along
+    contiguous memory."""
     k_count, classes, n = logits_t.shape
     logits_t, labels = logits_t.contiguous(), labels.contiguous()
-    shifted = torch.empty(k_count, classes, n)
-    label_shift, correct = torch.empty(k_count, 1, n), torch.empty(k_count, 1, n)
-    scratch = torch.empty(n)
-    _library().columns_shift(k_count, classes, n, _ptr(logits_t), _ptr(labels), _ptr(shifted),
-                             _ptr(label_shift), _ptr(correct), _ptr(scratch))
-    exp = shifted.exp_()
-    total = exp.sum(1, keepdim=True, dtype=torch.float64)
-    accuracy = correct.mean(-1).squeeze(1)
-    loss = (total.log() - label_shift.to(torch.float64)).mean(-1).squeeze(1).to(torch.float32)
-    if not with_grads:
-        return loss, accuracy, None
-    _library().columns_gradient(k_count, classes, n, _ptr(exp), _ptr(labels), _ptr(total),
-                                _ptr(scratch))
-    return loss, accuracy, exp
+    loss = torch.empty(k_count, dtype=torch.float64)
+    accuracy = torch.empty(k_count)
+    d_logits = torch.empty(k_count, classes, n) if with_grads else None
+    block = torch.empty(classes * 16 + 16)  # 16 floats a class, on a 64-byte boundary
+    aligned = block[(-block.data_ptr() % 64) // 4:]
+    _library().cross_entropy_columns(k_count, classes, n, _ptr(logits_t), _ptr(labels),
+                                     _ptr(loss), _ptr(accuracy), _ptr(d_logits), _ptr(aligned))
+    return loss.float(), accuracy, d_logits
 
 
 def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool

@@ -3,9 +3,10 @@
  * Plain C over contiguous float32 arrays, one member after another, so that a member's numbers
  * never depend on the cohort around it. Built without floating-point contraction and without
  * reassociation: every result is the same IEEE arithmetic in the same order whatever the CPU's
- * vector width. The MLP's kernels do exactly PyTorch's operations (the same bits as its PyTorch
- * path); the transformer's are their own definitions, with their own exponential, so what
- * trains does not depend on the C library (libm's log only gives the reported loss value).
+ * vector width. The MLP's pair passes do exactly PyTorch's operations (the same bits as its
+ * PyTorch path); the transformer's passes and both models' cross-entropy are their own
+ * definitions, with their own exponential, so what trains does not depend on the C library
+ * (libm's log only gives the reported loss value).
  */
 #include <math.h>
 #include <stdint.h>
@@ -220,47 +221,108 @@ void pair_relu_backward(int64_t K, int64_t N, int64_t V, int64_t h, const float 
     }
 }
 
-/* The first half of grok_core.models.losses.transposed_cross_entropy (float64 normaliser) for
- * logits [K, C, N] (classes by examples, contiguous): z_max [N] (as amax: NaN propagates), the
- * shifted logits z - z_max [K, C, N], and for each example the label's z_y - z_max and whether
- * z_y >= z_max [K, N]. PyTorch's exp then runs on the shifted logits. The same operations as
- * PyTorch's amax, gather and subtractions, so the same bits. z_max [N]: scratch. */
-void columns_shift(int64_t K, int64_t C, int64_t N, const float *logits, const int64_t *labels,
-                   float *shifted, float *label_shift, float *correct, float *z_max) {
-    for (int64_t k = 0; k < K; k++) {
-        const float *Z = logits + k * C * N;
-        float *S = shifted + k * C * N;
-        for (int64_t n = 0; n < N; n++) z_max[n] = Z[n];
-        for (int64_t c = 1; c < C; c++)
-            for (int64_t n = 0; n < N; n++) {
-                const float z = Z[c * N + n];
-                z_max[n] = (z > z_max[n] || z != z) ? z : z_max[n];
-            }
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t n = 0; n < N; n++) S[c * N + n] = Z[c * N + n] - z_max[n];
-        for (int64_t n = 0; n < N; n++) {
-            const float z_y = Z[labels[n] * N + n];
-            label_shift[k * N + n] = z_y - z_max[n];
-            correct[k * N + n] = z_y >= z_max[n] ? 1.0f : 0.0f;
-        }
-    }
+/* exp_nonpositive on sixteen floats: its operations lane by lane, so its bits in every lane */
+static inline f32x16 exp_nonpositive16(f32x16 x) {
+    const f32x16 floor = (f32x16){0.0f} - 87.0f;
+    const i32x16 below = x < floor;
+    x = (f32x16)(((i32x16)floor & below) | ((i32x16)x & ~below));
+    const f32x16 k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const f32x16 r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
+    f32x16 p = (f32x16){0.0f} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = (p * r) * r + r + 1.0f;
+    const i32x16 bits = (__builtin_convertvector(k, i32x16) + 127) << 23;
+    return p * (f32x16)bits;
 }
 
-/* Its gradient, on e = exp(z - z_max) [K, C, N] and the normaliser total [K, N] (PyTorch's
- * float64 sum over classes: its order is PyTorch's to keep): e overwritten by d(sum of member
- * losses) / d logits, (e / total) / N, and at the label (e_y - total) / total in double, then
- * / N in float. Elementwise, the same IEEE operations as PyTorch's, so the same bits. */
-void columns_gradient(int64_t K, int64_t C, int64_t N, float *e, const int64_t *labels,
-                      const double *total, float *label_e) {
-    const float count = (float)N;
+static inline f64x8 low_half(f32x16 x) {
+    return __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+}
+
+static inline f64x8 high_half(f32x16 x) {
+    return __builtin_convertvector(__builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   f64x8);
+}
+
+/* Sixteen examples n0.. of cross_entropy_columns for one member: block [C] holds their logits
+ * (lane l: example n0 + l; lanes from `width` on are padding), overwritten by e = exp(z - z_max).
+ * Each lane does cross_entropy_rows' arithmetic for its example: the same maximum, exponential,
+ * eight running sums of e (class j into sum j % 8, the tail into sum 0, merged as combine8),
+ * loss term and gradient. Adds the loss terms to *loss_sum in example order, writes the
+ * gradient's columns when D (d_logits of the member) is not NULL, and returns how many of the
+ * examples are right. */
+static int64_t columns_block(int64_t N, int64_t C, int64_t n0, int64_t width,
+                             const int64_t *labels, double *loss_sum, float *D, f32x16 *block) {
+    f32x16 z_max = block[0];
+    for (int64_t c = 1; c < C; c++) z_max = larger_of(z_max, block[c]);
+    int64_t correct = 0;
+    float label_shift[16];
+    for (int64_t l = 0; l < width; l++) {
+        const float z_y = block[labels[n0 + l]][l];
+        correct += z_y >= z_max[l];
+        label_shift[l] = z_y - z_max[l];
+    }
+    f64x8 low[8], high[8]; /* running sum j of lanes 0-7 and of lanes 8-15 */
+    for (int j = 0; j < 8; j++) low[j] = high[j] = (f64x8){0.0};
+    const int64_t whole = C - C % 8;
+    for (int64_t c = 0; c < C; c++) {
+        const f32x16 e = exp_nonpositive16(block[c] - z_max);
+        block[c] = e;
+        const int64_t j = c < whole ? c % 8 : 0;
+        low[j] += low_half(e);
+        high[j] += high_half(e);
+    }
+    f32x16 factor = {0.0f};
+    double total[16];
+    for (int64_t l = 0; l < width; l++) {
+        double lane[8];
+        for (int j = 0; j < 8; j++) lane[j] = l < 8 ? low[j][l] : high[j][l - 8];
+        total[l] = combine8(lane);
+        *loss_sum += log(total[l]) - (double)label_shift[l];
+        factor[l] = (float)(1.0 / (total[l] * (double)N));
+    }
+    if (!D) return correct;
+    for (int64_t c = 0; c < C; c++) { /* p_j / N */
+        const f32x16 g = block[c] * factor;
+        if (width == 16) memcpy(D + c * N + n0, &g, sizeof g);
+        else memcpy(D + c * N + n0, &g, sizeof(float) * width);
+    }
+    for (int64_t l = 0; l < width; l++) { /* (p_y - 1) / N = (e_y - total) / (total N) */
+        const int64_t y = labels[n0 + l];
+        D[y * N + n0 + l] = (float)(((double)block[y][l] - total[l]) / (total[l] * (double)N));
+    }
+    return correct;
+}
+
+/* Cross-entropy of logits [K, C, N] (classes by examples, contiguous) against labels [N]: what
+ * cross_entropy_rows computes for the transposed logits, bit for bit (loss [K], acc [K] and, when
+ * d_logits is not NULL, the gradient [K, C, N]), sixteen examples at a time along contiguous
+ * memory. block [C * 16] (64-byte aligned): scratch. */
+void cross_entropy_columns(int64_t K, int64_t C, int64_t N, const float *logits,
+                           const int64_t *labels, double *loss, float *acc, float *d_logits,
+                           float *block) {
+    f32x16 *lanes = (f32x16 *)block;
     for (int64_t k = 0; k < K; k++) {
-        float *E = e + k * C * N;
-        const double *T = total + k * N;
-        for (int64_t n = 0; n < N; n++) label_e[n] = E[labels[n] * N + n];
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t n = 0; n < N; n++) E[c * N + n] = E[c * N + n] / (float)T[n] / count;
-        for (int64_t n = 0; n < N; n++)
-            E[labels[n] * N + n] = (float)(((double)label_e[n] - T[n]) / T[n]) / count;
+        const float *Z = logits + k * C * N;
+        float *D = d_logits ? d_logits + k * C * N : NULL;
+        double loss_sum = 0.0;
+        int64_t correct = 0;
+        for (int64_t n0 = 0; n0 < N; n0 += 16) {
+            const int64_t width = N - n0 < 16 ? N - n0 : 16;
+            for (int64_t c = 0; c < C; c++) { /* padding lanes: 0, never read back */
+                f32x16 z = {0.0f};
+                if (width == 16) memcpy(&z, Z + c * N + n0, sizeof z); /* one vector load */
+                else memcpy(&z, Z + c * N + n0, sizeof(float) * width);
+                lanes[c] = z;
+            }
+            correct += columns_block(N, C, n0, width, labels, &loss_sum, D, lanes);
+        }
+        loss[k] = loss_sum / (double)N;
+        acc[k] = (float)correct / (float)N;
     }
 }
 
