@@ -148,34 +148,6 @@ def test_the_mlp_by_the_kernels_agrees_with_float64(monkeypatch):
     assert not torch.equal(by_kernels[2]["W_emb"], by_torch[2]["W_emb"])  # two paths taken
 
 
-@needs_compiler
-@pytest.mark.parametrize("members, classes, examples", [(1, 67, 911), (3, 67, 37), (2, 8, 16),
-                                                         (1, 9, 1), (2, 113, 250)])
-def test_the_column_cross_entropy_is_the_row_kernels_bit_for_bit(members, classes, examples):
-    """Both models train on one cross-entropy: the MLP's kernel, on logits [K, C, N], gives
-    the transformer's on [K, N, C] bit for bit (loss, accuracy, gradient), whatever N and C
-    leave over from its blocks of 16 examples and its 8 running sums; ties and confident rows
-    included."""
-    generator = torch.Generator().manual_seed(classes + examples)
-    scale = torch.rand(1, examples, 1, generator=generator) * 10 + 2
-    logits = torch.randn(members, examples, classes, generator=generator) * scale
-    labels = torch.randint(0, classes, (examples,), generator=generator)
-    logits[:, torch.arange(examples), labels] += 8.0  # the label mostly the largest
-    logits[:, : examples // 3, :2] = 50.0  # ties for the largest logit
-    # confident rows, the label's e = 1 in running sum 0 and the others' ~1e-11: there the
-    # order of the normaliser's sum shows in the label's gradient (1 + tiny - 1)
-    confident = slice(examples // 3, None)
-    labels[confident] = 0
-    logits[:, confident] = -25.0 + torch.randn(logits[:, confident].shape, generator=generator)
-    logits[:, confident, 0] = 0.0
-    rows = native.cross_entropy_rows(logits, labels, with_grads=True)
-    columns = native.cross_entropy_columns(logits.transpose(1, 2).contiguous(), labels, True)
-    assert torch.equal(columns[0], rows[0]) and torch.equal(columns[1], rows[1])
-    assert torch.equal(columns[2], rows[2].transpose(1, 2))
-    loss, accuracy, none = native.cross_entropy_columns(logits.transpose(1, 2), labels, False)
-    assert none is None and torch.equal(loss, rows[0]) and torch.equal(accuracy, rows[1])
-
-
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("GROK_NATIVE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")

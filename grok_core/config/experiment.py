@@ -35,8 +35,8 @@ ENGINE_VERSION = 3
 # vector tasks' MLP is another network). transformer 2: the token-table forward with a
 # hand-written backward; 3: its per-example passes and loss by the compiled kernels
 # (``grok_core.native``) on a CPU, its tables by one product per position. mlp 2: its
-# cross-entropy by the kernels' own (``native.cross_entropy_columns``: the transformer's, with
-# its own exponential and float64 sum), where PyTorch's exp and sum ran before.
+# cross-entropy by the kernels' (``native.cross_entropy_rows``, the transformer's: its own
+# exponential and float64 sum) on logits [K, N, C], where PyTorch's exp and sum ran on [K, C, N].
 MODEL_ENGINE_VERSIONS = {"transformer": 3, "mlp": 2}
 
 

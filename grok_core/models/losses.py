@@ -108,7 +108,7 @@ def transposed_cross_entropy(logits_t: torch.Tensor, labels: torch.Tensor,
     p_y - 1 = (e_y - total) / total (so it does not round to 0 either). With float64 this agrees
     with a float64 log-softmax to float32 precision in every entry (a test checks it) at a
     fraction of the cost of converting every logit to float64. (On a CPU, both models train
-    on the compiled kernels' version of it, ``native.cross_entropy_columns`` / ``_rows``.)
+    on the compiled kernels' version of it, ``native.cross_entropy_rows``.)
     """
     k_count, _, n = logits_t.shape
     index = labels.view(1, 1, n).expand(k_count, 1, n)

@@ -46,9 +46,10 @@ class MLP(CohortModel):
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward of eq. (1) (no autograd graph).
 
-        Logits are formed transposed, [K, classes, N], so the softmax reductions run along
-        contiguous memory; gradients of masked tensors are multiplied by their masks. Another
-        loss than cross-entropy takes the generic (autograd) path.
+        On a CPU the loss is the compiled kernels' (as the transformer's); elsewhere logits are
+        formed transposed, [K, classes, N], so the softmax reductions run along contiguous
+        memory. Gradients of masked tensors are multiplied by their masks. Another loss than
+        cross-entropy takes the generic (autograd) path.
         """
         if self.loss != "cross_entropy":
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
@@ -63,10 +64,12 @@ class MLP(CohortModel):
             pre = (token_hidden.index_select(1, inputs[:, 0])
                    + token_hidden.index_select(1, inputs[:, 1]))  # [K, N, h]
             hidden = torch.relu(pre)
-        logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))  # [K, C, N]
-        if by_kernels and loss_dtype == torch.float64:
-            loss, acc, d_logits_t = native.cross_entropy_columns(logits_t, labels, with_grads)
-        else:
+        if by_kernels and loss_dtype == torch.float64:  # rows: each example's classes at hand
+            logits = torch.bmm(hidden, hidden_logits)  # [K, N, C]
+            loss, acc, d_logits = native.cross_entropy_rows(logits, labels, with_grads)
+            d_logits_t = None if d_logits is None else d_logits.transpose(1, 2)
+        else:  # [K, C, N], so that PyTorch's softmax reductions run along contiguous memory
+            logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))
             loss, acc, d_logits_t = transposed_cross_entropy(logits_t, labels, loss_dtype,
                                                              with_grads)
         if not with_grads:

@@ -11,10 +11,9 @@ every CPU and C library.
 
 - The MLP's gathers, ReLU and scatters do PyTorch's arithmetic in PyTorch's order: the same
   bits either way.
-- The cross-entropy (``cross_entropy_rows`` for the transformer's [K, N, C] logits,
-  ``cross_entropy_columns`` for the MLP's [K, C, N], the same bits) and the transformer's passes
-  are their own definitions (the same maths, rounded differently, like another CPU), so a
-  model's numbers depend on which path trained it (transformer engine 3 and mlp engine 2 in
+- The cross-entropy (``cross_entropy_rows``, both models') and the transformer's passes are
+  their own definitions (the same maths, rounded differently, like another CPU), so a model's
+  numbers depend on which path trained it (transformer engine 3 and mlp engine 2 in
   ``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
 
 Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
@@ -48,7 +47,6 @@ _SIGNATURES = {
     "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 4,
     "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 8,
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
-    "cross_entropy_columns": [_I64] * 3 + [_PTR] * 6,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
 }
@@ -220,23 +218,6 @@ def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torc
                                   _ptr(d_hidden.contiguous()), _ptr(pairs.contiguous()),
                                   _ptr(d_table), _ptr(masked))
     return d_table
-
-
-def cross_entropy_columns(logits_t: torch.Tensor, labels: torch.Tensor, with_grads: bool
-                          ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """``cross_entropy_rows`` of logits given transposed, [K, C, N] (classes by examples): the
-    same loss, accuracy and gradient bit for bit (the gradient [K, C, N]), computed along
-    contiguous memory."""
-    k_count, classes, n = logits_t.shape
-    logits_t, labels = logits_t.contiguous(), labels.contiguous()
-    loss = torch.empty(k_count, dtype=torch.float64)
-    accuracy = torch.empty(k_count)
-    d_logits = torch.empty(k_count, classes, n) if with_grads else None
-    block = torch.empty(classes * 16 + 16)  # 16 floats a class, on a 64-byte boundary
-    aligned = block[(-block.data_ptr() % 64) // 4:]
-    _library().cross_entropy_columns(k_count, classes, n, _ptr(logits_t), _ptr(labels),
-                                     _ptr(loss), _ptr(accuracy), _ptr(d_logits), _ptr(aligned))
-    return loss.float(), accuracy, d_logits
 
 
 def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool
