@@ -7,8 +7,10 @@ engine 2), not inputs of any verdict: every verdict on a page is computed from t
 shows. Run again on 12-06 with engine 3 (subnormals flushed): the headline, pai, norm_control
 (Fig. 5a and Fig. 6) and edge_popup; the transformer with its engine 3 (compiled per-example
 kernels: ``MODEL_ENGINE_VERSIONS``), on seeds 0-9. Engine 3 moves full-size t_gen by a few per
-cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6); the other studies have not
-been run again with it.
+cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6). Run again on 12-06 with mlp
+engine 2 (the MLP's loss by the compiled kernel): the headline (seeds 0-2 and 3-5), pai,
+norm_control, edge_popup, structure and pruning_rate, every verdict as before; operations and
+the critical-ratio search have not been run again since engine 2.
 """
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ NOT_MEASURED = FullSize(None, "not run at full size here", measured=False)
 
 # keyed by (figure, study) as in analysis.claims.CLAIMS
 FULL_SIZE: dict[tuple[str, str], FullSize] = {
-    ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 40x sooner (seeds 0-2; "
-                                                "engine 3: 500 vs 20,160)"),
+    ("Fig. 1, 2a", "headline"): FullSize(True, "ticket median t_gen 48x sooner (seeds 0-2; "
+                                                "mlp engine 2: 400 vs 19,140; engine 3: 500 vs "
+                                                "20,160)"),
     ("Fig. 2b", "transformer"): FullSize(
         True, "on the study's seeds 0-2 with transformer engine 3 (seed 0 3.1x sooner, seed 2 "
               "1.5x; seed 1's dense run and ticket never generalise); held-out seeds 3-5 and 6-9 "
@@ -57,15 +60,16 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
                "network) generalise at 5,600-5,850, its tickets reach test R^2 0.8 8x sooner "
                "but plateau at 0.88-0.91, never 0.95"),
     ("Fig. 3, 4b", "pruning_rate"): FullSize(
-        True, "median tau_grok 225 at k=0, 2.6-5.3 at k=0.5-0.8; k=0.9 never generalises",
+        True, "median tau_grok 225 at k=0, 2.4-4.7 at k=0.5-0.8; k=0.9 never generalises "
+              "(mlp engine 2; engine 2: 225, 2.6-5.3)",
         quick_note="k=0 is read from the sweep's dense runs (the unpruned network: the same "
                    "t_mem and t_gen), not trained again, and tickets get 6000 steps"),
     ("Fig. 4a", "pruning_step"): NOT_MEASURED,
     ("Fig. 7", "structure"): FullSize(
-        True, "on every seed the mask moves most while test accuracy climbs"),
+        True, "on every seed the mask moves most while test accuracy climbs (mlp engine 2)"),
     ("Fig. 8", "structure"): FullSize(
-        True, "the ticket's entropy falls half way at steps 290-430, 30-60x before the dense "
-              "run's"),
+        True, "the ticket's entropy falls half way at steps 220-350, 40-90x before the dense "
+              "run's (mlp engine 2; engine 2: 290-430, 30-60x)"),
     ("Fig. 16a", "critical_ratio"): NOT_MEASURED,
     ("Fig. 16a", "critical_ratio_search"): FullSize(
         False, "MLP upper edge 0.800 [0.762, 0.816] (seeds 1, 2; seed 0 without a window), in "
@@ -75,15 +79,17 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
                    "0-1, k 0.5-0.9, up to 20k steps; test accuracy 0.15-0.57), so there is no "
                    "window to find"),
     ("Fig. 5a", "norm_control"): FullSize(
-        True, "ticket median t_gen 500; the norm-matched runs generalise at 17,290-28,770 "
-              "(medians 24,070 and 25,410; one L2 run never), as late as the dense runs"),
+        True, "ticket median t_gen 400; the norm-matched runs' medians 24,690 (L1) and 24,270 "
+              "(L2), as late as the dense runs (mlp engine 2; engine 3: 500, 24,070, 25,410)"),
     ("Fig. 6", "norm_control"): FullSize(
-        True, "final L1 7,424 against 10,372 / 10,539, L2 37.2 against 36.8 / 36.9 (1.01x)"),
+        True, "final L1 7,624 against 9,948 / 10,084, L2 37.7 against 35.8 / 36.2 (1.04-1.05x; "
+              "mlp engine 2; engine 3: 7,424 against 10,372 / 10,539, 1.01x)"),
     ("Fig. 5b", "pai"): FullSize(
-        True, "no pruning-at-init mask generalises in 30k steps; the ticket's median 500"),
+        True, "no pruning-at-init mask generalises in 30k steps; the ticket's median 400 "
+              "(mlp engine 2; engine 3: 500)"),
     ("Table 1", "edge_popup"): FullSize(
-        False, "at step 600 EP w/ WD 0.68 < WD 0.72, EP w/o WD 0.44 (engine 2: 0.83, 0.77, "
-               "0.47)"),
+        False, "at step 600 EP w/ WD 0.70 < WD 0.74, EP w/o WD 0.43 (mlp engine 2; engine 3: "
+               "0.68, 0.72, 0.44; engine 2: 0.83, 0.77, 0.47)"),
     ("Fig. 22-23", "lr_wd"): NOT_MEASURED,
     ("Fig. 13", "digits"): FullSize(
         True, "dense runs generalise at 12,000-12,100, tickets at 9,300-11,000: 1.24x sooner by "
