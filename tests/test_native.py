@@ -54,18 +54,27 @@ def test_the_transformer_by_the_kernels_agrees_with_float64(pos_embed, biases, m
     generator = torch.Generator().manual_seed(3)
     params = {n: t + 0.3 * torch.randn(t.shape, generator=generator) for n, t in params.items()}
     inputs, labels = _tokens(13, 90, 4)
-    reference = model.loss_and_grads({n: t.double() for n, t in params.items()}, None, inputs,
-                                     labels, torch.float64)
-    by_kernels = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    _both_paths_agree_with_float64(model, params, None, inputs, labels, monkeypatch)
+
+
+def _both_paths_agree_with_float64(model, params, masks, inputs, labels, monkeypatch):
+    """One step of ``model`` in float32 by the kernels and by PyTorch, each within float32
+    precision of the float64 step, and not the same bits (so both paths ran)."""
+    reference = model.loss_and_grads(
+        {n: t.double() for n, t in params.items()},
+        None if masks is None else {n: m.double() for n, m in masks.items()}, inputs, labels,
+        torch.float64)
+    by_kernels = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
     monkeypatch.setattr(native, "available", lambda: False)
-    by_torch = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    by_torch = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
     for ours in (by_kernels, by_torch):
         assert torch.allclose(ours[0].double(), reference[0].double(), rtol=1e-6)
         assert torch.equal(ours[1], reference[1].float())
         for name, grad in reference[2].items():
             scale = grad.abs().max()
             assert ((ours[2][name].double() - grad).abs().max() / scale) < 2e-5, name
-    assert not torch.equal(by_kernels[2]["W_E"], by_torch[2]["W_E"])  # two paths were taken
+    first = model.embedding
+    assert not torch.equal(by_kernels[2][first], by_torch[2][first])
 
 
 @needs_compiler
@@ -133,19 +142,7 @@ def test_the_mlp_by_the_kernels_agrees_with_float64(monkeypatch):
     masks = {n: torch.stack([magnitude_mask({n: params[n][k]}, 0.6)[n] for k in range(3)])
              for n in model.prunable}
     inputs, labels = _tokens(67, 500, 1)
-    reference = model.loss_and_grads({n: t.double() for n, t in params.items()},
-                                     {n: m.double() for n, m in masks.items()}, inputs, labels,
-                                     torch.float64)
-    by_kernels = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
-    monkeypatch.setattr(native, "available", lambda: False)
-    by_torch = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
-    for ours in (by_kernels, by_torch):
-        assert torch.allclose(ours[0].double(), reference[0].double(), rtol=1e-6)
-        assert torch.equal(ours[1], reference[1].float())
-        for name, grad in reference[2].items():
-            scale = grad.abs().max()
-            assert ((ours[2][name].double() - grad).abs().max() / scale) < 2e-5, name
-    assert not torch.equal(by_kernels[2]["W_emb"], by_torch[2]["W_emb"])  # two paths taken
+    _both_paths_agree_with_float64(model, params, masks, inputs, labels, monkeypatch)
 
 
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):
