@@ -13,8 +13,9 @@ evaluation included) at this core's fp32 matmul peak (a 1024^3 matmul, measured 
                                                        [--before REV]
 
 ``--before REV`` also times the engine of git revision REV (its ``grok_core``, imported beside
-this one), alternating with this tree's in every round, and prints the median of the paired
-after / before ratios: on a shared machine whose speed drifts, the only stable before/after.
+this one), alternating with this tree's in every round (each first in every other round, as the
+first of two identical runs measured ~3% slower), and prints the median of the paired after /
+before ratios: on a shared machine whose speed drifts, the only stable before/after.
 """
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ MODELS = {
 AUTHORS_STEPS = {"mlp": 100, "transformer": 80}  # their loop runs ~30 steps/s here
 
 
+THIS_ENGINE = (ExperimentConfig, MemberSpec, train_cohort)
+
+
 def engine_member_steps_per_second(model: str, steps: int, members: int,
-                                   engine: tuple = (ExperimentConfig, MemberSpec, train_cohort)
-                                   ) -> float:
+                                   engine: tuple = THIS_ENGINE) -> float:
     """Member-steps/s of ``members`` dense members trained together for ``steps`` steps (data
     built and the last evaluation included, as in a run), by ``engine`` (its ExperimentConfig,
     MemberSpec and train_cohort; this tree's by default)."""
@@ -124,18 +127,20 @@ def main() -> None:
     before = engine_at(args.before, Path(tempfile.mkdtemp())) if args.before else None
     results: dict[tuple[str, str], list[float]] = {}
     peaks = []
-    for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
+    for round_ in range(args.repeats):  # interleaved, so machine noise hits all alike
         peaks.append(matmul_peak_flops())
         for model in models:
             results.setdefault((model, "authors"), []).append(
                 authors_steps_per_second(model, AUTHORS_STEPS[model]))
             for k in cohorts:
                 steps = max(20, args.steps // max(1, k // 8))
-                results.setdefault((model, f"K={k}"), []).append(
-                    engine_member_steps_per_second(model, steps, k))
-                if before:
-                    results.setdefault((model, f"before K={k}"), []).append(
-                        engine_member_steps_per_second(model, steps, k, before))
+                engines = [(f"K={k}", THIS_ENGINE)] + ([(f"before K={k}", before)]
+                                                       if before else [])
+                if round_ % 2:  # each tree first in every other round: no order bias
+                    engines.reverse()
+                for key, engine in engines:
+                    results.setdefault((model, key), []).append(
+                        engine_member_steps_per_second(model, steps, k, engine))
     peak = statistics.median(peaks)
     print(f"fp32 matmul peak of this thread: {peak / 1e9:.1f} GFLOP/s (median of "
           f"{args.repeats}); member-steps/s are medians of {args.repeats}; compiled kernels "
