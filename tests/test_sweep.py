@@ -249,3 +249,40 @@ def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_pat
     assert phases[:5] == ["dense"] * 5 and phases[-1] == "done", phases
     assert [r["step"] for r in reports[:5]] == [500, 1000, 1500, 2000, 2500]
     assert not any(r.get("_store") for r in reports)
+
+
+
+def test_a_ctrl_c_as_the_last_trial_finishes_is_not_lost(tmp_path, shared_ray):
+    """Tune's SIGINT handler stops a run gracefully and puts back the handler it found, but
+    leaves itself installed after a run nobody stopped: a later Ctrl-C (between studies of
+    `grok reproduce`) was swallowed, and one as the last trial finished left no unfinished
+    trial to show for it (the command went on). Either way it now stops: SweepInterrupted,
+    and the handler from before the run is back."""
+    from sweeps.tune_runner import SweepInterrupted, TuneRun, fit, unfinished_trials
+
+    def trial(config, store, report_every):  # defined here: the workers get it by value
+        """Finishes its work, then Ctrl-Cs the driver while Tune still runs (it sleeps before
+        returning), as a user's Ctrl-C lands when the last trial is done."""
+        from ray import tune
+
+        tune.report({"done_training": True})
+        if config["driver"]:
+            os.kill(config["driver"], signal.SIGINT)
+            time.sleep(2.0)
+
+    def run(name, driver):
+        return fit(TuneRun(trial, {"driver": driver}, name, str(tmp_path), str(tmp_path),
+                           restore=False))
+
+    heard = []
+    before = signal.signal(signal.SIGINT, lambda *_: heard.append("late"))  # never pytest's
+    try:
+        ours = signal.getsignal(signal.SIGINT)
+        assert not unfinished_trials(run("quiet", 0))  # nobody pressed Ctrl-C: the grid
+        assert signal.getsignal(signal.SIGINT) is ours  # and the handler as it was
+        with pytest.raises(SweepInterrupted, match=r"interrupted \(Ctrl-C\)"):
+            run("stopped", os.getpid())
+        assert signal.getsignal(signal.SIGINT) is ours
+        assert heard == []  # Tune's handler took it, during the run
+    finally:
+        signal.signal(signal.SIGINT, before)
