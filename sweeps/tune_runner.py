@@ -127,26 +127,30 @@ def fit(run: TuneRun):
                                        resume_errored=True)
         else:
             tuner = _new_tuner(run, trainable)
-        return fit_minding_ctrl_c(tuner.fit, run.path)
+        return _fit_minding_ctrl_c(tuner.fit, run.path)
 
 
 # the SIGINT handler that Tune installs for a run (ray/tune/tune.py, _setup_signal_catching)
 _TUNE_SIGINT_HANDLER = "signal_interrupt_tune_run"
 
 
-def fit_minding_ctrl_c(fit_tuner: Callable[[], Any], path: str):
+def _fit_minding_ctrl_c(fit_tuner: Callable[[], Any], path: str):
     """``fit_tuner()`` (a Tuner's fit) without losing a Ctrl-C. Tune's SIGINT handler stops a
     run gracefully and puts back the handler it found; but a run nobody stopped leaves Tune's
     handler installed, which would swallow a later Ctrl-C (between studies, while a report is
     written), and a Ctrl-C as the last trials finish leaves no trial unfinished to show for it.
-    So the handler from before the run is put back, and a Ctrl-C during the run is
-    ``SweepInterrupted`` even when every trial finished (their results are kept)."""
-    before = signal.getsignal(signal.SIGINT)
-    grid = fit_tuner()
-    after = signal.getsignal(signal.SIGINT)
+    So the handler from before the run is put back (whatever the run ends with), and a Ctrl-C
+    during the run is ``SweepInterrupted`` even when every trial finished (their results are
+    kept). Tune installs no handler outside the main thread, or with
+    TUNE_DISABLE_SIGINT_HANDLER=1."""
     if threading.current_thread() is not threading.main_thread():
-        return grid  # Tune installs no handler outside the main thread
-    signal.signal(signal.SIGINT, before)
+        return fit_tuner()
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        grid = fit_tuner()
+    finally:
+        after = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, before)
     tune_handled = not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0"))
     stopped = tune_handled and getattr(after, "__name__", None) != _TUNE_SIGINT_HANDLER
     if stopped and not unfinished_trials(grid):

@@ -251,7 +251,6 @@ def test_a_ticket_trial_training_its_own_dense_runs_shows_their_progress(tmp_pat
     assert not any(r.get("_store") for r in reports)
 
 
-
 def test_a_ctrl_c_as_the_last_trial_finishes_is_not_lost(tmp_path, shared_ray):
     """Tune's SIGINT handler stops a run gracefully and puts back the handler it found, but
     leaves itself installed after a run nobody stopped: a later Ctrl-C (between studies of
