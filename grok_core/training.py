@@ -183,23 +183,22 @@ def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor]
                           with_grads: bool = True):
     """``model.loss_and_grads`` of the whole cohort; on a CPU, a model with
     ``cpu_members_at_a_time`` computes that many members at a time (contiguous row slices, no
-    copies) and the results are concatenated. A member's numbers do not depend on the chunk
+    copies): each chunk writes its gradients into its rows of the cohort's (``grads_out``),
+    losses and accuracies are concatenated. A member's numbers do not depend on the chunk
     (bitwise on this CPU, as they do not on the cohort: tests/test_engine.py)."""
     k_count = next(iter(params.values())).shape[0]
     chunk = model.cpu_members_at_a_time
     if (chunk is None or k_count <= chunk
             or next(iter(params.values())).device.type != "cpu"):
         return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
-    parts = [model.loss_and_grads({n: t[s:s + chunk] for n, t in params.items()},
-                                  None if masks is None else
-                                  {n: m[s:s + chunk] for n, m in masks.items()},
-                                  inputs, labels, loss_dtype, with_grads)
+    grads = {n: torch.empty_like(t) for n, t in params.items()} if with_grads else None
+    rows = lambda tensors, s: None if tensors is None else {  # noqa: E731
+        n: t[s:s + chunk] for n, t in tensors.items()}
+    parts = [model.loss_and_grads(rows(params, s), rows(masks, s), inputs, labels, loss_dtype,
+                                  with_grads, grads_out=rows(grads, s))
              for s in range(0, k_count, chunk)]
-    loss = torch.cat([part[0] for part in parts])
-    accuracy = torch.cat([part[1] for part in parts])
-    if not with_grads:
-        return loss, accuracy, None
-    return loss, accuracy, {n: torch.cat([part[2][n] for part in parts]) for n in parts[0][2]}
+    return (torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts]),
+            grads)
 
 
 class FixedMasks:

@@ -39,7 +39,8 @@ class CohortModel:
     embedding: str  # the token embedding table [vocab, d] (SynFlow's all-ones input sums its rows)
     # On a CPU, compute a cohort this many members at a time (None: all at once); see
     # ``grok_core.training.cohort_loss_and_grads``. For models whose per-example tensors of a
-    # large cohort outgrow the core's cache.
+    # large cohort outgrow the core's cache; such a model's ``loss_and_grads`` takes
+    # ``grads_out`` (tensors to write the gradients into).
     cpu_members_at_a_time: int | None = None
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int,

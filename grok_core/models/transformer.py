@@ -59,13 +59,19 @@ class Transformer(CohortModel):
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
-                       with_grads: bool = True
+                       with_grads: bool = True, grads_out: Params | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward by the token tables (no autograd graph);
         gradients of masked tensors are multiplied by their masks. Another loss than
-        cross-entropy takes the generic (autograd) path."""
+        cross-entropy takes the generic (autograd) path. ``grads_out``: contiguous tensors
+        to write the gradients into (a chunk's rows of the cohort's, so that the chunks'
+        gradients need no concatenation), returned as the gradients."""
         if self.loss != "cross_entropy":
-            return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
+            loss, acc, grads = super().loss_and_grads(params, masks, inputs, labels, loss_dtype,
+                                                      with_grads)
+            if grads is not None and grads_out is not None:
+                grads = {n: grads_out[n].copy_(g) for n, g in grads.items()}
+            return loss, acc, grads
         tables = _TokenTables(apply_masks(params, masks))
         example = tables.forward(inputs)
         if tables.native and loss_dtype == torch.float64:
@@ -76,7 +82,7 @@ class Transformer(CohortModel):
             d_logits = None if d_logits_t is None else d_logits_t.transpose(1, 2)
         if not with_grads:
             return loss, acc, None
-        grads = tables.backward(example, d_logits)
+        grads = tables.backward(example, d_logits, grads_out)
         if masks:
             for name, mask in masks.items():
                 grads[name].mul_(mask)
@@ -184,7 +190,7 @@ class _TokenTables:
             first, hidden, direct = self._rows_forward(plus, b_in, inputs[:, 0], inputs[:, 1])
         if "b_out" in self.p:
             direct = direct + torch.bmm(self.p["b_out"][:, None], self.p["W_U"])
-        logits = torch.baddbmm(direct, hidden, self.hidden_logits)  # [K, N, C]
+        logits = direct.baddbmm_(hidden, self.hidden_logits)  # [K, N, C], in direct's memory
         return _Examples(inputs, first, hidden, logits)
 
     def _rows_forward(self, plus: torch.Tensor, b_in: torch.Tensor | None, a: torch.Tensor,
@@ -211,8 +217,10 @@ class _TokenTables:
         """[K, N, C] logits of ``inputs`` [N, 2]."""
         return self.forward(inputs).logits
 
-    def backward(self, ex: _Examples, d_logits: torch.Tensor) -> Params:
-        """Gradients of every parameter given d loss / d logits [K, N, C]."""
+    def backward(self, ex: _Examples, d_logits: torch.Tensor,
+                 out: Params | None = None) -> Params:
+        """Gradients of every parameter given d loss / d logits [K, N, C], in new tensors or
+        written into ``out`` (contiguous, one per parameter)."""
         p, d = self.p, self.d
         d_hidden_logits = product_transposed(d_logits.transpose(1, 2), ex.hidden)  # [K, m, C]
         d_hidden = torch.bmm(d_logits, self.hidden_logits.transpose(1, 2).contiguous())
@@ -238,30 +246,32 @@ class _TokenTables:
                 torch.cat([zeros, d_k0, d_g[:, :self.vocab], torch.zeros_like(d_l1)], dim=-1),
                 torch.cat([d_query, d_k1, d_g[:, self.vocab:], d_l1], dim=-1)], dim=1)
         d_token_maps = torch.bmm(self.tables.transpose(1, 2), d_products)  # d [Q | K | V O | M]
-        d_tables = torch.bmm(d_products, self.token_maps.transpose(1, 2))
         d_value_out = d_token_maps[..., 2 * d:3 * d]
         d_maps = torch.baddbmm(d_token_maps[..., 3 * d:], self.g.transpose(1, 2), d_f)
         m = self.width
-        grads = {
-            "W_E": d_tables if self.shared else d_tables[:, :self.vocab] + d_tables[:, self.vocab:],
-            "W_Q": d_token_maps[..., :d].contiguous(),
-            "W_K": d_token_maps[..., d:2 * d].contiguous(),
-            "W_V": torch.bmm(d_value_out, p["W_O"].transpose(1, 2)),
-            "W_O": torch.bmm(p["W_V"].transpose(1, 2), d_value_out),
-            "W_in": d_maps[..., :m].contiguous(),
-            "W_out": torch.bmm(d_hidden_logits, p["W_U"].transpose(1, 2)),
-            "W_U": torch.baddbmm(d_maps[..., m:], p["W_out"].transpose(1, 2), d_hidden_logits),
-        }
-        if "W_pos" in p:
-            grads["W_pos"] = torch.stack([d_tables[:, :self.vocab].sum(1),
-                                          d_tables[:, self.vocab:].sum(1)], dim=1)
+        out = {n: torch.empty_like(t) for n, t in p.items()} if out is None else out
+        if self.shared:
+            torch.bmm(d_products, self.token_maps.transpose(1, 2), out=out["W_E"])
+        else:
+            d_tables = torch.bmm(d_products, self.token_maps.transpose(1, 2))
+            torch.add(d_tables[:, :self.vocab], d_tables[:, self.vocab:], out=out["W_E"])
+            torch.stack([d_tables[:, :self.vocab].sum(1), d_tables[:, self.vocab:].sum(1)],
+                        dim=1, out=out["W_pos"])
+        out["W_Q"].copy_(d_token_maps[..., :d])
+        out["W_K"].copy_(d_token_maps[..., d:2 * d])
+        torch.bmm(d_value_out, p["W_O"].transpose(1, 2), out=out["W_V"])
+        torch.bmm(p["W_V"].transpose(1, 2), d_value_out, out=out["W_O"])
+        out["W_in"].copy_(d_maps[..., :m])
+        torch.bmm(d_hidden_logits, p["W_U"].transpose(1, 2), out=out["W_out"])
+        torch.baddbmm(d_maps[..., m:], p["W_out"].transpose(1, 2), d_hidden_logits,
+                      out=out["W_U"])
         if "b_in" in p:
-            grads["b_in"] = rows["b_in"]
+            out["b_in"].copy_(rows["b_in"])
         if "b_out" in p:
             d_logit_sum = d_logits.sum(1, keepdim=True)  # [K, 1, C]
-            grads["b_out"] = torch.bmm(d_logit_sum, p["W_U"].transpose(1, 2))[:, 0]
-            grads["W_U"] += p["b_out"][:, :, None] * d_logit_sum
-        return grads
+            out["b_out"].copy_(torch.bmm(d_logit_sum, p["W_U"].transpose(1, 2))[:, 0])
+            out["W_U"] += p["b_out"][:, :, None] * d_logit_sum
+        return out
 
     def _rows_backward(self, ex: _Examples, d_hidden: torch.Tensor,
                        d_logits: torch.Tensor) -> dict[str, torch.Tensor | None]:
