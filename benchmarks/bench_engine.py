@@ -4,9 +4,11 @@ For each model of the paper's modular-addition runs (p=67, fraction 0.4, pairs i
 batch, AdamW lr 1e-3 wd 1): the authors' loop (``authors_loop.py``: their step, rewritten on the
 CPU) and this engine at cohorts of K = 1, 8 and 32 members, interleaved over ``--repeats`` rounds
 so that machine noise hits all alike. Prints member-steps/s (medians), the ratio to the authors'
-loop (targets: MLP >= 40x at K=1 and K=8, transformer >= 20x) and the fraction of the compute
-floor: the engine's floating-point work per member-step (its matmuls, counted from the shapes,
-evaluation included) at this core's fp32 matmul peak (a 1024^3 matmul, measured in the same run).
+loop (targets: MLP >= 40x at K=1 and K=8, transformer >= 20x), both as the ratio of the medians
+and as the median of the rounds' own ratios (paired: both timed within seconds, so free of the
+machine's drift between rounds), and the fraction of the compute floor: the engine's
+floating-point work per member-step (its matmuls, counted from the shapes, evaluation included)
+at this core's fp32 matmul peak (a 1024^3 matmul, measured in the same run).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--steps 600] [--repeats 3]
                                                        [--models mlp,transformer] [--cohorts 1,8,32]
@@ -102,6 +104,15 @@ def flops_per_member_step(model: str) -> float:
     return forward + backward + evaluation
 
 
+def paired_ratios(engine: list[float], authors: list[float]) -> tuple[float, float, float]:
+    """(lowest, median, highest) of the rounds' engine / authors' ratios. Each round times both
+    within seconds of each other, so a round's ratio is free of the machine's drift over the
+    run, which the ratio of the two medians is not (the medians may come from rounds an hour
+    apart, with the machine at other speeds)."""
+    ratios = sorted(e / a for e, a in zip(engine, authors))
+    return ratios[0], statistics.median(ratios), ratios[-1]
+
+
 def matmul_peak_flops() -> float:
     """fp32 FLOP/s of a 1024 x 1024 x 1024 matmul on this thread (best of 5)."""
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -152,8 +163,11 @@ def main() -> None:
               f"member-steps/s ({flops_per_member_step(model) / 1e6:.0f} MFLOP per step)")
         for k in cohorts:
             value = statistics.median(results[(model, f"K={k}")])
+            low, paired, high = paired_ratios(results[(model, f"K={k}")],
+                                              results[(model, "authors")])
             print(f"  engine K={k:<3d} {value:8.1f} member-steps/s  {value / authors:5.1f}x the "
-                  f"authors' loop  {value / floor:5.1%} of the floor")
+                  f"authors' loop (paired {paired:5.1f}x, rounds {low:.1f}-{high:.1f})  "
+                  f"{value / floor:5.1%} of the floor")
             if before:
                 old = results[(model, f"before K={k}")]
                 ratios = [a / b for a, b in zip(results[(model, f"K={k}")], old)]

@@ -43,6 +43,13 @@ def test_the_engine_benchmark_counts_the_floor_and_runs_the_authors_step():
     assert (len(train), len(test)) == (911, 1367)  # p=67, i <= j, fraction 0.4
 
 
+def test_the_engine_benchmark_pairs_each_rounds_engine_with_that_rounds_authors_loop():
+    """The machine slows down over three rounds, both timings with it: the ratio of the medians
+    (60 / 8 = 7.5x) mixes rounds, the rounds' own ratios say 10x, 10x and 5x."""
+    bench = _script("bench_engine")
+    assert bench.paired_ratios([100.0, 60.0, 40.0], [10.0, 6.0, 8.0]) == (5.0, 10.0, 10.0)
+
+
 def test_the_engine_benchmark_times_a_git_revisions_engine_beside_this_one(tmp_path):
     bench = _script("bench_engine")
     config_class, member_class, train = bench.engine_at("HEAD", tmp_path)
