@@ -192,13 +192,18 @@ def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor]
             or next(iter(params.values())).device.type != "cpu"):
         return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
     grads = {n: torch.empty_like(t) for n, t in params.items()} if with_grads else None
-    rows = lambda tensors, s: None if tensors is None else {  # noqa: E731
-        n: t[s:s + chunk] for n, t in tensors.items()}
-    parts = [model.loss_and_grads(rows(params, s), rows(masks, s), inputs, labels, loss_dtype,
-                                  with_grads, grads_out=rows(grads, s))
+    parts = [model.loss_and_grads(_rows(params, s, chunk), _rows(masks, s, chunk), inputs,
+                                  labels, loss_dtype, with_grads,
+                                  grads_out=_rows(grads, s, chunk))
              for s in range(0, k_count, chunk)]
     return (torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts]),
             grads)
+
+
+def _rows(tensors: Optional[Mapping[str, torch.Tensor]], start: int, count: int
+          ) -> Optional[Params]:
+    """Members start .. start + count - 1 of stacked tensors (views; None stays None)."""
+    return None if tensors is None else {n: t[start:start + count] for n, t in tensors.items()}
 
 
 class FixedMasks:

@@ -12,7 +12,7 @@ from grok_core.models import MLP
 from grok_core.models import mlp as mlp_module
 from grok_core.models.transformer import Transformer
 from grok_core.pruning import magnitude_mask
-from grok_core.training import MemberSpec, train_cohort
+from grok_core.training import MemberSpec, cohort_loss_and_grads, train_cohort
 
 needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler here")
 
@@ -112,6 +112,26 @@ def test_a_members_numbers_do_not_depend_on_its_cohort():
     assert torch.equal(loss[1:2], alone[0])
     for name in grads:
         assert torch.equal(grads[name][1:2], alone[2][name]), name
+
+
+@pytest.mark.parametrize("pos_embed", [False, True])
+def test_a_transformer_cohort_in_chunks_has_the_numbers_of_one_call(pos_embed):
+    """Six members, four at a time on a CPU (each chunk writing its gradients into its rows of
+    the cohort's): the loss, accuracy and every gradient of one call over all six, bitwise."""
+    model = Transformer(ModelConfig(name="transformer", d_emb=24, d_hidden=20,
+                                    pos_embed=pos_embed, biases=pos_embed), 13, 13)
+    assert model.cpu_members_at_a_time == 4
+    params = model.init_cohort(range(6))
+    generator = torch.Generator().manual_seed(2)
+    masks = {n: (torch.rand(params[n].shape, generator=generator) > 0.3).float()
+             for n in model.prunable}
+    inputs, labels = _tokens(13, 90, 7)
+    whole = model.loss_and_grads(params, masks, inputs, labels, torch.float64)
+    chunked = cohort_loss_and_grads(model, params, masks, inputs, labels, torch.float64)
+    assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
+    assert whole[2].keys() == chunked[2].keys()
+    for name, grad in whole[2].items():
+        assert torch.equal(grad, chunked[2][name]), name
 
 
 @needs_compiler
