@@ -74,7 +74,7 @@ class CohortAdamW:
         elements from the same start, without a view per tensor and step)."""
         return stacked if self.k_count == 1 else stacked[k]
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping (the parameters stay normal tensors)
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params)."""
         self.step_count += 1
@@ -144,7 +144,7 @@ class CohortSGD:
         self.buffers: dict[str, torch.Tensor] = {}  # created on the first step, as torch's
         self.step_count = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, grads: Mapping[str, torch.Tensor]) -> None:
         """One update given gradients of the summed member losses (same names as params):
         per member, torch's own arithmetic (d = g + wd p; b = mu b + d; p -= lr b) as a few

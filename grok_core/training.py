@@ -185,7 +185,17 @@ def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor]
     ``cpu_members_at_a_time`` computes that many members at a time (contiguous row slices, no
     copies): each chunk writes its gradients into its rows of the cohort's (``grads_out``),
     losses and accuracies are concatenated. A member's numbers do not depend on the chunk
-    (bitwise on this CPU, as they do not on the cohort: tests/test_engine.py)."""
+    (bitwise on this CPU, as they do not on the cohort: tests/test_engine.py). A model that
+    computes its gradients by hand (or none are asked) runs in ``torch.inference_mode``: what it
+    returns is then read, never changed in place or differentiated."""
+    with torch.inference_mode(not (with_grads and model.needs_autograd)):
+        return _cohort_loss_and_grads(model, params, masks, inputs, labels, loss_dtype,
+                                      with_grads)
+
+
+def _cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor],
+                           masks: Optional[Mapping[str, torch.Tensor]], inputs: torch.Tensor,
+                           labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool):
     k_count = next(iter(params.values())).shape[0]
     chunk = model.cpu_members_at_a_time
     if (chunk is None or k_count <= chunk

@@ -33,6 +33,11 @@ class MLP(CohortModel):
             "W_unemb": ParamSpec((d, classes), d, True),
         }
 
+    @property
+    def needs_autograd(self) -> bool:
+        """Only another loss than cross-entropy takes the generic (autograd) path."""
+        return self.loss != "cross_entropy"
+
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         token_hidden = torch.bmm(params["W_emb"], params["W_in"])  # [K, vocab, h]
         hidden_logits = torch.bmm(params["W_out"], params["W_unemb"])  # [K, h, classes]

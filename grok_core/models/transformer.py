@@ -51,6 +51,11 @@ class Transformer(CohortModel):
             specs["b_out"] = ParamSpec((d,), None, False)
         self.specs = specs
 
+    @property
+    def needs_autograd(self) -> bool:
+        """Only another loss than cross-entropy takes the generic (autograd) path."""
+        return self.loss != "cross_entropy"
+
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, classes] logits by the token tables (``_TokenTables``; ``naive_logits`` is the
         plain form, equal in float64)."""

@@ -94,6 +94,11 @@ class VectorMLP(CohortModel):
             return grad * (1.0 + pre)
         return torch.ops.aten.threshold_backward(grad, activated, 0)
 
+    @property
+    def needs_autograd(self) -> bool:
+        """Only a hinge over more than two classes takes the generic (autograd) path."""
+        return self.loss == "hinge" and self.classes > 2
+
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
@@ -103,7 +108,7 @@ class VectorMLP(CohortModel):
         bookkeeping costs more than the arithmetic); gradients of masked tensors are
         multiplied by their masks. Same values as the generic autograd path (a test compares
         them). A hinge over more than two classes takes the generic path."""
-        if not with_grads or (self.loss == "hinge" and self.classes > 2):
+        if not with_grads or self.needs_autograd:
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
         logits, layer_inputs, pre_activations, weights, lone = self._forward(
             apply_masks(params, masks), inputs)
