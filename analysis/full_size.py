@@ -53,7 +53,9 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
     ("Fig. 2c", "operations"): FullSize(
         False, "sooner on mul (3.6x), later on sub (1.07x) and x^2+y^2 (4.4x); div, x^2+xy+y^2 "
                "and x^3+xy not testable (their dense runs never generalise; mlp engine 2; "
-               "engine 2: mul 2.1x sooner, sub 3.8x and x^2+y^2 2.5x later)",
+               "engine 2: mul 2.1x sooner, sub 3.8x and x^2+y^2 2.5x later); held-out seeds "
+               "3-8: mul 1.5x sooner (4 of 6), sub 2.9x later (sooner on 1 of 6), x^2+y^2 "
+               "sooner on none (4 tickets never generalise)",
         quick_differs="the quick study trains two operations (sub, mul) for 20k steps instead "
                       "of six for 50k"),
     ("Fig. 2d-e", "tasks"): FullSize(
