@@ -10,7 +10,8 @@ kernels: ``MODEL_ENGINE_VERSIONS``), on seeds 0-9. Engine 3 moves full-size t_ge
 cent (the headline's medians: dense 225 -> 237, ticket 3.3 -> 3.6). Run again on 12-06 with mlp
 engine 2 (the MLP's loss by the compiled kernel): the headline (seeds 0-2 and 3-5), pai,
 norm_control, edge_popup, structure and pruning_rate, operations and the MLP's critical-ratio
-search, every verdict as before; the transformer's search has not been run again since engine 2.
+search, every verdict as before; the transformer's study and search with its engine 3 on the
+evening of 12-06: held on seeds 0-2, and no window, as before.
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ FULL_SIZE: dict[tuple[str, str], FullSize] = {
     ("Fig. 16a", "critical_ratio"): NOT_MEASURED,
     ("Fig. 16a", "critical_ratio_search"): FullSize(
         False, "MLP upper edge 0.802 [0.771, 0.828], in [0.7, 0.9] (mlp engine 2; engine 2: "
-               "0.800 [0.762, 0.816]); the transformer's search has no window",
+               "0.800 [0.762, 0.816]); the transformer's search has no window (its engine 3 as its "
+               "engine 2)",
         quick_note="the same word for another reason: the MLP's edge needs the full size. At "
                    "the quick size no ticket trained without weight decay generalised (seeds "
                    "0-1, k 0.5-0.9, up to 20k steps; test accuracy 0.15-0.57), so there is no "
