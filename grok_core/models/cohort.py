@@ -42,6 +42,9 @@ class CohortModel:
     # large cohort outgrow the core's cache; such a model's ``loss_and_grads`` takes
     # ``grads_out`` (tensors to write the gradients into).
     cpu_members_at_a_time: int | None = None
+    # The losses whose gradients this model's ``loss_and_grads`` computes by hand (the others
+    # take the generic autograd path); see ``needs_autograd``.
+    losses_by_hand: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int,
                  loss: str = "cross_entropy") -> None:
@@ -78,11 +81,11 @@ class CohortModel:
 
     @property
     def needs_autograd(self) -> bool:
-        """Whether ``loss_and_grads`` takes its gradients from autograd (this generic version
-        does). A model that computes them by hand says False, and the training loop then runs
-        it in ``torch.inference_mode``: no autograd bookkeeping per operation, 2-4% of a step
-        at the paper's size, the same numbers."""
-        return True
+        """Whether ``loss_and_grads`` takes its gradients from autograd: unless this model
+        computes them by hand for its loss (``losses_by_hand``). Where it does not, the training
+        loop runs it in ``torch.inference_mode``: no autograd bookkeeping per operation, 2-4%
+        of a step at the paper's size, the same numbers."""
+        return self.loss not in self.losses_by_hand
 
     @property
     def prunable(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ class MLP(CohortModel):
     """
 
     embedding = "W_emb"
+    losses_by_hand = ("cross_entropy",)
 
     def __init__(self, config: ModelConfig, vocab: int, classes: int,
                  loss: str = "cross_entropy") -> None:
@@ -32,11 +33,6 @@ class MLP(CohortModel):
             "W_out": ParamSpec((h, d), h, True),
             "W_unemb": ParamSpec((d, classes), d, True),
         }
-
-    @property
-    def needs_autograd(self) -> bool:
-        """Only another loss than cross-entropy takes the generic (autograd) path."""
-        return self.loss != "cross_entropy"
 
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         token_hidden = torch.bmm(params["W_emb"], params["W_in"])  # [K, vocab, h]
@@ -56,7 +52,7 @@ class MLP(CohortModel):
         memory. Gradients of masked tensors are multiplied by their masks. Another loss than
         cross-entropy takes the generic (autograd) path.
         """
-        if self.loss != "cross_entropy":
+        if self.needs_autograd:
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
         eff = apply_masks(params, masks)
         w_emb, w_in, w_out, w_unemb = eff["W_emb"], eff["W_in"], eff["W_out"], eff["W_unemb"]

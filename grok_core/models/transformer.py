@@ -25,6 +25,7 @@ class Transformer(CohortModel):
 
     n_ctx = 2
     embedding = "W_E"
+    losses_by_hand = ("cross_entropy",)
     # a member-step's [N, m + C] tensors: four members' fit the cache, eight do not. Measured,
     # K=8 on one thread: 281 / 302 / 333 / 285 member-steps/s four at a time against all eight
     # at once (the MLP's smaller tensors are fastest all at once: 897 / 959 / 988 / 1059)
@@ -51,11 +52,6 @@ class Transformer(CohortModel):
             specs["b_out"] = ParamSpec((d,), None, False)
         self.specs = specs
 
-    @property
-    def needs_autograd(self) -> bool:
-        """Only another loss than cross-entropy takes the generic (autograd) path."""
-        return self.loss != "cross_entropy"
-
     def logits(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """[K, N, classes] logits by the token tables (``_TokenTables``; ``naive_logits`` is the
         plain form, equal in float64)."""
@@ -71,7 +67,7 @@ class Transformer(CohortModel):
         cross-entropy takes the generic (autograd) path. ``grads_out``: contiguous tensors
         to write the gradients into (a chunk's rows of the cohort's, so that the chunks'
         gradients need no concatenation), returned as the gradients."""
-        if self.loss != "cross_entropy":
+        if self.needs_autograd:
             loss, acc, grads = super().loss_and_grads(params, masks, inputs, labels, loss_dtype,
                                                       with_grads)
             if grads is not None and grads_out is not None:
