@@ -175,13 +175,14 @@ class ScoreForward:
         return dict(apply_masks({name: params[name] for name in self.model.specs}, masks))
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
-                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
-        """Loss [K], accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
+                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True,
+                       with_loss: bool = True):
+        """Loss [K] (NaN if not ``with_loss`` and the model skips it), accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
         scores (straight-through: dL/d(W * m) * W)."""
         masks = self.masks(params)
         effective = self._fresh = self._effective(params, masks)
         loss, accuracy, grads = self.model.loss_and_grads(effective, None, inputs, labels,
-                                                          loss_dtype, with_grads)
+                                                          loss_dtype, with_grads, with_loss)
         if not with_grads:
             return loss, accuracy, None
         out = {}

@@ -180,7 +180,7 @@ class _Progress:
 def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor],
                           masks: Optional[Mapping[str, torch.Tensor]], inputs: torch.Tensor,
                           labels: torch.Tensor, loss_dtype: torch.dtype,
-                          with_grads: bool = True):
+                          with_grads: bool = True, with_loss: bool = True):
     """``model.loss_and_grads`` of the whole cohort; on a CPU, a model with
     ``cpu_members_at_a_time`` computes that many members at a time (contiguous row slices, no
     copies): each chunk writes its gradients into its rows of the cohort's (``grads_out``),
@@ -190,20 +190,22 @@ def cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor]
     returns is then read, never changed in place or differentiated."""
     with torch.inference_mode(not (with_grads and model.needs_autograd)):
         return _cohort_loss_and_grads(model, params, masks, inputs, labels, loss_dtype,
-                                      with_grads)
+                                      with_grads, with_loss)
 
 
 def _cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor],
                            masks: Optional[Mapping[str, torch.Tensor]], inputs: torch.Tensor,
-                           labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool):
+                           labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool,
+                           with_loss: bool):
     k_count = next(iter(params.values())).shape[0]
     chunk = model.cpu_members_at_a_time
     if (chunk is None or k_count <= chunk
             or next(iter(params.values())).device.type != "cpu"):
-        return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)
+        return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads,
+                                    with_loss)
     grads = {n: torch.empty_like(t) for n, t in params.items()} if with_grads else None
     parts = [model.loss_and_grads(_rows(params, s, chunk), _rows(masks, s, chunk), inputs,
-                                  labels, loss_dtype, with_grads,
+                                  labels, loss_dtype, with_grads, with_loss,
                                   grads_out=_rows(grads, s, chunk))
              for s in range(0, k_count, chunk)]
     return (torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts]),
@@ -230,10 +232,12 @@ class FixedMasks:
         return apply_masks(params, self.masks)
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
-                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True):
-        """Loss [K], accuracy [K], gradients of the raw parameters (zero where pruned)."""
+                       labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True,
+                       with_loss: bool = True):
+        """Loss [K] (NaN if not ``with_loss`` and the model skips it), accuracy [K],
+        gradients of the raw parameters (zero where pruned)."""
         return cohort_loss_and_grads(self.model, params, self.masks, inputs, labels,
-                                     loss_dtype, with_grads)
+                                     loss_dtype, with_grads, with_loss)
 
     def updated(self) -> None:
         """The optimiser has changed the parameters (nothing to refresh: the masks are fixed)."""
@@ -464,15 +468,18 @@ def _train_step(loop: _Loop, state: LoopState, step: int) -> bool:
     member is left to update."""
     run = loop.run
     batch = minibatch(loop.train, run.batch_size, step, loop.config.task.split_seed)
+    evaluating = step % run.eval_every == 0
+    # the step's loss is read only where it is the curve's train loss
     loss, accuracy, grads = state.forward.loss_and_grads(
-        state.params, batch.inputs, batch.labels, loop.loss_dtype)
+        state.params, batch.inputs, batch.labels, loop.loss_dtype,
+        with_loss=evaluating and not loop.batched)
     if not loop.batched:
         _record_train_acc(state, step, accuracy)
     if step in loop.checkpoint_steps:
         loop.callbacks.on_checkpoint(step, _detached(state.forward.effective(state.params)),
                                      list(state.active))
         state.last_checkpoint = step
-    if step % run.eval_every == 0:
+    if evaluating:
         effective = state.forward.effective(state.params)
         test_acc = _evaluate(loop, state, step, None if loop.batched else loss, accuracy,
                              effective)

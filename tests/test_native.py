@@ -8,7 +8,7 @@ import torch
 from grok_core import native
 from grok_core.config import ExperimentConfig, ModelConfig
 from grok_core.models import transposed_cross_entropy
-from grok_core.models import MLP
+from grok_core.models import MLP, build_model
 from grok_core.models import mlp as mlp_module
 from grok_core.models.transformer import Transformer
 from grok_core.pruning import magnitude_mask
@@ -99,6 +99,24 @@ def test_the_kernels_cross_entropy_keeps_a_confident_prediction():
     assert torch.equal(accuracy, ref_accuracy)
     no_grad_loss, _, none = native.cross_entropy_rows(logits, labels, with_grads=False)
     assert none is None and torch.equal(no_grad_loss, loss)
+
+
+@needs_compiler
+@pytest.mark.parametrize("model_name", ["mlp", "transformer"])
+def test_a_step_that_skips_its_loss_has_the_accuracy_and_gradients_of_one_that_takes_it(
+        model_name):
+    """A training step's loss is read only at evaluations, so the kernels may skip its
+    logarithms: the loss is then NaN (never a stale or partial value), and the accuracy and
+    every gradient are bitwise those of the step that computes it."""
+    model = build_model(ModelConfig(name=model_name), 13, 13, "tokens")
+    params = model.init_cohort([0, 1])
+    inputs, labels = _tokens(13, 90, 5)
+    loss, accuracy, grads = model.loss_and_grads(params, None, inputs, labels, torch.float64)
+    skipped, same_accuracy, same_grads = model.loss_and_grads(
+        params, None, inputs, labels, torch.float64, with_loss=False)
+    assert loss.isfinite().all() and skipped.isnan().all()
+    assert torch.equal(accuracy, same_accuracy)
+    assert all(torch.equal(grads[n], same_grads[n]) for n in grads)
 
 
 @needs_compiler

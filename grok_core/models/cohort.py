@@ -115,10 +115,12 @@ class CohortModel:
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
-                       with_grads: bool = True
+                       with_grads: bool = True, with_loss: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Per-member mean cross-entropy [K], accuracy [K] and, if asked, the gradients of the
-        summed member losses with respect to the raw (unmasked) ``params``.
+        summed member losses with respect to the raw (unmasked) ``params``. Without
+        ``with_loss`` a model may skip the loss and return NaN for it (a training step's loss
+        is read only at evaluations); the accuracy is always computed.
 
         Generic version: autograd through ``logits``. Models may override it with an exact
         hand-written backward (the MLP does; a test compares the two).

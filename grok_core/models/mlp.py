@@ -43,7 +43,7 @@ class MLP(CohortModel):
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
-                       with_grads: bool = True
+                       with_grads: bool = True, with_loss: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward of eq. (1) (no autograd graph).
 
@@ -67,7 +67,8 @@ class MLP(CohortModel):
             hidden = torch.relu(pre)
         if by_kernels and loss_dtype == torch.float64:  # rows: each example's classes at hand
             logits = torch.bmm(hidden, hidden_logits)  # [K, N, C]
-            loss, acc, d_logits = native.cross_entropy_rows(logits, labels, with_grads)
+            loss, acc, d_logits = native.cross_entropy_rows(logits, labels, with_grads,
+                                                            with_loss)
             d_logits_t = None if d_logits is None else d_logits.transpose(1, 2)
         else:  # [K, C, N], so that PyTorch's softmax reductions run along contiguous memory
             logits_t = torch.bmm(hidden_logits.transpose(1, 2), hidden.transpose(1, 2))

@@ -60,7 +60,8 @@ class Transformer(CohortModel):
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
-                       with_grads: bool = True, grads_out: Params | None = None
+                       with_grads: bool = True, with_loss: bool = True,
+                       grads_out: Params | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward by the token tables (no autograd graph);
         gradients of masked tensors are multiplied by their masks. Another loss than
@@ -76,7 +77,8 @@ class Transformer(CohortModel):
         tables = _TokenTables(apply_masks(params, masks))
         example = tables.forward(inputs)
         if tables.native and loss_dtype == torch.float64:
-            loss, acc, d_logits = native.cross_entropy_rows(example.logits, labels, with_grads)
+            loss, acc, d_logits = native.cross_entropy_rows(example.logits, labels, with_grads,
+                                                            with_loss)
         else:
             loss, acc, d_logits_t = transposed_cross_entropy(
                 example.logits.transpose(1, 2), labels, loss_dtype, with_grads)

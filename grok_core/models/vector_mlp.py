@@ -102,7 +102,7 @@ class VectorMLP(CohortModel):
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
-                       with_grads: bool = True
+                       with_grads: bool = True, with_loss: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Hand-written forward and backward (no autograd graph: at small batches the graph's
         bookkeeping costs more than the arithmetic); gradients of masked tensors are

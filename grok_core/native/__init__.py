@@ -46,7 +46,7 @@ _I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 _SIGNATURES = {
     "token_rows_forward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 4,
     "token_rows_backward": [_I64] * 5 + [_PTR] * 6 + [_F32] + [_PTR] * 8,
-    "cross_entropy_rows": [_I64] * 3 + [_PTR] * 6,
+    "cross_entropy_rows": [_I64] * 3 + [_PTR] * 2 + [_I64] + [_PTR] * 5,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
 }
@@ -220,17 +220,21 @@ def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torc
     return d_table
 
 
-def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool
+def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: bool,
+                       with_loss: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """Mean cross-entropy [K] and accuracy [K] of logits [K, N, C] (the normaliser in float64,
-    as ``grok_core.models.losses.transposed_cross_entropy`` with float64), and if asked
+    """Mean cross-entropy [K] (NaN without ``with_loss``: not computed) and accuracy [K] of
+    logits [K, N, C] (the normaliser in float64, as
+    ``grok_core.models.losses.transposed_cross_entropy`` with float64), and if asked
     d(sum of member losses) / d logits [K, N, C]."""
     k_count, n, classes = logits.shape
     logits, labels = logits.contiguous(), labels.contiguous()
     loss = torch.empty(k_count, dtype=torch.float64)
     accuracy = torch.empty(k_count)
     d_logits = torch.empty(k_count, n, classes) if with_grads else None
-    row = torch.empty(classes)
-    _library().cross_entropy_rows(k_count, n, classes, _ptr(logits), _ptr(labels), _ptr(loss),
-                                  _ptr(accuracy), _ptr(d_logits), _ptr(row))
+    exps = None if with_grads else torch.empty(n, classes)
+    label_shift = torch.empty(n)
+    _library().cross_entropy_rows(k_count, n, classes, _ptr(logits), _ptr(labels),
+                                  int(with_loss), _ptr(loss), _ptr(accuracy), _ptr(d_logits),
+                                  _ptr(exps), _ptr(label_shift))
     return loss.float(), accuracy, d_logits

@@ -261,31 +261,43 @@ static double sum_of(int64_t count, const float *e) {
 
 /* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
  * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples;
- * the normaliser 1 + tiny in double), acc [K] (the label's logit the largest, ties count) and,
- * when d_logits is not NULL, d(sum of member losses) / d logits [K, N, C] (the label's entry
- * (e_y - total) / total in double). row [C]: scratch. */
+ * the normaliser 1 + tiny in double; NaN unless want_loss: its logarithms are a fifth of the
+ * kernel and a training step's loss is read only at evaluations), acc [K] (the label's logit
+ * the largest, ties count) and, when d_logits is not NULL, d(sum of member losses) / d logits
+ * [K, N, C] (the label's entry (e_y - total) / total in double). exps [N, C] (where d_logits is
+ * NULL) and label_shift [N]: scratch.
+ * The exponentials are taken in one pass over a member's N C shifted logits rather than row by
+ * row: no vector tail per row (C = 67 leaves three scalar exponentials in every row), the same
+ * operations on every element, so the same bits. */
 void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
-                        const int64_t *labels, double *loss, float *acc, float *d_logits,
-                        float *row) {
+                        const int64_t *labels, int64_t want_loss, double *loss, float *acc,
+                        float *d_logits, float *exps, float *label_shift) {
     for (int64_t k = 0; k < K; k++) {
-        double loss_sum = 0.0;
+        const float *Z = logits + k * N * C;
+        float *E = d_logits ? d_logits + k * N * C : exps;
         int64_t correct = 0;
         for (int64_t n = 0; n < N; n++) {
-            const float *z = logits + (k * N + n) * C;
-            const int64_t y = labels[n];
+            const float *z = Z + n * C;
+            float *e = E + n * C;
             const float z_max = max_of(C, z);
-            correct += z[y] >= z_max;
-            float *e = d_logits ? d_logits + (k * N + n) * C : row;
-            for (int64_t j = 0; j < C; j++) e[j] = exp_nonpositive(z[j] - z_max);
+            correct += z[labels[n]] >= z_max;
+            label_shift[n] = z[labels[n]] - z_max;
+            for (int64_t j = 0; j < C; j++) e[j] = z[j] - z_max;
+        }
+        for (int64_t i = 0; i < N * C; i++) E[i] = exp_nonpositive(E[i]);
+        double loss_sum = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            float *e = E + n * C;
+            const int64_t y = labels[n];
             const double total = sum_of(C, e);
-            loss_sum += log(total) - (double)(z[y] - z_max);
+            if (want_loss) loss_sum += log(total) - (double)label_shift[n];
             if (d_logits) { /* p_j / N, and (p_y - 1) / N = (e_y - total) / (total N) */
                 const float e_y = e[y], factor = (float)(1.0 / (total * (double)N));
                 for (int64_t j = 0; j < C; j++) e[j] = e[j] * factor;
                 e[y] = (float)(((double)e_y - total) / (total * (double)N));
             }
         }
-        loss[k] = loss_sum / (double)N;
+        loss[k] = want_loss ? loss_sum / (double)N : NAN;
         acc[k] = (float)correct / (float)N;
     }
 }
