@@ -183,6 +183,63 @@ def test_the_mlp_by_the_kernels_agrees_with_float64(monkeypatch):
     _both_paths_agree_with_float64(model, params, masks, inputs, labels, monkeypatch)
 
 
+def _mlp_numbers(model, params, masks, inputs, labels, with_grads, with_loss):
+    with torch.inference_mode():
+        loss, accuracy, grads = model.loss_and_grads(params, masks, inputs, labels,
+                                                     torch.float64, with_grads, with_loss)
+    return [loss, accuracy, *(grads or {}).values()]
+
+
+@needs_compiler
+def test_the_mlp_in_one_call_has_every_bit_of_torch_products_between_kernels(monkeypatch):
+    """The MLP's whole pass in one call of the kernels, its products by PyTorch's own sgemm_,
+    against torch.bmm between the kernels: the same losses, accuracies and gradients, bit for
+    bit, for a cohort of masked members, with and without gradients and loss."""
+    if not native.blas_available():
+        pytest.skip("this PyTorch exports no sgemm_ giving torch.bmm's bits")
+    model = MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67)
+    generator = torch.Generator().manual_seed(4)
+    params = {n: t + 0.3 * torch.randn(t.shape, generator=generator)
+              for n, t in model.init_cohort([0, 1, 2]).items()}
+    masks = {n: (torch.rand(params[n].shape, generator=generator) > 0.4).float()
+             for n in model.prunable}
+    inputs, labels = _tokens(67, 500, 1)
+    calls = []
+    whole_pass = native.mlp_loss_and_grads
+    for member_masks in (None, masks):
+        for with_grads, with_loss in ((True, True), (True, False), (False, True)):
+            args = (model, params, member_masks, inputs, labels, with_grads, with_loss)
+            monkeypatch.setattr(native, "mlp_loss_and_grads",
+                                lambda *a: calls.append(1) or whole_pass(*a))
+            one_call = _mlp_numbers(*args)
+            assert len(calls) == 1  # the path under test was taken
+            monkeypatch.setattr(native, "blas_available", lambda: False)
+            by_bmm = _mlp_numbers(*args)
+            assert len(calls) == 1
+            calls.clear()
+            monkeypatch.undo()
+            assert len(one_call) == len(by_bmm) == (6 if with_grads else 2)
+            for ours, theirs in zip(one_call, by_bmm):
+                assert torch.equal(ours, theirs) or (ours.isnan().all() and theirs.isnan().all())
+
+
+@needs_compiler
+def test_a_blas_whose_products_are_not_torchs_is_left_alone(monkeypatch):
+    """Where the sgemm_ found does not give torch.bmm's bits (another BLAS, other
+    arguments), the kernels do no products: the MLP calls torch.bmm between them."""
+    monkeypatch.setattr(native, "_products_are_torchs", lambda library: False)
+    native._library.cache_clear()
+    try:
+        assert native.available() and not native.blas_available()
+        model = MLP(ModelConfig(d_emb=16, d_hidden=8), 11, 11)
+        inputs, labels = _tokens(11, 40, 0)
+        loss, _, grads = model.loss_and_grads(model.init_cohort([0]), None, inputs, labels,
+                                              torch.float64)
+        assert torch.isfinite(loss).all() and set(grads) == set(model.specs)
+    finally:
+        native._library.cache_clear()
+
+
 def test_a_failed_build_falls_back_to_pytorch_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("GROK_NATIVE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")

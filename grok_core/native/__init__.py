@@ -49,6 +49,9 @@ _SIGNATURES = {
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 2 + [_I64] + [_PTR] * 5,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
+    "set_sgemm": [_PTR],
+    "matmul": [_I64] * 3 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR],
+    "mlp_loss_and_grads": [_I64] * 6 + [_PTR] * 6 + [_I64] * 2 + [_PTR] * 7,
 }
 
 
@@ -135,7 +138,58 @@ def _library() -> Optional[ctypes.CDLL]:
     for name, argtypes in _SIGNATURES.items():
         getattr(library, name).argtypes = argtypes
         getattr(library, name).restype = None
+    library.mlp_scratch_floats.argtypes = [_I64] * 4
+    library.mlp_scratch_floats.restype = _I64
+    library.products_by_blas = _connect_blas(library)
     return library
+
+
+def _torch_sgemm() -> Optional[int]:
+    """The address of the sgemm_ that PyTorch's CPU matmul calls (MKL's, exported by
+    libtorch_cpu), or None where PyTorch was built without MKL or does not export it."""
+    if not torch.backends.mkl.is_available():
+        return None
+    try:
+        torch_cpu = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        return ctypes.cast(torch_cpu.sgemm_, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+
+
+def _products_are_torchs(library: ctypes.CDLL) -> bool:
+    """Whether the kernels' matrix products give torch.bmm's bits, each operand plain and
+    transposed: the guard that the sgemm_ found is the one PyTorch calls, called as it does."""
+    generator = torch.Generator().manual_seed(0)
+    for a_transposed in (False, True):
+        for b_transposed in (False, True):
+            a = torch.randn(37, 29, generator=generator)
+            b = torch.randn(41, 37, generator=generator)
+            a, b = (a.t() if a_transposed else a.t().contiguous()), (
+                b.t() if b_transposed else b.t().contiguous())  # [29, 37] and [37, 41]
+            ours = torch.empty(29, 41)
+            library.matmul(29, 41, 37, a.data_ptr(), int(a_transposed),
+                           a.stride(1 if a_transposed else 0), b.data_ptr(), int(b_transposed),
+                           b.stride(1 if b_transposed else 0), ours.data_ptr())
+            if not torch.equal(ours, torch.bmm(a[None], b[None])[0]):
+                return False
+    return True
+
+
+def _connect_blas(library: ctypes.CDLL) -> bool:
+    """Hand the library PyTorch's sgemm_; True if its products then give torch.bmm's bits."""
+    sgemm = _torch_sgemm()
+    if sgemm is None:
+        return False
+    library.set_sgemm(sgemm)
+    return _products_are_torchs(library)
+
+
+def blas_available() -> bool:
+    """True if the kernels run whole passes with their matrix products by PyTorch's own BLAS
+    (found, and giving torch.bmm's bits); without it the models call torch.bmm between
+    kernels."""
+    library = _library()
+    return library is not None and library.products_by_blas
 
 
 def available() -> bool:
@@ -238,3 +292,27 @@ def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: b
                                   int(with_loss), _ptr(loss), _ptr(accuracy), _ptr(d_logits),
                                   _ptr(exps), _ptr(label_shift))
     return loss.float(), accuracy, d_logits
+
+
+def mlp_loss_and_grads(w_emb: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor,
+                       w_unemb: torch.Tensor, pairs: torch.Tensor, labels: torch.Tensor,
+                       with_grads: bool, with_loss: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor, Optional[list[torch.Tensor]]]:
+    """Eq. (1)'s MLP in one call (``grok_core.models.mlp.MLP.loss_and_grads``'s operations,
+    the same bits; needs ``blas_available()``): mean cross-entropy [K] (NaN without
+    ``with_loss``), accuracy [K] and, if asked, the gradients of the summed member losses with
+    respect to the (masked) weights given, in their order."""
+    weights = [t.contiguous() for t in (w_emb, w_in, w_out, w_unemb)]
+    k_count, vocab, width = weights[0].shape
+    hidden_width, classes, n = weights[1].shape[-1], weights[3].shape[-1], pairs.shape[0]
+    loss = torch.empty(k_count, dtype=torch.float64)
+    accuracy = torch.empty(k_count)
+    grads = [torch.empty_like(t) for t in weights] if with_grads else None
+    library = _library()
+    scratch = torch.empty(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
+    library.mlp_loss_and_grads(k_count, n, vocab, width, hidden_width, classes,
+                               *map(_ptr, weights), _ptr(pairs.contiguous()),
+                               _ptr(labels.contiguous()), int(with_grads), int(with_loss),
+                               _ptr(loss), _ptr(accuracy),
+                               *(map(_ptr, grads) if grads else [None] * 4), _ptr(scratch))
+    return loss.float(), accuracy, grads

@@ -301,3 +301,84 @@ void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
         acc[k] = (float)correct / (float)N;
     }
 }
+
+/* ---- the MLP's whole pass, its matrix products by the BLAS that PyTorch calls ----
+ * PyTorch's CPU matmul of float32 row-major operands is one column-major sgemm_ of the BLAS it
+ * was built with (MKL): C^T = B^T A^T, an operand's flag 'T' where it is a transposed view. The
+ * same call here gives the same bits (a test compares every product), and a step is one call
+ * from Python instead of some thirty: at one member the dispatch of those calls was ~10% of it. */
+typedef void (*sgemm_fn)(const char *transa, const char *transb, const int *m, const int *n,
+                         const int *k, const float *alpha, const float *a, const int *lda,
+                         const float *b, const int *ldb, const float *beta, float *c,
+                         const int *ldc);
+static sgemm_fn blas_sgemm = NULL;
+
+/* the BLAS's sgemm_ (Fortran interface), found by grok_core.native in PyTorch's library */
+void set_sgemm(void *function) { blas_sgemm = (sgemm_fn)function; }
+
+/* C [m, n] (rows contiguous) = A [m, k] B [k, n]. An operand is plain (rows contiguous, ld
+ * floats apart) or, with its flag set, the transposed view of such a matrix (ld: the row length
+ * of the matrix it views). */
+static void product(int64_t m, int64_t n, int64_t k, const float *a, int a_transposed,
+                    int64_t lda, const float *b, int b_transposed, int64_t ldb, float *c) {
+    const char ta = a_transposed ? 'T' : 'N', tb = b_transposed ? 'T' : 'N';
+    const int rows = (int)n, cols = (int)m, inner = (int)k, ld_a = (int)lda, ld_b = (int)ldb,
+              ld_c = (int)n;
+    const float one = 1.0f, zero = 0.0f;
+    blas_sgemm(&tb, &ta, &rows, &cols, &inner, &one, b, &ld_b, a, &ld_a, &zero, c, &ld_c);
+}
+
+/* a float count rounded up to whole 64-byte lines, so that every scratch array starts where a
+ * PyTorch allocation would (the BLAS's kernels may depend on alignment) */
+static int64_t lines(int64_t count) { return (count + 15) / 16 * 16; }
+
+/* scratch floats mlp_loss_and_grads needs for N examples, V tokens, h hidden units, C classes */
+int64_t mlp_scratch_floats(int64_t N, int64_t V, int64_t h, int64_t C) {
+    return 2 * lines(V * h) + 3 * lines(h * C) + 3 * lines(N * h) + 2 * lines(N * C) + lines(N);
+}
+
+/* Eq. (1)'s MLP (grok_core.models.mlp.MLP.loss_and_grads, the same operations in the same
+ * order): per member, T = W_emb W_in, H = W_out W_unemb, hidden = ReLU(T[a] + T[b]), logits =
+ * hidden H, the cross-entropy, and if want_grads the gradients of the summed member losses.
+ * Weights [K, ...] (masks already applied), pairs [N, 2], labels [N]; out: loss [K] (NaN
+ * unless want_loss), acc [K], g_* shaped as the weights. */
+void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, int64_t C,
+                        const float *w_emb, const float *w_in, const float *w_out,
+                        const float *w_unemb, const int64_t *pairs, const int64_t *labels,
+                        int64_t want_grads, int64_t want_loss, double *loss, float *acc,
+                        float *g_emb, float *g_in, float *g_out, float *g_unemb,
+                        float *scratch) {
+    float *T = scratch, *d_T = T + lines(V * h);
+    float *H = d_T + lines(V * h), *d_H_t = H + lines(h * C), *d_H = d_H_t + lines(h * C);
+    float *hidden = d_H + lines(h * C), *d_hidden = hidden + lines(N * h);
+    float *masked = d_hidden + lines(N * h);
+    float *logits = masked + lines(N * h), *d_logits = logits + lines(N * C);
+    float *label_shift = d_logits + lines(N * C);
+    for (int64_t k = 0; k < K; k++) {
+        const float *We = w_emb + k * V * d, *Wi = w_in + k * d * h;
+        const float *Wo = w_out + k * h * d, *Wu = w_unemb + k * d * C;
+        product(V, h, d, We, 0, d, Wi, 0, h, T);
+        product(h, C, d, Wo, 0, d, Wu, 0, C, H);
+        pair_relu_forward(1, N, V, h, T, pairs, hidden);
+        product(N, C, h, hidden, 0, h, H, 0, C, logits);
+        /* without gradients d_logits is the exponentials' scratch */
+        cross_entropy_rows(1, N, C, logits, labels, want_loss, loss + k, acc + k,
+                           want_grads ? d_logits : NULL, d_logits, label_shift);
+        if (!want_grads) continue;
+        product(C, h, N, d_logits, 1, C, hidden, 0, h, d_H_t); /* (d_logits^T hidden)^T */
+        for (int64_t i = 0; i < h; i++)
+            for (int64_t j = 0; j < C; j++) d_H[i * C + j] = d_H_t[j * h + i];
+        product(N, h, C, d_logits, 0, C, H, 1, C, d_hidden);
+        pair_relu_backward(1, N, V, h, hidden, d_hidden, pairs, d_T, masked);
+        product(V, d, h, d_T, 0, h, Wi, 1, h, g_emb + k * V * d);
+        product(d, h, V, We, 1, d, d_T, 0, h, g_in + k * d * h);
+        product(h, d, C, d_H, 0, C, Wu, 1, C, g_out + k * h * d);
+        product(d, C, h, Wo, 1, d, d_H, 0, C, g_unemb + k * d * C);
+    }
+}
+
+/* one product as product() makes it (grok_core.native checks its bits against torch.bmm) */
+void matmul(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_transposed, int64_t lda,
+            const float *b, int64_t b_transposed, int64_t ldb, float *c) {
+    product(m, n, k, a, (int)a_transposed, lda, b, (int)b_transposed, ldb, c);
+}
