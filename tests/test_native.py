@@ -183,42 +183,53 @@ def test_the_mlp_by_the_kernels_agrees_with_float64(monkeypatch):
     _both_paths_agree_with_float64(model, params, masks, inputs, labels, monkeypatch)
 
 
-def _mlp_numbers(model, params, masks, inputs, labels, with_grads, with_loss):
+def _pass_numbers(model, params, masks, inputs, labels, with_grads, with_loss):
     with torch.inference_mode():
         loss, accuracy, grads = model.loss_and_grads(params, masks, inputs, labels,
                                                      torch.float64, with_grads, with_loss)
-    return [loss, accuracy, *(grads or {}).values()]
+    return [loss, accuracy, *(grads[name] for name in sorted(grads or {}))]
+
+
+WHOLE_PASSES = {  # the models whose whole pass runs in one call, and that call
+    "mlp": (lambda: MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67), "mlp_loss_and_grads"),
+    "transformer": (lambda: Transformer(ModelConfig(name="transformer", d_emb=32, d_hidden=24,
+                                                    pos_embed=False, biases=False), 31, 31),
+                    "transformer_loss_and_grads"),
+}
 
 
 @needs_compiler
-def test_the_mlp_in_one_call_has_every_bit_of_torch_products_between_kernels(monkeypatch):
-    """The MLP's whole pass in one call of the kernels, its products by PyTorch's own sgemm_,
+@pytest.mark.parametrize("model_name", sorted(WHOLE_PASSES))
+def test_a_whole_pass_in_one_call_has_every_bit_of_torch_products_between_kernels(
+        model_name, monkeypatch):
+    """A model's whole pass in one call of the kernels, its products by PyTorch's own sgemm_,
     against torch.bmm between the kernels: the same losses, accuracies and gradients, bit for
     bit, for a cohort of masked members, with and without gradients and loss."""
     if not native.blas_available():
         pytest.skip("this PyTorch exports no sgemm_ giving torch.bmm's bits")
-    model = MLP(ModelConfig(d_emb=40, d_hidden=12), 67, 67)
+    make_model, whole_pass_name = WHOLE_PASSES[model_name]
+    model = make_model()
     generator = torch.Generator().manual_seed(4)
     params = {n: t + 0.3 * torch.randn(t.shape, generator=generator)
               for n, t in model.init_cohort([0, 1, 2]).items()}
     masks = {n: (torch.rand(params[n].shape, generator=generator) > 0.4).float()
              for n in model.prunable}
-    inputs, labels = _tokens(67, 500, 1)
+    inputs, labels = _tokens(model.vocab, 300, 1)
     calls = []
-    whole_pass = native.mlp_loss_and_grads
+    whole_pass = getattr(native, whole_pass_name)
     for member_masks in (None, masks):
         for with_grads, with_loss in ((True, True), (True, False), (False, True)):
             args = (model, params, member_masks, inputs, labels, with_grads, with_loss)
-            monkeypatch.setattr(native, "mlp_loss_and_grads",
+            monkeypatch.setattr(native, whole_pass_name,
                                 lambda *a: calls.append(1) or whole_pass(*a))
-            one_call = _mlp_numbers(*args)
+            one_call = _pass_numbers(*args)
             assert len(calls) == 1  # the path under test was taken
             monkeypatch.setattr(native, "blas_available", lambda: False)
-            by_bmm = _mlp_numbers(*args)
+            by_bmm = _pass_numbers(*args)
             assert len(calls) == 1
             calls.clear()
             monkeypatch.undo()
-            assert len(one_call) == len(by_bmm) == (6 if with_grads else 2)
+            assert len(one_call) == len(by_bmm) == 2 + with_grads * len(model.specs)
             for ours, theirs in zip(one_call, by_bmm):
                 assert torch.equal(ours, theirs) or (ours.isnan().all() and theirs.isnan().all())
 

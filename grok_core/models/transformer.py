@@ -75,6 +75,11 @@ class Transformer(CohortModel):
                 grads = {n: grads_out[n].copy_(g) for n, g in grads.items()}
             return loss, acc, grads
         tables = _TokenTables(apply_masks(params, masks))
+        if tables.whole_pass_native and loss_dtype == torch.float64:  # the same bits, one call
+            loss, acc, grads = native.transformer_loss_and_grads(
+                tables.as_tensors(), tables.p, tables.scale, inputs, labels, with_grads,
+                with_loss, grads_out)
+            return loss, acc, grads if grads is None else _masked(grads, masks)
         example = tables.forward(inputs)
         if tables.native and loss_dtype == torch.float64:
             loss, acc, d_logits = native.cross_entropy_rows(example.logits, labels, with_grads,
@@ -85,11 +90,7 @@ class Transformer(CohortModel):
             d_logits = None if d_logits_t is None else d_logits_t.transpose(1, 2)
         if not with_grads:
             return loss, acc, None
-        grads = tables.backward(example, d_logits, grads_out)
-        if masks:
-            for name, mask in masks.items():
-                grads[name].mul_(mask)
-        return loss, acc, grads
+        return loss, acc, _masked(tables.backward(example, d_logits, grads_out), masks)
 
     @staticmethod
     def _mlp_and_unembed(params: Mapping[str, torch.Tensor],
@@ -162,12 +163,15 @@ class _TokenTables:
             self.tables = params["W_E"]
         self.shared = "W_pos" not in params
         self.native = native.usable(self.tables)
+        # forward, loss and backward in one call of the kernels (one table, no biases)
+        self.whole_pass_native = (self.native and self.shared and "b_in" not in params
+                                  and native.blas_available())
         d = self.d
         self.value_out = torch.bmm(params["W_V"], params["W_O"])
         self.token_maps = torch.cat([params["W_Q"], params["W_K"], self.value_out,
                                      params["W_in"], params["W_U"]], dim=-1)  # [K, d, 3d+m+C]
         self.maps = self.token_maps[..., 3 * d:]  # M = [W_in | W_U]
-        products = torch.bmm(self.tables, self.token_maps)  # [K, P vocab, 3d + m + C]
+        products = self.products = torch.bmm(self.tables, self.token_maps)  # [K, P V, 3d+m+C]
         self.g = products[..., 2 * d:3 * d]
         self.f = torch.bmm(self.g, self.maps)  # F_i stacked like the tables
         last = products[:, -self.vocab:]  # position 1's rows
@@ -178,6 +182,11 @@ class _TokenTables:
         self.s0 = torch.bmm(self.query, self.k0.transpose(1, 2))  # [K, vocab, vocab]
         self.s1 = (self.query * self.k1).sum(-1)  # [K, vocab]
         self.hidden_logits = torch.bmm(params["W_out"], params["W_U"])  # [K, m, C]
+
+    def as_tensors(self) -> dict[str, torch.Tensor]:
+        """The tables ``native.transformer_loss_and_grads`` reads."""
+        return {"products": self.products, "token_maps": self.token_maps, "f": self.f,
+                "s0": self.s0, "s1": self.s1, "hidden_logits": self.hidden_logits}
 
     def forward(self, inputs: torch.Tensor) -> _Examples:
         """Everything the logits of ``inputs`` [N, 2] need, logits [K, N, C].
@@ -295,3 +304,10 @@ class _TokenTables:
                 "s0": d_scores0.view(k_count, vocab, vocab),
                 "s1": scatter_rows(b, -d_s0[..., None], vocab)[..., 0],
                 "b_in": d_pre.sum(1) if "b_in" in self.p else None}
+
+
+def _masked(grads: Params, masks: Mapping[str, torch.Tensor] | None) -> Params:
+    """Gradients of masked tensors multiplied by their masks (in place)."""
+    for name, mask in (masks or {}).items():
+        grads[name].mul_(mask)
+    return grads

@@ -52,6 +52,8 @@ _SIGNATURES = {
     "set_sgemm": [_PTR],
     "matmul": [_I64] * 3 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR],
     "mlp_loss_and_grads": [_I64] * 6 + [_PTR] * 6 + [_I64] * 2 + [_PTR] * 7,
+    "transformer_loss_and_grads": ([_I64] * 6 + [_PTR] * 11 + [_F32] + [_PTR] * 2 + [_I64] * 2
+                                   + [_PTR] * 11),
 }
 
 
@@ -140,6 +142,8 @@ def _library() -> Optional[ctypes.CDLL]:
         getattr(library, name).restype = None
     library.mlp_scratch_floats.argtypes = [_I64] * 4
     library.mlp_scratch_floats.restype = _I64
+    library.transformer_scratch_floats.argtypes = [_I64] * 5
+    library.transformer_scratch_floats.restype = _I64
     library.products_by_blas = _connect_blas(library)
     return library
 
@@ -221,8 +225,9 @@ def token_rows_forward(plus: torch.Tensor, f0: torch.Tensor, f1: torch.Tensor,
     direct = torch.empty(k_count, n, width - m)
     tables = [t.contiguous() for t in (plus, f0, f1, s0, s1)]
     bias = None if b_in is None else b_in.contiguous()
+    pairs = pairs.contiguous()  # (a copy's pointer is valid while the name holds it)
     _library().token_rows_forward(k_count, n, vocab, m, width - m, *map(_ptr, tables),
-                                  _ptr(bias), scale, _ptr(pairs.contiguous()), _ptr(first),
+                                  _ptr(bias), scale, _ptr(pairs), _ptr(first),
                                   _ptr(hidden), _ptr(direct))
     return first, hidden, direct
 
@@ -242,8 +247,9 @@ def token_rows_backward(f0: torch.Tensor, f1: torch.Tensor, first: torch.Tensor,
     d_b_in = torch.empty(k_count, m) if with_bias else None
     row = torch.empty(width)
     inputs = [t.contiguous() for t in (f0, f1, first, hidden, d_pre, d_logits)]
+    pairs = pairs.contiguous()
     _library().token_rows_backward(k_count, pairs.shape[0], vocab, m, width - m,
-                                   *map(_ptr, inputs), scale, _ptr(pairs.contiguous()),
+                                   *map(_ptr, inputs), scale, _ptr(pairs),
                                    _ptr(d_plus), _ptr(d_f0), _ptr(d_f1), _ptr(d_s0),
                                    _ptr(d_s1), _ptr(d_b_in), _ptr(row))
     return {"plus": d_plus, "f0": d_f0, "f1": d_f1, "s0": d_s0, "s1": d_s1, "b_in": d_b_in}
@@ -254,9 +260,9 @@ def pair_relu_forward(table: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     (a, b) [N, 2]: bitwise what PyTorch's gathers, add and ReLU give (the MLP's hidden layer)."""
     k_count, vocab, width = table.shape
     hidden = torch.empty(k_count, pairs.shape[0], width)
-    _library().pair_relu_forward(k_count, pairs.shape[0], vocab, width,
-                                 _ptr(table.contiguous()), _ptr(pairs.contiguous()),
-                                 _ptr(hidden))
+    table, pairs = table.contiguous(), pairs.contiguous()
+    _library().pair_relu_forward(k_count, pairs.shape[0], vocab, width, _ptr(table),
+                                 _ptr(pairs), _ptr(hidden))
     return hidden
 
 
@@ -268,9 +274,9 @@ def pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torc
     k_count, n, width = hidden.shape
     d_table = torch.empty(k_count, vocab, width)
     masked = torch.empty(n, width)
-    _library().pair_relu_backward(k_count, n, vocab, width, _ptr(hidden.contiguous()),
-                                  _ptr(d_hidden.contiguous()), _ptr(pairs.contiguous()),
-                                  _ptr(d_table), _ptr(masked))
+    hidden, d_hidden, pairs = hidden.contiguous(), d_hidden.contiguous(), pairs.contiguous()
+    _library().pair_relu_backward(k_count, n, vocab, width, _ptr(hidden), _ptr(d_hidden),
+                                  _ptr(pairs), _ptr(d_table), _ptr(masked))
     return d_table
 
 
@@ -302,7 +308,9 @@ def mlp_loss_and_grads(w_emb: torch.Tensor, w_in: torch.Tensor, w_out: torch.Ten
     the same bits; needs ``blas_available()``): mean cross-entropy [K] (NaN without
     ``with_loss``), accuracy [K] and, if asked, the gradients of the summed member losses with
     respect to the (masked) weights given, in their order."""
+    # kept in locals until the call returns: a contiguous copy must outlive its pointer
     weights = [t.contiguous() for t in (w_emb, w_in, w_out, w_unemb)]
+    pairs, labels = pairs.contiguous(), labels.contiguous()
     k_count, vocab, width = weights[0].shape
     hidden_width, classes, n = weights[1].shape[-1], weights[3].shape[-1], pairs.shape[0]
     loss = torch.empty(k_count, dtype=torch.float64)
@@ -311,8 +319,52 @@ def mlp_loss_and_grads(w_emb: torch.Tensor, w_in: torch.Tensor, w_out: torch.Ten
     library = _library()
     scratch = torch.empty(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
     library.mlp_loss_and_grads(k_count, n, vocab, width, hidden_width, classes,
-                               *map(_ptr, weights), _ptr(pairs.contiguous()),
-                               _ptr(labels.contiguous()), int(with_grads), int(with_loss),
+                               *map(_ptr, weights), _ptr(pairs), _ptr(labels),
+                               int(with_grads), int(with_loss),
                                _ptr(loss), _ptr(accuracy),
                                *(map(_ptr, grads) if grads else [None] * 4), _ptr(scratch))
+    return loss.float(), accuracy, grads
+
+
+TRANSFORMER_WEIGHTS = ("W_E", "W_V", "W_O", "W_out", "W_U")  # what its pass reads
+TRANSFORMER_GRADS = ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")
+
+
+def transformer_loss_and_grads(tables: dict[str, torch.Tensor],
+                               weights: dict[str, torch.Tensor], scale: float,
+                               pairs: torch.Tensor, labels: torch.Tensor, with_grads: bool,
+                               with_loss: bool, grads_out: Optional[dict[str, torch.Tensor]]
+                               ) -> tuple[torch.Tensor, torch.Tensor,
+                                          Optional[dict[str, torch.Tensor]]]:
+    """The transformer's pass from its token tables in one call (``grok_core.models.
+    transformer._TokenTables``' forward and backward, the same bits; one table for both
+    positions, no biases; needs ``blas_available()``). ``tables``: products, token_maps, f,
+    s0, s1, hidden_logits (contiguous); ``weights``: the masked ``TRANSFORMER_WEIGHTS``. Mean
+    cross-entropy [K] (NaN without ``with_loss``), accuracy [K] and, if asked, the gradients
+    (``TRANSFORMER_GRADS``), written into ``grads_out`` where given."""
+    k_count, vocab, width = weights["W_E"].shape
+    hidden_width, classes, n = weights["W_out"].shape[1], weights["W_U"].shape[-1], len(pairs)
+    loss = torch.empty(k_count, dtype=torch.float64)
+    accuracy = torch.empty(k_count)
+    grads = None
+    if with_grads:
+        grads = grads_out or {name: torch.empty(k_count, *shape) for name, shape in (
+            ("W_E", (vocab, width)), ("W_Q", (width, width)), ("W_K", (width, width)),
+            ("W_V", (width, width)), ("W_O", (width, width)), ("W_in", (width, hidden_width)),
+            ("W_out", (hidden_width, width)), ("W_U", (width, classes)))}
+    library = _library()
+    scratch = torch.empty(library.transformer_scratch_floats(n, vocab, width, hidden_width,
+                                                             classes))
+    # kept in locals until the call returns: a contiguous copy must outlive its pointer
+    inputs = [tables[name].contiguous() for name in
+              ("products", "token_maps", "f", "s0", "s1", "hidden_logits")]
+    inputs += [weights[name].contiguous() for name in TRANSFORMER_WEIGHTS]
+    pairs, labels = pairs.contiguous(), labels.contiguous()
+    library.transformer_loss_and_grads(
+        k_count, n, vocab, width, hidden_width, classes, *map(_ptr, inputs[:6]),
+        *map(_ptr, inputs[6:]), scale, _ptr(pairs), _ptr(labels), int(with_grads),
+        int(with_loss),
+        _ptr(loss), _ptr(accuracy),
+        *((_ptr(grads[name]) for name in TRANSFORMER_GRADS) if grads else [None] * 8),
+        _ptr(scratch))
     return loss.float(), accuracy, grads

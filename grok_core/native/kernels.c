@@ -319,13 +319,37 @@ void set_sgemm(void *function) { blas_sgemm = (sgemm_fn)function; }
 /* C [m, n] (rows contiguous) = A [m, k] B [k, n]. An operand is plain (rows contiguous, ld
  * floats apart) or, with its flag set, the transposed view of such a matrix (ld: the row length
  * of the matrix it views). */
-static void product(int64_t m, int64_t n, int64_t k, const float *a, int a_transposed,
-                    int64_t lda, const float *b, int b_transposed, int64_t ldb, float *c) {
+static void gemm(int64_t m, int64_t n, int64_t k, const float *a, int a_transposed,
+                 int64_t lda, const float *b, int b_transposed, int64_t ldb, float beta,
+                 float *c) {
     const char ta = a_transposed ? 'T' : 'N', tb = b_transposed ? 'T' : 'N';
     const int rows = (int)n, cols = (int)m, inner = (int)k, ld_a = (int)lda, ld_b = (int)ldb,
               ld_c = (int)n;
-    const float one = 1.0f, zero = 0.0f;
-    blas_sgemm(&tb, &ta, &rows, &cols, &inner, &one, b, &ld_b, a, &ld_a, &zero, c, &ld_c);
+    const float one = 1.0f;
+    blas_sgemm(&tb, &ta, &rows, &cols, &inner, &one, b, &ld_b, a, &ld_a, &beta, c, &ld_c);
+}
+
+static void product(int64_t m, int64_t n, int64_t k, const float *a, int a_transposed,
+                    int64_t lda, const float *b, int b_transposed, int64_t ldb, float *c) {
+    gemm(m, n, k, a, a_transposed, lda, b, b_transposed, ldb, 0.0f, c);
+}
+
+/* C += A B, as torch.baddbmm (its input copied into C first) and baddbmm_ make it */
+static void product_added(int64_t m, int64_t n, int64_t k, const float *a, int a_transposed,
+                          int64_t lda, const float *b, int b_transposed, int64_t ldb,
+                          float *c) {
+    gemm(m, n, k, a, a_transposed, lda, b, b_transposed, ldb, 1.0f, c);
+}
+
+/* out [cols, rows] = in [rows, cols]^T */
+static void transposed(int64_t rows, int64_t cols, const float *in, float *out) {
+    for (int64_t i = 0; i < cols; i++)
+        for (int64_t j = 0; j < rows; j++) out[i * rows + j] = in[j * cols + i];
+}
+
+/* out [rows, cols] = the [rows, cols] block of a matrix whose rows are ld floats apart */
+static void block(int64_t rows, int64_t cols, const float *in, int64_t ld, float *out) {
+    for (int64_t i = 0; i < rows; i++) memcpy(out + i * cols, in + i * ld, sizeof(float) * cols);
 }
 
 /* a float count rounded up to whole 64-byte lines, so that every scratch array starts where a
@@ -366,8 +390,7 @@ void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, i
                            want_grads ? d_logits : NULL, d_logits, label_shift);
         if (!want_grads) continue;
         product(C, h, N, d_logits, 1, C, hidden, 0, h, d_H_t); /* (d_logits^T hidden)^T */
-        for (int64_t i = 0; i < h; i++)
-            for (int64_t j = 0; j < C; j++) d_H[i * C + j] = d_H_t[j * h + i];
+        transposed(C, h, d_H_t, d_H);
         product(N, h, C, d_logits, 0, C, H, 1, C, d_hidden);
         pair_relu_backward(1, N, V, h, hidden, d_hidden, pairs, d_T, masked);
         product(V, d, h, d_T, 0, h, Wi, 1, h, g_emb + k * V * d);
@@ -381,4 +404,87 @@ void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, i
 void matmul(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_transposed, int64_t lda,
             const float *b, int64_t b_transposed, int64_t ldb, float *c) {
     product(m, n, k, a, (int)a_transposed, lda, b, (int)b_transposed, ldb, c);
+}
+
+/* scratch floats transformer_loss_and_grads needs */
+int64_t transformer_scratch_floats(int64_t N, int64_t V, int64_t d, int64_t m, int64_t C) {
+    const int64_t W = m + C, P = 3 * d + W;
+    return 3 * lines(V * W) + lines(V * V) + lines(V) + lines(W) + 2 * lines(N)
+           + 2 * lines(N * m) + 2 * lines(N * C) + 3 * lines(m * C) + 3 * lines(V * d)
+           + lines(V * P) + lines(d * P) + lines(d * W);
+}
+
+/* The transformer's pass by its token tables (grok_core.models.transformer: _TokenTables'
+ * forward and backward, the same operations in the same order), for one table shared by both
+ * positions (no W_pos) and no MLP biases, given the tables PyTorch made: products [K, V, P] =
+ * W_E [W_Q | W_K | W_V W_O | W_in | W_U] (P = 3d + W, W = m + C), token_maps [K, d, P] (the
+ * bracket), f [K, V, W] (G M), s0 [K, V, V], s1 [K, V], hidden_logits [K, m, C] (W_out W_U).
+ * Weights (masked) W_E, W_V, W_O, W_out, W_U [K, ...]; out: loss [K] (NaN unless want_loss),
+ * acc [K], and if want_grads g_* shaped as the weights (contiguous, maybe a cohort's rows). */
+void transformer_loss_and_grads(
+        int64_t K, int64_t N, int64_t V, int64_t d, int64_t m, int64_t C,
+        const float *products, const float *token_maps, const float *f, const float *s0,
+        const float *s1, const float *hidden_logits, const float *w_e, const float *w_v,
+        const float *w_o, const float *w_out, const float *w_u, float scale,
+        const int64_t *pairs, const int64_t *labels, int64_t want_grads, int64_t want_loss,
+        double *loss, float *acc, float *g_e, float *g_q, float *g_k, float *g_v, float *g_o,
+        float *g_in, float *g_out, float *g_u, float *scratch) {
+    const int64_t W = m + C, P = 3 * d + W;
+    float *plus = scratch, *d_plus = plus + lines(V * W), *d_f = d_plus + lines(V * W);
+    float *d_s0 = d_f + lines(V * W), *d_s1 = d_s0 + lines(V * V), *row = d_s1 + lines(V);
+    float *first = row + lines(W), *label_shift = first + lines(N);
+    float *hidden = label_shift + lines(N), *d_hidden = hidden + lines(N * m);
+    float *logits = d_hidden + lines(N * m), *d_logits = logits + lines(N * C);
+    float *d_hl_t = d_logits + lines(N * C), *d_hl = d_hl_t + lines(m * C);
+    float *hl_t = d_hl + lines(m * C), *d_query = hl_t + lines(m * C);
+    float *d_k0 = d_query + lines(V * d), *d_g = d_k0 + lines(V * d);
+    float *d_products = d_g + lines(V * d), *d_maps_all = d_products + lines(V * P);
+    float *d_maps = d_maps_all + lines(d * P);
+    for (int64_t k = 0; k < K; k++) {
+        const float *prod = products + k * V * P, *maps = token_maps + k * d * P; /* [Q|K|VO|M] */
+        const float *F = f + k * V * W, *S0 = s0 + k * V * V, *S1 = s1 + k * V;
+        const float *HL = hidden_logits + k * m * C, *We = w_e + k * V * d;
+        const float *Wv = w_v + k * d * d, *Wo = w_o + k * d * d;
+        const float *Wout = w_out + k * m * d, *Wu = w_u + k * d * C;
+        for (int64_t v = 0; v < V; v++) /* plus = L1 + F1 */
+            for (int64_t j = 0; j < W; j++) plus[v * W + j] = prod[v * P + 3 * d + j] + F[v * W + j];
+        token_rows_forward(1, N, V, m, C, plus, F, F, S0, S1, NULL, scale, pairs, first, hidden,
+                           logits);
+        product_added(N, C, m, hidden, 0, m, HL, 0, C, logits); /* the direct path + hidden HL */
+        cross_entropy_rows(1, N, C, logits, labels, want_loss, loss + k, acc + k,
+                           want_grads ? d_logits : NULL, d_logits, label_shift);
+        if (!want_grads) continue;
+        product(C, m, N, d_logits, 1, C, hidden, 0, m, d_hl_t);
+        transposed(C, m, d_hl_t, d_hl);
+        transposed(m, C, HL, hl_t);
+        product(N, m, C, d_logits, 0, C, hl_t, 0, m, d_hidden);
+        token_rows_backward(1, N, V, m, C, F, F, first, hidden, d_hidden, d_logits, scale, pairs,
+                            d_plus, d_f, d_f, d_s0, d_s1, NULL, row);
+        for (int64_t i = 0; i < V * W; i++) d_f[i] += d_plus[i]; /* plus = L1 + F1 */
+        for (int64_t v = 0; v < V; v++) /* d query = d_s1 k1 + d_s0 k0, d key = d_s0^T q + d_s1 q */
+            for (int64_t j = 0; j < d; j++) d_query[v * d + j] = d_s1[v] * prod[v * P + d + j];
+        product_added(V, d, V, d_s0, 0, V, prod + d, 0, P, d_query);
+        product(V, d, V, d_s0, 1, V, prod, 0, P, d_k0);
+        product(V, d, W, d_f, 0, W, maps + 3 * d, 1, P, d_g);
+        for (int64_t v = 0; v < V; v++) {
+            float *out = d_products + v * P;
+            memcpy(out, d_query + v * d, sizeof(float) * d);
+            for (int64_t j = 0; j < d; j++)
+                out[d + j] = d_k0[v * d + j] + d_s1[v] * prod[v * P + j];
+            memcpy(out + 2 * d, d_g + v * d, sizeof(float) * d);
+            memcpy(out + 3 * d, d_plus + v * W, sizeof(float) * W);
+        }
+        product(d, P, V, We, 1, d, d_products, 0, P, d_maps_all); /* d [Q | K | V O | M] */
+        block(d, W, d_maps_all + 3 * d, P, d_maps);
+        product_added(d, W, V, prod + 2 * d, 1, P, d_f, 0, W, d_maps);
+        product(V, d, P, d_products, 0, P, maps, 1, P, g_e + k * V * d);
+        block(d, d, d_maps_all, P, g_q + k * d * d);
+        block(d, d, d_maps_all + d, P, g_k + k * d * d);
+        product(d, d, d, d_maps_all + 2 * d, 0, P, Wo, 1, d, g_v + k * d * d);
+        product(d, d, d, Wv, 1, d, d_maps_all + 2 * d, 0, P, g_o + k * d * d);
+        block(d, m, d_maps, W, g_in + k * d * m);
+        product(m, d, C, d_hl, 0, C, Wu, 1, C, g_out + k * m * d);
+        block(d, C, d_maps + m, W, g_u + k * d * C);
+        product_added(d, C, m, Wout, 1, d, d_hl, 0, C, g_u + k * d * C);
+    }
 }
