@@ -156,6 +156,14 @@ def apply_masks(params: Mapping[str, torch.Tensor],
             for name in params}
 
 
+def masked_gradients(grads: Params, masks: Mapping[str, torch.Tensor] | None) -> Params:
+    """Gradients of the raw weights from those of the effective ones: masked tensors' multiplied
+    by their masks (in place; pruned weights get zero)."""
+    for name, mask in (masks or {}).items():
+        grads[name].mul_(mask)
+    return grads
+
+
 def product_transposed(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """b^T a^T, contiguous, for a [K, C, N] and b [K, N, h] with a long N: the two models' weight
     gradient from their per-example rows. On a CPU in float32 it is formed as (a b)^T, ~1.2-1.5x

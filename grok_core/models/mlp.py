@@ -7,8 +7,8 @@ import torch
 
 from .. import native
 from ..config import ModelConfig
-from .cohort import (CohortModel, Params, ParamSpec, apply_masks, product_transposed,
-                     scatter_rows)
+from .cohort import (CohortModel, Params, ParamSpec, apply_masks, masked_gradients,
+                     product_transposed, scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -58,12 +58,9 @@ class MLP(CohortModel):
         w_emb, w_in, w_out, w_unemb = eff["W_emb"], eff["W_in"], eff["W_out"], eff["W_unemb"]
         if (loss_dtype == torch.float64 and native.usable(w_emb, w_in, w_out, w_unemb)
                 and native.blas_available()):  # all of the below in one call, the same bits
-            loss, acc, grad_list = native.mlp_loss_and_grads(w_emb, w_in, w_out, w_unemb,
-                                                             inputs, labels, with_grads,
-                                                             with_loss)
-            if grad_list is None:
-                return loss, acc, None
-            return loss, acc, _masked(dict(zip(self.specs, grad_list)), masks)
+            loss, acc, grads = native.mlp_loss_and_grads(eff, inputs, labels, with_grads,
+                                                         with_loss)
+            return loss, acc, grads if grads is None else masked_gradients(grads, masks)
         token_hidden = torch.bmm(w_emb, w_in)  # [K, vocab, h]
         hidden_logits = torch.bmm(w_out, w_unemb)  # [K, h, classes]
         by_kernels = native.usable(token_hidden)
@@ -94,7 +91,7 @@ class MLP(CohortModel):
             "W_out": torch.bmm(d_hidden_logits, w_unemb.transpose(1, 2)),
             "W_unemb": torch.bmm(w_out.transpose(1, 2), d_hidden_logits),
         }
-        return loss, acc, _masked(grads, masks)
+        return loss, acc, masked_gradients(grads, masks)
 
     def effective_input_weights(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """[K, hidden, vocab]: what token x adds to each hidden neuron's input (W_emb W_in)^T."""
@@ -110,13 +107,6 @@ class MLP(CohortModel):
         emb = one_hot_a @ params["W_emb"] + one_hot_b @ params["W_emb"]  # [K, N, d]
         hidden = torch.relu(emb @ params["W_in"])
         return hidden @ params["W_out"] @ params["W_unemb"]
-
-
-def _masked(grads: Params, masks: Mapping[str, torch.Tensor] | None) -> Params:
-    """Gradients of masked tensors multiplied by their masks (in place)."""
-    for name, mask in (masks or {}).items():
-        grads[name].mul_(mask)
-    return grads
 
 
 def _pair_relu_backward(hidden: torch.Tensor, d_hidden: torch.Tensor, pairs: torch.Tensor,

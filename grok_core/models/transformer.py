@@ -10,7 +10,7 @@ import torch
 from .. import native
 from ..config import ModelConfig
 from .cohort import (CohortModel, Params, ParamSpec, apply_masks, gather_rows,
-                     product_transposed, scatter_rows)
+                     masked_gradients, product_transposed, scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -79,7 +79,7 @@ class Transformer(CohortModel):
             loss, acc, grads = native.transformer_loss_and_grads(
                 tables.as_tensors(), tables.p, tables.scale, inputs, labels, with_grads,
                 with_loss, grads_out)
-            return loss, acc, grads if grads is None else _masked(grads, masks)
+            return loss, acc, grads if grads is None else masked_gradients(grads, masks)
         example = tables.forward(inputs)
         if tables.native and loss_dtype == torch.float64:
             loss, acc, d_logits = native.cross_entropy_rows(example.logits, labels, with_grads,
@@ -90,7 +90,7 @@ class Transformer(CohortModel):
             d_logits = None if d_logits_t is None else d_logits_t.transpose(1, 2)
         if not with_grads:
             return loss, acc, None
-        return loss, acc, _masked(tables.backward(example, d_logits, grads_out), masks)
+        return loss, acc, masked_gradients(tables.backward(example, d_logits, grads_out), masks)
 
     @staticmethod
     def _mlp_and_unembed(params: Mapping[str, torch.Tensor],
@@ -184,9 +184,8 @@ class _TokenTables:
         self.hidden_logits = torch.bmm(params["W_out"], params["W_U"])  # [K, m, C]
 
     def as_tensors(self) -> dict[str, torch.Tensor]:
-        """The tables ``native.transformer_loss_and_grads`` reads."""
-        return {"products": self.products, "token_maps": self.token_maps, "f": self.f,
-                "s0": self.s0, "s1": self.s1, "hidden_logits": self.hidden_logits}
+        """The tables ``native.transformer_loss_and_grads`` reads, by name."""
+        return {name: getattr(self, name) for name in native.TRANSFORMER_TABLES}
 
     def forward(self, inputs: torch.Tensor) -> _Examples:
         """Everything the logits of ``inputs`` [N, 2] need, logits [K, N, C].
@@ -304,10 +303,3 @@ class _TokenTables:
                 "s0": d_scores0.view(k_count, vocab, vocab),
                 "s1": scatter_rows(b, -d_s0[..., None], vocab)[..., 0],
                 "b_in": d_pre.sum(1) if "b_in" in self.p else None}
-
-
-def _masked(grads: Params, masks: Mapping[str, torch.Tensor] | None) -> Params:
-    """Gradients of masked tensors multiplied by their masks (in place)."""
-    for name, mask in (masks or {}).items():
-        grads[name].mul_(mask)
-    return grads

@@ -7,7 +7,7 @@ from typing import Mapping
 import torch
 
 from ..config import ModelConfig
-from .cohort import CohortModel, Params, ParamSpec, apply_masks
+from .cohort import CohortModel, Params, ParamSpec, apply_masks, masked_gradients
 from .losses import output_gradient
 
 
@@ -127,9 +127,7 @@ class VectorMLP(CohortModel):
                 grad = self._activation_backward(grad, hidden, pre_activations[layer - 2])
         if lone:
             grads = {name: g.unsqueeze(0) for name, g in grads.items()}
-        if masks:
-            for name, mask in masks.items():
-                grads[name].mul_(mask)
+        masked_gradients(grads, masks)
         return loss, acc, {name: grads[name] for name in params}
 
     def ones_input(self, params: Mapping[str, torch.Tensor]

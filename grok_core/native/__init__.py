@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
 
@@ -289,82 +289,86 @@ def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, with_grads: b
     d(sum of member losses) / d logits [K, N, C]."""
     k_count, n, classes = logits.shape
     logits, labels = logits.contiguous(), labels.contiguous()
-    loss = torch.empty(k_count, dtype=torch.float64)
-    accuracy = torch.empty(k_count)
+    loss, accuracy = torch.empty(k_count), torch.empty(k_count)
     d_logits = torch.empty(k_count, n, classes) if with_grads else None
     exps = None if with_grads else torch.empty(n, classes)
     label_shift = torch.empty(n)
     _library().cross_entropy_rows(k_count, n, classes, _ptr(logits), _ptr(labels),
                                   int(with_loss), _ptr(loss), _ptr(accuracy), _ptr(d_logits),
                                   _ptr(exps), _ptr(label_shift))
-    return loss.float(), accuracy, d_logits
+    return loss, accuracy, d_logits
 
 
-def mlp_loss_and_grads(w_emb: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor,
-                       w_unemb: torch.Tensor, pairs: torch.Tensor, labels: torch.Tensor,
-                       with_grads: bool, with_loss: bool
-                       ) -> tuple[torch.Tensor, torch.Tensor, Optional[list[torch.Tensor]]]:
+MLP_WEIGHTS = ("W_emb", "W_in", "W_out", "W_unemb")
+TRANSFORMER_WEIGHTS = ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")
+TRANSFORMER_READS = ("W_E", "W_V", "W_O", "W_out", "W_U")  # the rest reach it in the tables
+TRANSFORMER_TABLES = ("products", "token_maps", "f", "s0", "s1", "hidden_logits")
+
+
+def mlp_loss_and_grads(weights: Mapping[str, torch.Tensor], pairs: torch.Tensor,
+                       labels: torch.Tensor, with_grads: bool, with_loss: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor, Optional[dict[str, torch.Tensor]]]:
     """Eq. (1)'s MLP in one call (``grok_core.models.mlp.MLP.loss_and_grads``'s operations,
-    the same bits; needs ``blas_available()``): mean cross-entropy [K] (NaN without
-    ``with_loss``), accuracy [K] and, if asked, the gradients of the summed member losses with
-    respect to the (masked) weights given, in their order."""
-    # kept in locals until the call returns: a contiguous copy must outlive its pointer
-    weights = [t.contiguous() for t in (w_emb, w_in, w_out, w_unemb)]
+    the same bits; needs ``blas_available()``). ``weights``: the masked ``MLP_WEIGHTS``. Mean
+    cross-entropy [K] (NaN without ``with_loss``), accuracy [K] and, if asked, the gradients
+    of the summed member losses with respect to those weights."""
+    # kept in names until the call returns: a contiguous copy must outlive its pointer
+    inputs = {name: weights[name].contiguous() for name in MLP_WEIGHTS}
     pairs, labels = pairs.contiguous(), labels.contiguous()
-    k_count, vocab, width = weights[0].shape
-    hidden_width, classes, n = weights[1].shape[-1], weights[3].shape[-1], pairs.shape[0]
-    loss = torch.empty(k_count, dtype=torch.float64)
-    accuracy = torch.empty(k_count)
-    grads = [torch.empty_like(t) for t in weights] if with_grads else None
+    k_count, vocab, width = inputs["W_emb"].shape
+    hidden_width, classes, n = inputs["W_in"].shape[-1], inputs["W_unemb"].shape[-1], len(pairs)
+    loss, accuracy, grads = _outputs(k_count, inputs, with_grads, None)
     library = _library()
     scratch = torch.empty(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
     library.mlp_loss_and_grads(k_count, n, vocab, width, hidden_width, classes,
-                               *map(_ptr, weights), _ptr(pairs), _ptr(labels),
-                               int(with_grads), int(with_loss),
-                               _ptr(loss), _ptr(accuracy),
-                               *(map(_ptr, grads) if grads else [None] * 4), _ptr(scratch))
-    return loss.float(), accuracy, grads
+                               *map(_ptr, inputs.values()), _ptr(pairs), _ptr(labels),
+                               int(with_grads), int(with_loss), _ptr(loss), _ptr(accuracy),
+                               *_pointers(grads, MLP_WEIGHTS), _ptr(scratch))
+    return loss, accuracy, grads
 
 
-TRANSFORMER_WEIGHTS = ("W_E", "W_V", "W_O", "W_out", "W_U")  # what its pass reads
-TRANSFORMER_GRADS = ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")
-
-
-def transformer_loss_and_grads(tables: dict[str, torch.Tensor],
-                               weights: dict[str, torch.Tensor], scale: float,
+def transformer_loss_and_grads(tables: Mapping[str, torch.Tensor],
+                               weights: Mapping[str, torch.Tensor], scale: float,
                                pairs: torch.Tensor, labels: torch.Tensor, with_grads: bool,
-                               with_loss: bool, grads_out: Optional[dict[str, torch.Tensor]]
+                               with_loss: bool, grads_out: Optional[Mapping[str, torch.Tensor]]
                                ) -> tuple[torch.Tensor, torch.Tensor,
                                           Optional[dict[str, torch.Tensor]]]:
     """The transformer's pass from its token tables in one call (``grok_core.models.
     transformer._TokenTables``' forward and backward, the same bits; one table for both
-    positions, no biases; needs ``blas_available()``). ``tables``: products, token_maps, f,
-    s0, s1, hidden_logits (contiguous); ``weights``: the masked ``TRANSFORMER_WEIGHTS``. Mean
-    cross-entropy [K] (NaN without ``with_loss``), accuracy [K] and, if asked, the gradients
-    (``TRANSFORMER_GRADS``), written into ``grads_out`` where given."""
-    k_count, vocab, width = weights["W_E"].shape
-    hidden_width, classes, n = weights["W_out"].shape[1], weights["W_U"].shape[-1], len(pairs)
-    loss = torch.empty(k_count, dtype=torch.float64)
-    accuracy = torch.empty(k_count)
-    grads = None
-    if with_grads:
-        grads = grads_out or {name: torch.empty(k_count, *shape) for name, shape in (
-            ("W_E", (vocab, width)), ("W_Q", (width, width)), ("W_K", (width, width)),
-            ("W_V", (width, width)), ("W_O", (width, width)), ("W_in", (width, hidden_width)),
-            ("W_out", (hidden_width, width)), ("W_U", (width, classes)))}
+    positions, no biases; needs ``blas_available()``). ``tables``: ``TRANSFORMER_TABLES``;
+    ``weights``: the masked ``TRANSFORMER_WEIGHTS``. Mean cross-entropy [K] (NaN without
+    ``with_loss``), accuracy [K] and, if asked, the gradients of those weights, written into
+    ``grads_out`` (contiguous) where given."""
+    # kept in names until the call returns: a contiguous copy must outlive its pointer
+    given = [tables[name].contiguous() for name in TRANSFORMER_TABLES]
+    inputs = {name: weights[name].contiguous() for name in TRANSFORMER_WEIGHTS}
+    pairs, labels = pairs.contiguous(), labels.contiguous()
+    k_count, vocab, width = inputs["W_E"].shape
+    hidden_width, classes, n = inputs["W_out"].shape[1], inputs["W_U"].shape[-1], len(pairs)
+    loss, accuracy, grads = _outputs(k_count, inputs, with_grads, grads_out)
     library = _library()
     scratch = torch.empty(library.transformer_scratch_floats(n, vocab, width, hidden_width,
                                                              classes))
-    # kept in locals until the call returns: a contiguous copy must outlive its pointer
-    inputs = [tables[name].contiguous() for name in
-              ("products", "token_maps", "f", "s0", "s1", "hidden_logits")]
-    inputs += [weights[name].contiguous() for name in TRANSFORMER_WEIGHTS]
-    pairs, labels = pairs.contiguous(), labels.contiguous()
     library.transformer_loss_and_grads(
-        k_count, n, vocab, width, hidden_width, classes, *map(_ptr, inputs[:6]),
-        *map(_ptr, inputs[6:]), scale, _ptr(pairs), _ptr(labels), int(with_grads),
-        int(with_loss),
-        _ptr(loss), _ptr(accuracy),
-        *((_ptr(grads[name]) for name in TRANSFORMER_GRADS) if grads else [None] * 8),
-        _ptr(scratch))
-    return loss.float(), accuracy, grads
+        k_count, n, vocab, width, hidden_width, classes, *map(_ptr, given),
+        *(_ptr(inputs[name]) for name in TRANSFORMER_READS),
+        scale, _ptr(pairs), _ptr(labels), int(with_grads), int(with_loss), _ptr(loss),
+        _ptr(accuracy), *_pointers(grads, TRANSFORMER_WEIGHTS), _ptr(scratch))
+    return loss, accuracy, grads
+
+
+def _outputs(k_count: int, weights: Mapping[str, torch.Tensor], with_grads: bool,
+             grads_out: Optional[Mapping[str, torch.Tensor]]):
+    """A whole pass's outputs: loss [K], accuracy [K], and the gradients (None
+    without ``with_grads``; ``grads_out`` where given, else new tensors shaped as the
+    weights)."""
+    loss, accuracy = torch.empty(k_count), torch.empty(k_count)
+    if not with_grads:
+        return loss, accuracy, None
+    return loss, accuracy, (dict(grads_out) if grads_out is not None else
+                            {name: torch.empty_like(w) for name, w in weights.items()})
+
+
+def _pointers(grads: Optional[Mapping[str, torch.Tensor]], names: tuple[str, ...]) -> list:
+    """The gradients' pointers in ``names``' order (NULLs without gradients)."""
+    return [None] * len(names) if grads is None else [_ptr(grads[name]) for name in names]

@@ -260,8 +260,8 @@ static double sum_of(int64_t count, const float *e) {
 }
 
 /* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
- * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples;
- * the normaliser 1 + tiny in double; NaN unless want_loss: its logarithms are a fifth of the
+ * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples in
+ * double, rounded to float; the normaliser 1 + tiny in double; NaN unless want_loss: its logarithms are a fifth of the
  * kernel and a training step's loss is read only at evaluations), acc [K] (the label's logit
  * the largest, ties count) and, when d_logits is not NULL, d(sum of member losses) / d logits
  * [K, N, C] (the label's entry (e_y - total) / total in double). exps [N, C] (where d_logits is
@@ -270,7 +270,7 @@ static double sum_of(int64_t count, const float *e) {
  * row: no vector tail per row (C = 67 leaves three scalar exponentials in every row), the same
  * operations on every element, so the same bits. */
 void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
-                        const int64_t *labels, int64_t want_loss, double *loss, float *acc,
+                        const int64_t *labels, int64_t want_loss, float *loss, float *acc,
                         float *d_logits, float *exps, float *label_shift) {
     for (int64_t k = 0; k < K; k++) {
         const float *Z = logits + k * N * C;
@@ -297,7 +297,7 @@ void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
                 e[y] = (float)(((double)e_y - total) / (total * (double)N));
             }
         }
-        loss[k] = want_loss ? loss_sum / (double)N : NAN;
+        loss[k] = want_loss ? (float)(loss_sum / (double)N) : NAN; /* rounded as .float() */
         acc[k] = (float)correct / (float)N;
     }
 }
@@ -369,7 +369,7 @@ int64_t mlp_scratch_floats(int64_t N, int64_t V, int64_t h, int64_t C) {
 void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, int64_t C,
                         const float *w_emb, const float *w_in, const float *w_out,
                         const float *w_unemb, const int64_t *pairs, const int64_t *labels,
-                        int64_t want_grads, int64_t want_loss, double *loss, float *acc,
+                        int64_t want_grads, int64_t want_loss, float *loss, float *acc,
                         float *g_emb, float *g_in, float *g_out, float *g_unemb,
                         float *scratch) {
     float *T = scratch, *d_T = T + lines(V * h);
@@ -427,7 +427,7 @@ void transformer_loss_and_grads(
         const float *s1, const float *hidden_logits, const float *w_e, const float *w_v,
         const float *w_o, const float *w_out, const float *w_u, float scale,
         const int64_t *pairs, const int64_t *labels, int64_t want_grads, int64_t want_loss,
-        double *loss, float *acc, float *g_e, float *g_q, float *g_k, float *g_v, float *g_o,
+        float *loss, float *acc, float *g_e, float *g_q, float *g_k, float *g_v, float *g_o,
         float *g_in, float *g_out, float *g_u, float *scratch) {
     const int64_t W = m + C, P = 3 * d + W;
     float *plus = scratch, *d_plus = plus + lines(V * W), *d_f = d_plus + lines(V * W);
