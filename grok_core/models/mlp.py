@@ -47,9 +47,10 @@ class MLP(CohortModel):
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
         """Exact hand-written forward and backward of eq. (1) (no autograd graph).
 
-        On a CPU the loss is the compiled kernels' (as the transformer's); elsewhere logits are
-        formed transposed, [K, classes, N], so the softmax reductions run along contiguous
-        memory. Gradients of masked tensors are multiplied by their masks. Another loss than
+        On a CPU the loss is the compiled kernels' (as the transformer's), and with PyTorch's
+        BLAS the whole pass is one call of them (``native.mlp_loss_and_grads``, the same bits);
+        elsewhere logits are formed transposed, [K, classes, N], so the softmax reductions run
+        along contiguous memory. Gradients of masked tensors are multiplied by their masks. Another loss than
         cross-entropy takes the generic (autograd) path.
         """
         if self.needs_autograd:

@@ -63,8 +63,10 @@ class Transformer(CohortModel):
                        with_grads: bool = True, with_loss: bool = True,
                        grads_out: Params | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, Params | None]:
-        """Exact hand-written forward and backward by the token tables (no autograd graph);
-        gradients of masked tensors are multiplied by their masks. Another loss than
+        """Exact hand-written forward and backward by the token tables (no autograd graph; on a
+        CPU with PyTorch's BLAS, one table and no biases, all but the tables in one call of the
+        kernels: ``native.transformer_loss_and_grads``, the same bits); gradients of masked
+        tensors are multiplied by their masks. Another loss than
         cross-entropy takes the generic (autograd) path. ``grads_out``: contiguous tensors
         to write the gradients into (a chunk's rows of the cohort's, so that the chunks'
         gradients need no concatenation), returned as the gradients."""

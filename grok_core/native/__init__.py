@@ -1,6 +1,6 @@
 """Compiled CPU kernels for the engine's per-example passes, where eager PyTorch spends much of
 a step on many small kernels: the transformer's gathers, two-way softmax, ReLU and scatters; the
-MLP's gathers, ReLU and scatters; both models' cross-entropy.
+MLP's gathers, ReLU and scatters; both models' cross-entropy; and both models' whole passes.
 
 ``kernels.c`` is plain C, built on first use with the system C compiler (``$CC``, else ``cc``)
 into a cache folder (``$GROK_NATIVE_CACHE``, else ``~/.cache/grokking-tickets/native``; where
@@ -15,6 +15,11 @@ every CPU and C library.
   their own definitions (the same maths, rounded differently, like another CPU), so a model's
   numbers depend on which path trained it (transformer engine 3 and mlp engine 2 in
   ``grok_core.config.experiment.MODEL_ENGINE_VERSIONS``).
+
+Whole passes (``mlp_loss_and_grads``, ``transformer_loss_and_grads``) run a model's forward,
+loss and backward in one call, their matrix products by the ``sgemm_`` that PyTorch's CPU
+matmul calls (MKL's, found in ``libtorch_cpu``) with the arguments it passes: torch.bmm's bits,
+checked when the library loads (``blas_available()``), without some thirty calls from Python.
 
 Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
 where a build failed) and the models take their PyTorch path. Every function takes and returns
