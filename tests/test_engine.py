@@ -203,6 +203,8 @@ def test_t_mem_is_exact_to_the_step_and_curves_hold_every_eval(small_config):
     assert curves["step"].tolist() == list(range(0, 201, 5))
     assert list(curves.columns) == ["member", "step", "train_loss", "train_acc", "test_loss",
                                     "test_acc", "l1_norm", "l2_norm"]
+    # steps between evaluations skip their loss (with_loss): an evaluated one never does
+    assert curves.notna().all().all()
     summary = result.summaries[0]
     assert summary["t_mem"] is not None
     # train accuracy is tracked every step: t_mem need not be a multiple of eval_every, and the
