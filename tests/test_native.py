@@ -235,6 +235,30 @@ def test_a_whole_pass_in_one_call_has_every_bit_of_torch_products_between_kernel
 
 
 @needs_compiler
+@pytest.mark.parametrize("model_name", sorted(WHOLE_PASSES))
+def test_a_whole_pass_has_the_same_numbers_on_any_number_of_threads(model_name):
+    """A whole pass's products run on one thread whatever PyTorch's setting: a member's numbers
+    do not depend on the thread count (PyTorch's own matmul of one member does)."""
+    if not native.blas_available():
+        pytest.skip("this PyTorch exports no sgemm_ giving torch.bmm's bits")
+    # the paper's sizes: the BLAS splits products this large across threads, small ones not
+    config = ModelConfig(name=model_name, **({} if model_name == "mlp" else
+                                             {"pos_embed": False, "biases": False}))
+    model = build_model(config, 67, 67)
+    params = model.init_cohort([0])
+    inputs, labels = _tokens(67, 911, 2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _pass_numbers(model, params, None, inputs, labels, True, True)
+        torch.set_num_threads(2)  # (asked for more threads than cores, MKL may take one)
+        two = _pass_numbers(model, params, None, inputs, labels, True, True)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
+@needs_compiler
 def test_a_blas_whose_products_are_not_torchs_is_left_alone(monkeypatch):
     """Where the sgemm_ found does not give torch.bmm's bits (another BLAS, other
     arguments), the kernels do no products: the MLP calls torch.bmm between them."""

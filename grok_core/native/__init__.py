@@ -18,8 +18,10 @@ every CPU and C library.
 
 Whole passes (``mlp_loss_and_grads``, ``transformer_loss_and_grads``) run a model's forward,
 loss and backward in one call, their matrix products by the ``sgemm_`` that PyTorch's CPU
-matmul calls (MKL's, found in ``libtorch_cpu``) with the arguments it passes: torch.bmm's bits,
-checked when the library loads (``blas_available()``), without some thirty calls from Python.
+matmul calls (MKL's, found in ``libtorch_cpu``) with the arguments it passes, on one thread:
+torch.bmm's bits on one thread (and in a batch on any number), checked when the library loads
+(``blas_available()``), without some thirty calls from Python. So their numbers do not depend
+on the thread count.
 
 Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
 where a build failed) and the models take their PyTorch path. Every function takes and returns
@@ -54,7 +56,7 @@ _SIGNATURES = {
     "cross_entropy_rows": [_I64] * 3 + [_PTR] * 2 + [_I64] + [_PTR] * 5,
     "pair_relu_forward": [_I64] * 4 + [_PTR] * 3,
     "pair_relu_backward": [_I64] * 4 + [_PTR] * 5,
-    "set_sgemm": [_PTR],
+    "set_blas": [_PTR, _PTR],
     "matmul": [_I64] * 3 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR],
     "mlp_loss_and_grads": [_I64] * 6 + [_PTR] * 6 + [_I64] * 2 + [_PTR] * 7,
     "transformer_loss_and_grads": ([_I64] * 6 + [_PTR] * 11 + [_F32] + [_PTR] * 2 + [_I64] * 2
@@ -153,21 +155,33 @@ def _library() -> Optional[ctypes.CDLL]:
     return library
 
 
-def _torch_sgemm() -> Optional[int]:
-    """The address of the sgemm_ that PyTorch's CPU matmul calls (MKL's, exported by
-    libtorch_cpu), or None where PyTorch was built without MKL or does not export it."""
+def _torch_blas() -> Optional[tuple[int, int]]:
+    """The addresses of the sgemm_ that PyTorch's CPU matmul calls and of its BLAS's
+    MKL_Set_Num_Threads_Local (MKL's, exported by libtorch_cpu), or None where PyTorch was
+    built without MKL or does not export them."""
     if not torch.backends.mkl.is_available():
         return None
     try:
         torch_cpu = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-        return ctypes.cast(torch_cpu.sgemm_, ctypes.c_void_p).value
+        return tuple(ctypes.cast(getattr(torch_cpu, name), ctypes.c_void_p).value
+                     for name in ("sgemm_", "MKL_Set_Num_Threads_Local"))
     except (OSError, AttributeError):
         return None
 
 
 def _products_are_torchs(library: ctypes.CDLL) -> bool:
-    """Whether the kernels' matrix products give torch.bmm's bits, each operand plain and
-    transposed: the guard that the sgemm_ found is the one PyTorch calls, called as it does."""
+    """Whether the kernels' matrix products give torch.bmm's bits on one thread (as theirs
+    run), each operand plain and transposed: the guard that the sgemm_ found is the one PyTorch
+    calls, called as it does."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _products_agree(library)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _products_agree(library: ctypes.CDLL) -> bool:
     generator = torch.Generator().manual_seed(0)
     for a_transposed in (False, True):
         for b_transposed in (False, True):
@@ -185,11 +199,11 @@ def _products_are_torchs(library: ctypes.CDLL) -> bool:
 
 
 def _connect_blas(library: ctypes.CDLL) -> bool:
-    """Hand the library PyTorch's sgemm_; True if its products then give torch.bmm's bits."""
-    sgemm = _torch_sgemm()
-    if sgemm is None:
+    """Hand the library PyTorch's BLAS; True if its products then give torch.bmm's bits."""
+    blas = _torch_blas()
+    if blas is None:
         return False
-    library.set_sgemm(sgemm)
+    library.set_blas(*blas)
     return _products_are_torchs(library)
 
 

@@ -312,9 +312,22 @@ typedef void (*sgemm_fn)(const char *transa, const char *transb, const int *m, c
                          const float *b, const int *ldb, const float *beta, float *c,
                          const int *ldc);
 static sgemm_fn blas_sgemm = NULL;
+typedef int (*threads_fn)(int);
+static threads_fn blas_threads_here = NULL;
 
-/* the BLAS's sgemm_ (Fortran interface), found by grok_core.native in PyTorch's library */
-void set_sgemm(void *function) { blas_sgemm = (sgemm_fn)function; }
+/* the BLAS's sgemm_ (Fortran interface) and its MKL_Set_Num_Threads_Local, found by
+ * grok_core.native in PyTorch's library */
+void set_blas(void *sgemm, void *set_threads_local) {
+    blas_sgemm = (sgemm_fn)sgemm;
+    blas_threads_here = (threads_fn)set_threads_local;
+}
+
+/* Every product of a whole pass runs on one thread (the call's own setting, restored after):
+ * a member's numbers then do not depend on how many threads PyTorch uses. They are those of
+ * PyTorch's single-threaded products, and of its batched ones at any thread count (one member
+ * a thread), so a cohort of one equals a member of a larger one on any machine. */
+static int one_thread(void) { return blas_threads_here(1); }
+static void threads_back(int previous) { blas_threads_here(previous); }
 
 /* C [m, n] (rows contiguous) = A [m, k] B [k, n]. An operand is plain (rows contiguous, ld
  * floats apart) or, with its flag set, the transposed view of such a matrix (ld: the row length
@@ -378,6 +391,7 @@ void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, i
     float *masked = d_hidden + lines(N * h);
     float *logits = masked + lines(N * h), *d_logits = logits + lines(N * C);
     float *label_shift = d_logits + lines(N * C);
+    const int threads = one_thread();
     for (int64_t k = 0; k < K; k++) {
         const float *We = w_emb + k * V * d, *Wi = w_in + k * d * h;
         const float *Wo = w_out + k * h * d, *Wu = w_unemb + k * d * C;
@@ -398,12 +412,16 @@ void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, i
         product(h, d, C, d_H, 0, C, Wu, 1, C, g_out + k * h * d);
         product(d, C, h, Wo, 1, d, d_H, 0, C, g_unemb + k * d * C);
     }
+    threads_back(threads);
 }
 
-/* one product as product() makes it (grok_core.native checks its bits against torch.bmm) */
+/* one product as a whole pass makes it (grok_core.native checks its bits against torch.bmm's
+ * on one thread) */
 void matmul(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_transposed, int64_t lda,
             const float *b, int64_t b_transposed, int64_t ldb, float *c) {
+    const int threads = one_thread();
     product(m, n, k, a, (int)a_transposed, lda, b, (int)b_transposed, ldb, c);
+    threads_back(threads);
 }
 
 /* scratch floats transformer_loss_and_grads needs */
@@ -440,6 +458,7 @@ void transformer_loss_and_grads(
     float *d_k0 = d_query + lines(V * d), *d_g = d_k0 + lines(V * d);
     float *d_products = d_g + lines(V * d), *d_maps_all = d_products + lines(V * P);
     float *d_maps = d_maps_all + lines(d * P);
+    const int threads = one_thread();
     for (int64_t k = 0; k < K; k++) {
         const float *prod = products + k * V * P, *maps = token_maps + k * d * P; /* [Q|K|VO|M] */
         const float *F = f + k * V * W, *S0 = s0 + k * V * V, *S1 = s1 + k * V;
@@ -487,4 +506,5 @@ void transformer_loss_and_grads(
         block(d, C, d_maps + m, W, g_u + k * d * C);
         product_added(d, C, m, Wout, 1, d, d_hl, 0, C, g_u + k * d * C);
     }
+    threads_back(threads);
 }
