@@ -302,7 +302,7 @@ void cross_entropy_rows(int64_t K, int64_t N, int64_t C, const float *logits,
     }
 }
 
-/* ---- the MLP's whole pass, its matrix products by the BLAS that PyTorch calls ----
+/* ---- the models' whole passes, their matrix products by the BLAS that PyTorch calls ----
  * PyTorch's CPU matmul of float32 row-major operands is one column-major sgemm_ of the BLAS it
  * was built with (MKL): C^T = B^T A^T, an operand's flag 'T' where it is a transposed view. The
  * same call here gives the same bits (a test compares every product), and a step is one call
@@ -325,7 +325,7 @@ void set_blas(void *sgemm, void *set_threads_local) {
 /* Every product of a whole pass runs on one thread (the call's own setting, restored after):
  * a member's numbers then do not depend on how many threads PyTorch uses. They are those of
  * PyTorch's single-threaded products, and of its batched ones at any thread count (one member
- * a thread), so a cohort of one equals a member of a larger one on any machine. */
+ * a thread), so a cohort of one equals a member of a larger one at any thread count. */
 static int one_thread(void) { return blas_threads_here(1); }
 static void threads_back(int previous) { blas_threads_here(previous); }
 
