@@ -177,8 +177,9 @@ class ScoreForward:
     def loss_and_grads(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True,
                        with_loss: bool = True):
-        """Loss [K] (NaN if not ``with_loss`` and the model skips it), accuracy [K] and gradients of the weights (masked, as a ticket's) and of the
-        scores (straight-through: dL/d(W * m) * W)."""
+        """Loss [K] (NaN if not ``with_loss`` and the model skips it), accuracy [K] and
+        gradients of the weights (masked, as a ticket's) and of the scores (straight-through:
+        dL/d(W * m) * W)."""
         masks = self.masks(params)
         effective = self._fresh = self._effective(params, masks)
         loss, accuracy, grads = self.model.loss_and_grads(effective, None, inputs, labels,

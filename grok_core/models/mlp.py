@@ -50,8 +50,8 @@ class MLP(CohortModel):
         On a CPU the loss is the compiled kernels' (as the transformer's), and with PyTorch's
         BLAS the whole pass is one call of them (``native.mlp_loss_and_grads``, the same bits);
         elsewhere logits are formed transposed, [K, classes, N], so the softmax reductions run
-        along contiguous memory. Gradients of masked tensors are multiplied by their masks. Another loss than
-        cross-entropy takes the generic (autograd) path.
+        along contiguous memory. Gradients of masked tensors are multiplied by their masks.
+        Another loss than cross-entropy takes the generic (autograd) path.
         """
         if self.needs_autograd:
             return super().loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads)

@@ -66,10 +66,10 @@ class Transformer(CohortModel):
         """Exact hand-written forward and backward by the token tables (no autograd graph; on a
         CPU with PyTorch's BLAS, one table and no biases, all but the tables in one call of the
         kernels: ``native.transformer_loss_and_grads``, the same bits); gradients of masked
-        tensors are multiplied by their masks. Another loss than
-        cross-entropy takes the generic (autograd) path. ``grads_out``: contiguous tensors
-        to write the gradients into (a chunk's rows of the cohort's, so that the chunks'
-        gradients need no concatenation), returned as the gradients."""
+        tensors are multiplied by their masks. Another loss than cross-entropy takes the
+        generic (autograd) path. ``grads_out``: contiguous tensors to write the gradients into
+        (a chunk's rows of the cohort's, so that the chunks' gradients need no concatenation),
+        returned as the gradients."""
         if self.needs_autograd:
             loss, acc, grads = super().loss_and_grads(params, masks, inputs, labels, loss_dtype,
                                                       with_grads)

@@ -261,8 +261,9 @@ static double sum_of(int64_t count, const float *e) {
 
 /* Cross-entropy of logits [K, N, C] (rows contiguous) against labels [N], as
  * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples in
- * double, rounded to float; the normaliser 1 + tiny in double; NaN unless want_loss: its logarithms are a fifth of the
- * kernel and a training step's loss is read only at evaluations), acc [K] (the label's logit
+ * double, rounded to float; the normaliser 1 + tiny in double; NaN unless want_loss: its
+ * logarithms are a fifth of the kernel and a training step's loss is read only at
+ * evaluations), acc [K] (the label's logit
  * the largest, ties count) and, when d_logits is not NULL, d(sum of member losses) / d logits
  * [K, N, C] (the label's entry (e_y - total) / total in double). exps [N, C] (where d_logits is
  * NULL) and label_shift [N]: scratch.
@@ -365,13 +366,43 @@ static void block(int64_t rows, int64_t cols, const float *in, int64_t ld, float
     for (int64_t i = 0; i < rows; i++) memcpy(out + i * cols, in + i * ld, sizeof(float) * cols);
 }
 
-/* a float count rounded up to whole 64-byte lines, so that every scratch array starts where a
- * PyTorch allocation would (the BLAS's kernels may depend on alignment) */
-static int64_t lines(int64_t count) { return (count + 15) / 16 * 16; }
+/* A pass's scratch arrays, one after another in one buffer, each from a 64-byte line (where a
+ * PyTorch allocation would start: the BLAS's kernels may depend on alignment). take() hands
+ * out the next array of count floats; over no buffer (base NULL) it only counts them, which is
+ * how a pass's layout function also gives the buffer's size. */
+typedef struct {
+    float *base;
+    int64_t used;
+} scratch_cursor;
 
-/* scratch floats mlp_loss_and_grads needs for N examples, V tokens, h hidden units, C classes */
+static float *take(scratch_cursor *cursor, int64_t count) {
+    float *at = cursor->base ? cursor->base + cursor->used : NULL;
+    cursor->used += (count + 15) / 16 * 16;
+    return at;
+}
+
+/* the MLP pass's scratch for N examples, V tokens, h hidden units, C classes; its floats */
+typedef struct {
+    float *T, *d_T, *H, *d_H_t, *d_H, *hidden, *d_hidden, *masked, *logits, *d_logits,
+        *label_shift;
+} mlp_scratch;
+
+static int64_t mlp_layout(float *base, int64_t N, int64_t V, int64_t h, int64_t C,
+                          mlp_scratch *s) {
+    scratch_cursor cursor = {base, 0};
+    s->T = take(&cursor, V * h), s->d_T = take(&cursor, V * h);
+    s->H = take(&cursor, h * C), s->d_H_t = take(&cursor, h * C), s->d_H = take(&cursor, h * C);
+    s->hidden = take(&cursor, N * h), s->d_hidden = take(&cursor, N * h);
+    s->masked = take(&cursor, N * h);
+    s->logits = take(&cursor, N * C), s->d_logits = take(&cursor, N * C);
+    s->label_shift = take(&cursor, N);
+    return cursor.used;
+}
+
+/* scratch floats mlp_loss_and_grads needs */
 int64_t mlp_scratch_floats(int64_t N, int64_t V, int64_t h, int64_t C) {
-    return 2 * lines(V * h) + 3 * lines(h * C) + 3 * lines(N * h) + 2 * lines(N * C) + lines(N);
+    mlp_scratch s;
+    return mlp_layout(NULL, N, V, h, C, &s);
 }
 
 /* Eq. (1)'s MLP (grok_core.models.mlp.MLP.loss_and_grads, the same operations in the same
@@ -385,12 +416,11 @@ void mlp_loss_and_grads(int64_t K, int64_t N, int64_t V, int64_t d, int64_t h, i
                         int64_t want_grads, int64_t want_loss, float *loss, float *acc,
                         float *g_emb, float *g_in, float *g_out, float *g_unemb,
                         float *scratch) {
-    float *T = scratch, *d_T = T + lines(V * h);
-    float *H = d_T + lines(V * h), *d_H_t = H + lines(h * C), *d_H = d_H_t + lines(h * C);
-    float *hidden = d_H + lines(h * C), *d_hidden = hidden + lines(N * h);
-    float *masked = d_hidden + lines(N * h);
-    float *logits = masked + lines(N * h), *d_logits = logits + lines(N * C);
-    float *label_shift = d_logits + lines(N * C);
+    mlp_scratch s;
+    mlp_layout(scratch, N, V, h, C, &s);
+    float *T = s.T, *d_T = s.d_T, *H = s.H, *d_H_t = s.d_H_t, *d_H = s.d_H, *hidden = s.hidden;
+    float *d_hidden = s.d_hidden, *masked = s.masked, *logits = s.logits;
+    float *d_logits = s.d_logits, *label_shift = s.label_shift;
     const int threads = one_thread();
     for (int64_t k = 0; k < K; k++) {
         const float *We = w_emb + k * V * d, *Wi = w_in + k * d * h;
@@ -424,12 +454,34 @@ void matmul(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_transpose
     threads_back(threads);
 }
 
+/* the transformer pass's scratch (W = m + C, P = 3d + W); its floats */
+typedef struct {
+    float *plus, *d_plus, *d_f, *d_s0, *d_s1, *row, *first, *label_shift, *hidden, *d_hidden,
+        *logits, *d_logits, *d_hl_t, *d_hl, *hl_t, *d_query, *d_k0, *d_g, *d_products,
+        *d_maps_all, *d_maps;
+} transformer_scratch;
+
+static int64_t transformer_layout(float *base, int64_t N, int64_t V, int64_t d, int64_t m,
+                                  int64_t C, transformer_scratch *s) {
+    const int64_t W = m + C, P = 3 * d + W;
+    scratch_cursor cursor = {base, 0};
+    s->plus = take(&cursor, V * W), s->d_plus = take(&cursor, V * W);
+    s->d_f = take(&cursor, V * W), s->d_s0 = take(&cursor, V * V), s->d_s1 = take(&cursor, V);
+    s->row = take(&cursor, W), s->first = take(&cursor, N), s->label_shift = take(&cursor, N);
+    s->hidden = take(&cursor, N * m), s->d_hidden = take(&cursor, N * m);
+    s->logits = take(&cursor, N * C), s->d_logits = take(&cursor, N * C);
+    s->d_hl_t = take(&cursor, m * C), s->d_hl = take(&cursor, m * C);
+    s->hl_t = take(&cursor, m * C);
+    s->d_query = take(&cursor, V * d), s->d_k0 = take(&cursor, V * d);
+    s->d_g = take(&cursor, V * d), s->d_products = take(&cursor, V * P);
+    s->d_maps_all = take(&cursor, d * P), s->d_maps = take(&cursor, d * W);
+    return cursor.used;
+}
+
 /* scratch floats transformer_loss_and_grads needs */
 int64_t transformer_scratch_floats(int64_t N, int64_t V, int64_t d, int64_t m, int64_t C) {
-    const int64_t W = m + C, P = 3 * d + W;
-    return 3 * lines(V * W) + lines(V * V) + lines(V) + lines(W) + 2 * lines(N)
-           + 2 * lines(N * m) + 2 * lines(N * C) + 3 * lines(m * C) + 3 * lines(V * d)
-           + lines(V * P) + lines(d * P) + lines(d * W);
+    transformer_scratch s;
+    return transformer_layout(NULL, N, V, d, m, C, &s);
 }
 
 /* The transformer's pass by its token tables (grok_core.models.transformer: _TokenTables'
@@ -448,16 +500,14 @@ void transformer_loss_and_grads(
         float *loss, float *acc, float *g_e, float *g_q, float *g_k, float *g_v, float *g_o,
         float *g_in, float *g_out, float *g_u, float *scratch) {
     const int64_t W = m + C, P = 3 * d + W;
-    float *plus = scratch, *d_plus = plus + lines(V * W), *d_f = d_plus + lines(V * W);
-    float *d_s0 = d_f + lines(V * W), *d_s1 = d_s0 + lines(V * V), *row = d_s1 + lines(V);
-    float *first = row + lines(W), *label_shift = first + lines(N);
-    float *hidden = label_shift + lines(N), *d_hidden = hidden + lines(N * m);
-    float *logits = d_hidden + lines(N * m), *d_logits = logits + lines(N * C);
-    float *d_hl_t = d_logits + lines(N * C), *d_hl = d_hl_t + lines(m * C);
-    float *hl_t = d_hl + lines(m * C), *d_query = hl_t + lines(m * C);
-    float *d_k0 = d_query + lines(V * d), *d_g = d_k0 + lines(V * d);
-    float *d_products = d_g + lines(V * d), *d_maps_all = d_products + lines(V * P);
-    float *d_maps = d_maps_all + lines(d * P);
+    transformer_scratch s;
+    transformer_layout(scratch, N, V, d, m, C, &s);
+    float *plus = s.plus, *d_plus = s.d_plus, *d_f = s.d_f, *d_s0 = s.d_s0, *d_s1 = s.d_s1;
+    float *row = s.row, *first = s.first, *label_shift = s.label_shift, *hidden = s.hidden;
+    float *d_hidden = s.d_hidden, *logits = s.logits, *d_logits = s.d_logits;
+    float *d_hl_t = s.d_hl_t, *d_hl = s.d_hl, *hl_t = s.hl_t, *d_query = s.d_query;
+    float *d_k0 = s.d_k0, *d_g = s.d_g, *d_products = s.d_products;
+    float *d_maps_all = s.d_maps_all, *d_maps = s.d_maps;
     const int threads = one_thread();
     for (int64_t k = 0; k < K; k++) {
         const float *prod = products + k * V * P, *maps = token_maps + k * d * P; /* [Q|K|VO|M] */
@@ -466,7 +516,8 @@ void transformer_loss_and_grads(
         const float *Wv = w_v + k * d * d, *Wo = w_o + k * d * d;
         const float *Wout = w_out + k * m * d, *Wu = w_u + k * d * C;
         for (int64_t v = 0; v < V; v++) /* plus = L1 + F1 */
-            for (int64_t j = 0; j < W; j++) plus[v * W + j] = prod[v * P + 3 * d + j] + F[v * W + j];
+            for (int64_t j = 0; j < W; j++)
+                plus[v * W + j] = prod[v * P + 3 * d + j] + F[v * W + j];
         token_rows_forward(1, N, V, m, C, plus, F, F, S0, S1, NULL, scale, pairs, first, hidden,
                            logits);
         product_added(N, C, m, hidden, 0, m, HL, 0, C, logits); /* the direct path + hidden HL */
