@@ -33,6 +33,7 @@ from .config import ExperimentConfig, TrainConfig
 from .edge_popup import ScoreForward
 from .metrics import first_reached, fourier_entropy, grokking_ratio
 from .models import CohortModel, Params, apply_masks, build_model, stack_members
+from .models.cohort import TrainingPass, member_rows
 from .optim import CohortAdamW, CohortSGD, build_optimizer
 from .tasks import Dataset, Split, build_dataset
 
@@ -204,18 +205,12 @@ def _cohort_loss_and_grads(model: CohortModel, params: Mapping[str, torch.Tensor
         return model.loss_and_grads(params, masks, inputs, labels, loss_dtype, with_grads,
                                     with_loss)
     grads = {n: torch.empty_like(t) for n, t in params.items()} if with_grads else None
-    parts = [model.loss_and_grads(_rows(params, s, chunk), _rows(masks, s, chunk), inputs,
-                                  labels, loss_dtype, with_grads, with_loss,
-                                  grads_out=_rows(grads, s, chunk))
+    parts = [model.loss_and_grads(member_rows(params, s, chunk), member_rows(masks, s, chunk),
+                                  inputs, labels, loss_dtype, with_grads, with_loss,
+                                  grads_out=member_rows(grads, s, chunk))
              for s in range(0, k_count, chunk)]
     return (torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts]),
             grads)
-
-
-def _rows(tensors: Optional[Mapping[str, torch.Tensor]], start: int, count: int
-          ) -> Optional[Params]:
-    """Members start .. start + count - 1 of stacked tensors (views; None stays None)."""
-    return None if tensors is None else {n: t[start:start + count] for n, t in tensors.items()}
 
 
 class FixedMasks:
@@ -226,6 +221,9 @@ class FixedMasks:
 
     def __init__(self, model: CohortModel, masks: Optional[Params]) -> None:
         self.model, self.masks = model, masks
+        # the model's training pass bound to the tensors it was made for (held, so that they
+        # stay alive and another tensor is never mistaken for one of them)
+        self._bound: Optional[tuple[tuple[torch.Tensor, ...], Optional[TrainingPass]]] = None
 
     def effective(self, params: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
         """W * m for masked tensors (pruned weights are zero anyway), others as they are."""
@@ -235,18 +233,38 @@ class FixedMasks:
                        labels: torch.Tensor, loss_dtype: torch.dtype, with_grads: bool = True,
                        with_loss: bool = True):
         """Loss [K] (NaN if not ``with_loss`` and the model skips it), accuracy [K],
-        gradients of the raw parameters (zero where pruned)."""
+        gradients of the raw parameters (zero where pruned). With gradients, by the model's
+        bound training pass where it has one (its outputs are then reused by the next call)."""
+        if with_grads:
+            training_pass = self._training_pass(params, inputs, labels, loss_dtype)
+            if training_pass is not None:
+                return training_pass(with_loss)
         return cohort_loss_and_grads(self.model, params, self.masks, inputs, labels,
                                      loss_dtype, with_grads, with_loss)
+
+    def _training_pass(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                       labels: torch.Tensor, loss_dtype: torch.dtype) -> Optional[TrainingPass]:
+        """``model.training_pass`` for these tensors, bound again whenever one of them is
+        another tensor (members stopped, a resumed state, another minibatch)."""
+        tensors = (*params.values(), inputs, labels)
+        if self._bound is None or not _same_tensors(self._bound[0], tensors):
+            self._bound = (tensors, self.model.training_pass(params, self.masks, inputs, labels,
+                                                             loss_dtype))
+        return self._bound[1]
 
     def updated(self) -> None:
         """The optimiser has changed the parameters (nothing to refresh: the masks are fixed)."""
 
     def keep(self, positions: Sequence[int]) -> None:
         """Go on with the members at ``positions`` only."""
+        self._bound = None  # bound to the masks of every member
         if self.masks is not None:
             self.masks = _keep_rows(self.masks, positions,
                                     next(iter(self.masks.values())).device)
+
+
+def _same_tensors(these: Sequence[torch.Tensor], those: Sequence[torch.Tensor]) -> bool:
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those))
 
 
 Forward = Union[FixedMasks, ScoreForward]

@@ -250,6 +250,48 @@ def test_members_stop_on_their_own_and_each_equals_its_solo_run(grokking_config)
     assert len({(step, tuple(who)) for step, who in seen}) == len(seen)
 
 
+BOUND_PASS_RUNS = {  # model: (overrides, members); the transformer's 6 members in two chunks
+    "mlp": (["train.steps=2500", "train.stop_margin=100"], 3),
+    "mlp minibatches": (["train.steps=300", "train.batch_size=64"], 2),
+    "transformer": (["model.name=transformer", "model.pos_embed=false", "model.biases=false",
+                     "train.steps=300"], 6),
+}
+
+
+@pytest.mark.parametrize("run", sorted(BOUND_PASS_RUNS))
+def test_the_bound_training_pass_trains_as_loss_and_grads_does(grokking_config, run,
+                                                               monkeypatch):
+    """The training step's pass bound to its tensors once (``CohortModel.training_pass``:
+    pointers taken, outputs made once) against ``loss_and_grads`` called at every step: the
+    same curves, summaries and final weights, bit for bit. Masked members with their own lr and
+    weight decay; the MLP's stop at different steps (bound again as they leave), or see another
+    minibatch at every step (bound again every step); the transformer's run in two chunks."""
+    overrides, count = BOUND_PASS_RUNS[run]
+    config = grokking_config.with_overrides(overrides)
+    model = build_model(config.model, config.task.p, config.task.p)
+    masks = [magnitude_mask({n: model.init_member(k + 50)[n] for n in model.prunable}, 0.1)
+             for k in range(count)]
+    members = [MemberSpec(seed=k, mask=masks[k], lr=[None, 0.02, 0.005][k % 3],
+                          weight_decay=[None, 0.5, None][k % 3]) for k in range(count)]
+    model_class = type(model)
+    bound = []
+    training_pass = model_class.training_pass
+    monkeypatch.setattr(model_class, "training_pass",
+                        lambda *a: bound.append(training_pass(*a)) or bound[-1])
+    by_bound_pass = train_cohort(config, members)
+    assert bound and all(p is not None for p in bound)  # the path under test was taken
+    if run == "mlp":  # bound again as each member left (the last one's stop ends the run)
+        assert len({s["steps_run"] for s in by_bound_pass.summaries}) == 3 == len(bound)
+    if run == "mlp minibatches":  # bound again for every step's batch
+        assert len(bound) == config.train.steps
+    monkeypatch.setattr(model_class, "training_pass", lambda *a: None)
+    by_calls = train_cohort(config, members)
+    pd.testing.assert_frame_equal(by_bound_pass.curves, by_calls.curves, check_exact=True)
+    assert by_bound_pass.summaries == by_calls.summaries
+    for name, tensor in by_calls.final_params.items():
+        assert torch.equal(by_bound_pass.final_params[name], tensor)
+
+
 def test_confident_predictions_keep_their_gradient_in_the_float64_loss():
     """The MLP's fast cross-entropy equals a float64 log-softmax where float32 rounds the
     label's gradient and the loss to zero (margins of ~25 nats, as after memorisation)."""

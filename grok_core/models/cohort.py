@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -20,6 +20,9 @@ from .losses import (cross_entropy_and_accuracy, hinge_and_accuracy, mse_and_acc
                      regression_mse_and_r2)
 
 Params = dict[str, torch.Tensor]
+# a model's training pass bound to its tensors (``CohortModel.training_pass``): with_loss ->
+# (loss [K], accuracy [K], gradients)
+TrainingPass = Callable[[bool], tuple[torch.Tensor, torch.Tensor, Params]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,16 @@ class CohortModel:
         """[K, N, classes] logits for ``inputs`` [N, 2] of token ids (params already masked)."""
         raise NotImplementedError
 
+    def training_pass(self, params: Mapping[str, torch.Tensor],
+                      masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                      labels: torch.Tensor, loss_dtype: torch.dtype) -> TrainingPass | None:
+        """``loss_and_grads`` with gradients, bound to these tensors for a training loop's
+        steps (the weights change in place between calls, nothing else does): a callable
+        (with_loss) -> (loss, accuracy, gradients) of their current values, the same numbers,
+        its outputs reused from call to call (read them before the next call). None where the
+        model has no bound form; the loop then calls ``loss_and_grads``."""
+        return None
+
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],
                        masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
                        labels: torch.Tensor, loss_dtype: torch.dtype = torch.float32,
@@ -145,6 +158,12 @@ def stack_members(members: Sequence[Mapping[str, torch.Tensor]]) -> Params:
 def member_slice(params: Mapping[str, torch.Tensor], k: int) -> Params:
     """Member k's own tensors (copies, detached)."""
     return {name: tensor[k].detach().clone() for name, tensor in params.items()}
+
+
+def member_rows(tensors: Mapping[str, torch.Tensor] | None, start: int, count: int
+                ) -> Params | None:
+    """Members start .. start + count - 1 of stacked tensors (views; None stays None)."""
+    return None if tensors is None else {n: t[start:start + count] for n, t in tensors.items()}
 
 
 def apply_masks(params: Mapping[str, torch.Tensor],

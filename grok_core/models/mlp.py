@@ -7,8 +7,8 @@ import torch
 
 from .. import native
 from ..config import ModelConfig
-from .cohort import (CohortModel, Params, ParamSpec, apply_masks, masked_gradients,
-                     product_transposed, scatter_rows)
+from .cohort import (CohortModel, Params, ParamSpec, TrainingPass, apply_masks,
+                     masked_gradients, product_transposed, scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -93,6 +93,29 @@ class MLP(CohortModel):
             "W_unemb": torch.bmm(w_out.transpose(1, 2), d_hidden_logits),
         }
         return loss, acc, masked_gradients(grads, masks)
+
+    def training_pass(self, params: Mapping[str, torch.Tensor],
+                      masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
+                      labels: torch.Tensor, loss_dtype: torch.dtype) -> TrainingPass | None:
+        """``loss_and_grads``' one call of the kernels (``native.MLPPass``) bound to these
+        tensors: the masked weights refreshed in their own tensors at each call (W * m, as
+        ``apply_masks``), the gradients masked in place. None off that path (no BLAS, another
+        device or loss, a tensor not contiguous)."""
+        weights = [params[name] for name in native.MLP_WEIGHTS]
+        if (self.needs_autograd or loss_dtype != torch.float64 or not native.usable(*weights)
+                or not native.blas_available()
+                or not all(t.is_contiguous() for t in (*weights, inputs, labels))):
+            return None
+        effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
+        whole_pass = native.MLPPass(effective, inputs, labels)
+        refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
+
+        def run(with_loss: bool) -> tuple[torch.Tensor, torch.Tensor, Params]:
+            for weight, mask, masked in refreshed:
+                torch.mul(weight, mask, out=masked)
+            loss, accuracy, grads = whole_pass(with_loss)
+            return loss, accuracy, masked_gradients(grads, masks)
+        return run
 
     def effective_input_weights(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """[K, hidden, vocab]: what token x adds to each hidden neuron's input (W_emb W_in)^T."""

@@ -38,9 +38,10 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import torch
 
@@ -333,17 +334,47 @@ def mlp_loss_and_grads(weights: Mapping[str, torch.Tensor], pairs: torch.Tensor,
     of the summed member losses with respect to those weights."""
     # kept in names until the call returns: a contiguous copy must outlive its pointer
     inputs = {name: weights[name].contiguous() for name in MLP_WEIGHTS}
-    pairs, labels = pairs.contiguous(), labels.contiguous()
-    k_count, vocab, width = inputs["W_emb"].shape
-    hidden_width, classes, n = inputs["W_in"].shape[-1], inputs["W_unemb"].shape[-1], len(pairs)
-    loss, accuracy, grads = _outputs(k_count, inputs, with_grads, None)
-    library = _library()
-    scratch = torch.empty(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
-    library.mlp_loss_and_grads(k_count, n, vocab, width, hidden_width, classes,
-                               *map(_ptr, inputs.values()), _ptr(pairs), _ptr(labels),
-                               int(with_grads), int(with_loss), _ptr(loss), _ptr(accuracy),
-                               *_pointers(grads, MLP_WEIGHTS), _ptr(scratch))
-    return loss, accuracy, grads
+    whole_pass = MLPPass(inputs, pairs.contiguous(), labels.contiguous(), with_grads,
+                         scratch=_scratch_of_this_thread)
+    return whole_pass(with_loss)
+
+
+class MLPPass:
+    """``mlp_loss_and_grads`` bound to its tensors, for a training loop that runs it every step
+    on the same weights (updated in place) and the same split: their pointers are taken and
+    the outputs and scratch made once, so that a call is one call of the kernels.
+
+    Each call reads the tensors' current values and returns (loss, accuracy, gradients) in the
+    same output tensors every time: read them before the next call. The tensors must be
+    contiguous (a copy would be bound, and never see their new values) and stay alive and in
+    place while the pass is used (it holds them)."""
+
+    def __init__(self, weights: Mapping[str, torch.Tensor], pairs: torch.Tensor,
+                 labels: torch.Tensor, with_grads: bool = True,
+                 scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
+        self.tensors = [weights[name] for name in MLP_WEIGHTS] + [pairs, labels]
+        if not all(t.is_contiguous() for t in self.tensors):
+            raise ValueError("MLPPass binds contiguous tensors only")
+        k_count, vocab, width = weights["W_emb"].shape
+        hidden_width, classes = weights["W_in"].shape[-1], weights["W_unemb"].shape[-1]
+        n = len(pairs)
+        self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, None)
+        library = _library()
+        self.scratch = scratch(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
+        head = (k_count, n, vocab, width, hidden_width, classes, *map(_ptr, self.tensors),
+                int(with_grads))
+        tail = (_ptr(self.loss), _ptr(self.accuracy), *_pointers(self.grads, MLP_WEIGHTS),
+                _ptr(self.scratch))
+        self._function = library.mlp_loss_and_grads
+        self._arguments = {with_loss: (*head, int(with_loss), *tail)
+                           for with_loss in (False, True)}
+
+    def __call__(self, with_loss: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor, Optional[dict[str, torch.Tensor]]]:
+        """Loss [K] (NaN without ``with_loss``), accuracy [K], gradients (None if the pass was
+        bound without them), computed from the bound tensors' current values."""
+        self._function(*self._arguments[with_loss])
+        return self.loss, self.accuracy, self.grads
 
 
 def transformer_loss_and_grads(tables: Mapping[str, torch.Tensor],
@@ -359,21 +390,65 @@ def transformer_loss_and_grads(tables: Mapping[str, torch.Tensor],
     ``with_loss``), accuracy [K] and, if asked, the gradients of those weights, written into
     ``grads_out`` (contiguous) where given."""
     # kept in names until the call returns: a contiguous copy must outlive its pointer
-    given = [tables[name].contiguous() for name in TRANSFORMER_TABLES]
     inputs = {name: weights[name].contiguous() for name in TRANSFORMER_WEIGHTS}
-    pairs, labels = pairs.contiguous(), labels.contiguous()
-    k_count, vocab, width = inputs["W_E"].shape
-    hidden_width, classes, n = inputs["W_out"].shape[1], inputs["W_U"].shape[-1], len(pairs)
-    loss, accuracy, grads = _outputs(k_count, inputs, with_grads, grads_out)
-    library = _library()
-    scratch = torch.empty(library.transformer_scratch_floats(n, vocab, width, hidden_width,
-                                                             classes))
-    library.transformer_loss_and_grads(
-        k_count, n, vocab, width, hidden_width, classes, *map(_ptr, given),
-        *(_ptr(inputs[name]) for name in TRANSFORMER_READS),
-        scale, _ptr(pairs), _ptr(labels), int(with_grads), int(with_loss), _ptr(loss),
-        _ptr(accuracy), *_pointers(grads, TRANSFORMER_WEIGHTS), _ptr(scratch))
-    return loss, accuracy, grads
+    whole_pass = TransformerPass(inputs, scale, pairs.contiguous(), labels.contiguous(),
+                                 with_grads, grads_out, scratch=_scratch_of_this_thread)
+    return whole_pass(tables, with_loss)
+
+
+class TransformerPass:
+    """``transformer_loss_and_grads`` bound to its weights, split and outputs, as ``MLPPass``
+    is (the same rules: contiguous tensors, outputs reused by the next call); the token tables,
+    new tensors at every step, are given to each call."""
+
+    def __init__(self, weights: Mapping[str, torch.Tensor], scale: float, pairs: torch.Tensor,
+                 labels: torch.Tensor, with_grads: bool = True,
+                 grads_out: Optional[Mapping[str, torch.Tensor]] = None,
+                 scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
+        self.tensors = [weights[name] for name in TRANSFORMER_READS] + [pairs, labels]
+        if not all(t.is_contiguous() for t in self.tensors):
+            raise ValueError("TransformerPass binds contiguous tensors only")
+        k_count, vocab, width = weights["W_E"].shape
+        hidden_width, classes = weights["W_out"].shape[1], weights["W_U"].shape[-1]
+        n = len(pairs)
+        self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, grads_out)
+        library = _library()
+        self.scratch = scratch(library.transformer_scratch_floats(n, vocab, width,
+                                                                  hidden_width, classes))
+        self._function = library.transformer_loss_and_grads
+        self._head = (k_count, n, vocab, width, hidden_width, classes)
+        self._middle = (*map(_ptr, self.tensors[:len(TRANSFORMER_READS)]), scale,
+                        _ptr(pairs), _ptr(labels), int(with_grads))
+        self._tails = {with_loss: (int(with_loss), _ptr(self.loss), _ptr(self.accuracy),
+                                   *_pointers(self.grads, TRANSFORMER_WEIGHTS),
+                                   _ptr(self.scratch))
+                       for with_loss in (False, True)}
+
+    def __call__(self, tables: Mapping[str, torch.Tensor], with_loss: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor, Optional[dict[str, torch.Tensor]]]:
+        """Loss [K] (NaN without ``with_loss``), accuracy [K], gradients (None if bound
+        without them) from ``tables`` (``TRANSFORMER_TABLES``, made from the bound weights'
+        current values)."""
+        # kept in a name until the call returns: a contiguous copy must outlive its pointer
+        given = [tables[name].contiguous() for name in TRANSFORMER_TABLES]
+        self._function(*self._head, *map(_ptr, given), *self._middle,
+                       *self._tails[with_loss])
+        return self.loss, self.accuracy, self.grads
+
+
+_THREAD = threading.local()
+
+
+def _scratch_of_this_thread(floats: int) -> torch.Tensor:
+    """At least ``floats`` floats of scratch, the same memory for every pass on this thread
+    that is not bound (a pass's scratch runs to megabytes: new memory at every evaluation cost
+    its pages' first touch, up to a tenth of a training step per step in the loop). Such a
+    pass's call returns before another can start on the same thread; a bound pass keeps its
+    own (its pointer must outlive this buffer's growth)."""
+    buffer = getattr(_THREAD, "scratch", None)
+    if buffer is None or buffer.numel() < floats:
+        buffer = _THREAD.scratch = torch.empty(floats)
+    return buffer
 
 
 def _outputs(k_count: int, weights: Mapping[str, torch.Tensor], with_grads: bool,
