@@ -112,10 +112,10 @@ class Transformer(CohortModel):
         effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
         grads = {name: torch.empty_like(t) for name, t in params.items()}
         k_count, chunk = len(weights[0]), self.cpu_members_at_a_time or len(weights[0])
+        scale = _TokenTables.attention_scale(weights[0].shape[-1])
         chunks = [(member_rows(effective, start, chunk), native.TransformerPass(
-            member_rows(effective, start, chunk), 1.0 / math.sqrt(weights[0].shape[-1]), inputs,
-            labels, grads_out=member_rows(grads, start, chunk)))
-            for start in range(0, k_count, chunk)]
+            member_rows(effective, start, chunk), scale, inputs, labels,
+            grads_out=member_rows(grads, start, chunk))) for start in range(0, k_count, chunk)]
         refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
 
         def run(with_loss: bool) -> tuple[torch.Tensor, torch.Tensor, Params]:
@@ -192,7 +192,7 @@ class _TokenTables:
         self.p = params
         self.d = params["W_E"].shape[-1]
         self.width = params["W_in"].shape[-1]
-        self.scale = 1.0 / math.sqrt(self.d)
+        self.scale = self.attention_scale(self.d)
         self.vocab = params["W_E"].shape[-2]
         if "W_pos" in params:  # [K, 2 vocab, d]: position 0's table, then position 1's
             self.tables = torch.cat([params["W_E"] + params["W_pos"][:, 0:1],
@@ -220,6 +220,11 @@ class _TokenTables:
         self.s0 = torch.bmm(self.query, self.k0.transpose(1, 2))  # [K, vocab, vocab]
         self.s1 = (self.query * self.k1).sum(-1)  # [K, vocab]
         self.hidden_logits = torch.bmm(params["W_out"], params["W_U"])  # [K, m, C]
+
+    @staticmethod
+    def attention_scale(width: int) -> float:
+        """1 / sqrt(d_head), the attention scores' scale (one head, as wide as the embedding)."""
+        return 1.0 / math.sqrt(width)
 
     def as_tensors(self) -> dict[str, torch.Tensor]:
         """The tables ``native.transformer_loss_and_grads`` reads, by name."""
