@@ -392,9 +392,13 @@ static int64_t mlp_layout(float *base, int64_t N, int64_t V, int64_t h, int64_t 
     scratch_cursor cursor = {base, 0};
     s->T = take(&cursor, V * h), s->d_T = take(&cursor, V * h);
     s->H = take(&cursor, h * C), s->d_H_t = take(&cursor, h * C), s->d_H = take(&cursor, h * C);
-    s->hidden = take(&cursor, N * h), s->d_hidden = take(&cursor, N * h);
-    s->masked = take(&cursor, N * h);
-    s->logits = take(&cursor, N * C), s->d_logits = take(&cursor, N * C);
+    /* d_hidden is written once the loss has read the logits, and the backward's masked rows
+     * once the products have read d_logits: each takes the memory of the one it follows, a
+     * third less scratch (a step's weights, gradients, moments and scratch outgrow a 2 MB L2) */
+    const int64_t row = C > h ? C : h;
+    s->hidden = take(&cursor, N * h);
+    s->logits = s->d_hidden = take(&cursor, N * row);
+    s->d_logits = s->masked = take(&cursor, N * row);
     s->label_shift = take(&cursor, N);
     return cursor.used;
 }
