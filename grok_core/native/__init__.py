@@ -23,6 +23,10 @@ torch.bmm's bits on one thread (and in a batch on any number), checked when the 
 (``blas_available()``), without some thirty calls from Python. So their numbers do not depend
 on the thread count.
 
+A training run binds its model's whole pass once (``MLPPass``, ``TransformerPass``: pointers
+taken, outputs and scratch made when the run starts), so that a step is one call; passes made
+for one call (the evaluation) share their thread's scratch.
+
 Where no compiler works, or with ``GROK_NATIVE=0``, ``available()`` is False (with a warning
 where a build failed) and the models take their PyTorch path. Every function takes and returns
 float32 CPU tensors; members are computed one after another, so a member's numbers do not
