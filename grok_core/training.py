@@ -221,7 +221,7 @@ class FixedMasks:
 
     def __init__(self, model: CohortModel, masks: Optional[Params]) -> None:
         self.model, self.masks = model, masks
-        # the model's training pass bound to the tensors it was made for (held, so that they
+        # the model's training pass bound to the weights it was made for (held, so that they
         # stay alive and another tensor is never mistaken for one of them)
         self._bound: Optional[tuple[tuple[torch.Tensor, ...], Optional[TrainingPass]]] = None
 
@@ -236,20 +236,19 @@ class FixedMasks:
         gradients of the raw parameters (zero where pruned). With gradients, by the model's
         bound training pass where it has one (its outputs are then reused by the next call)."""
         if with_grads:
-            training_pass = self._training_pass(params, inputs, labels, loss_dtype)
+            training_pass = self._training_pass(params, loss_dtype)
             if training_pass is not None:
-                return training_pass(with_loss)
+                return training_pass(inputs, labels, with_loss)
         return cohort_loss_and_grads(self.model, params, self.masks, inputs, labels,
                                      loss_dtype, with_grads, with_loss)
 
-    def _training_pass(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
-                       labels: torch.Tensor, loss_dtype: torch.dtype) -> Optional[TrainingPass]:
-        """``model.training_pass`` for these tensors, bound again whenever one of them is
-        another tensor (members stopped, a resumed state, another minibatch)."""
-        tensors = (*params.values(), inputs, labels)
+    def _training_pass(self, params: Mapping[str, torch.Tensor],
+                       loss_dtype: torch.dtype) -> Optional[TrainingPass]:
+        """``model.training_pass`` for these weights, bound again whenever one of them is
+        another tensor (members stopped, a resumed state)."""
+        tensors = tuple(params.values())
         if self._bound is None or not _same_tensors(self._bound[0], tensors):
-            self._bound = (tensors, self.model.training_pass(params, self.masks, inputs, labels,
-                                                             loss_dtype))
+            self._bound = (tensors, self.model.training_pass(params, self.masks, loss_dtype))
         return self._bound[1]
 
     def updated(self) -> None:

@@ -262,11 +262,11 @@ BOUND_PASS_RUNS = {  # model: (overrides, members); the transformer's 6 members 
 @pytest.mark.parametrize("run", sorted(BOUND_PASS_RUNS))
 def test_the_bound_training_pass_trains_as_loss_and_grads_does(grokking_config, run,
                                                                monkeypatch):
-    """The training step's pass bound to its tensors once (``CohortModel.training_pass``:
+    """The training step's pass bound to its weights once (``CohortModel.training_pass``:
     pointers taken, outputs made once) against ``loss_and_grads`` called at every step: the
     same curves, summaries and final weights, bit for bit. Masked members with their own lr and
     weight decay; the MLP's stop at different steps (bound again as they leave), or see another
-    minibatch at every step (bound again every step); the transformer's run in two chunks."""
+    minibatch at every step (the same binding); the transformer's run in two chunks."""
     if not native.blas_available():
         pytest.skip("the models bind their pass only where the kernels have PyTorch's BLAS")
     overrides, count = BOUND_PASS_RUNS[run]
@@ -285,8 +285,8 @@ def test_the_bound_training_pass_trains_as_loss_and_grads_does(grokking_config, 
     assert bound and all(p is not None for p in bound)  # the path under test was taken
     if run == "mlp":  # bound again as each member left (the last one's stop ends the run)
         assert len({s["steps_run"] for s in by_bound_pass.summaries}) == 3 == len(bound)
-    if run == "mlp minibatches":  # bound again for every step's batch
-        assert len(bound) == config.train.steps
+    if run == "mlp minibatches":  # one binding: the examples are given to each call
+        assert len(bound) == 1
     monkeypatch.setattr(model_class, "training_pass", lambda *a: None)
     by_calls = train_cohort(config, members)
     pd.testing.assert_frame_equal(by_bound_pass.curves, by_calls.curves, check_exact=True)

@@ -236,26 +236,28 @@ def test_a_whole_pass_in_one_call_has_every_bit_of_torch_products_between_kernel
 
 @needs_compiler
 def test_a_bound_pass_reads_its_weights_current_values_and_binds_no_copy():
-    """``native.MLPPass`` binds its tensors' memory once: after the weights change in place, a
-    call gives what a fresh one-call pass gives on the new values (its gradients in the same
-    tensors as before); a tensor that is not contiguous (a copy would be bound) is refused."""
+    """``native.MLPPass`` binds its weights' memory once: after they change in place, a call
+    gives what a fresh one-call pass gives on the new values, for any examples (another number
+    of them too), its gradients in the same tensors as before; a weight that is not contiguous
+    (a copy would be bound) is refused."""
     if not native.blas_available():
         pytest.skip("this PyTorch exports no sgemm_ giving torch.bmm's bits")
     model = MLP(ModelConfig(d_emb=40, d_hidden=12), 31, 31)
     weights = model.init_cohort([0, 1])
-    inputs, labels = _tokens(31, 200, 3)
-    bound = native.MLPPass(weights, inputs, labels)
-    first_grads = bound(True)[2]
+    bound = native.MLPPass(weights)
+    first_grads = bound(*_tokens(31, 200, 3), True)[2]
     for tensor in weights.values():
         tensor.mul_(1.5)
-    loss, accuracy, grads = bound(True)
-    assert grads is first_grads
-    fresh = native.mlp_loss_and_grads(weights, inputs, labels, True, True)
-    assert torch.equal(loss, fresh[0]) and torch.equal(accuracy, fresh[1])
-    assert all(torch.equal(grads[name], fresh[2][name]) for name in grads)
+    for n in (200, 350, 120):
+        inputs, labels = _tokens(31, n, n)
+        loss, accuracy, grads = bound(inputs, labels, True)
+        assert grads is first_grads
+        fresh = native.mlp_loss_and_grads(weights, inputs, labels, True, True)
+        assert torch.equal(loss, fresh[0]) and torch.equal(accuracy, fresh[1])
+        assert all(torch.equal(grads[name], fresh[2][name]) for name in grads)
     strided = weights["W_in"].transpose(1, 2).contiguous().transpose(1, 2)  # same shape
     with pytest.raises(ValueError, match="contiguous"):
-        native.MLPPass({**weights, "W_in": strided}, inputs, labels)
+        native.MLPPass({**weights, "W_in": strided})
 
 
 @needs_compiler

@@ -20,9 +20,10 @@ from .losses import (cross_entropy_and_accuracy, hinge_and_accuracy, mse_and_acc
                      regression_mse_and_r2)
 
 Params = dict[str, torch.Tensor]
-# a model's training pass bound to its tensors (``CohortModel.training_pass``): with_loss ->
-# (loss [K], accuracy [K], gradients)
-TrainingPass = Callable[[bool], tuple[torch.Tensor, torch.Tensor, Params]]
+# a model's training pass bound to its weights (``CohortModel.training_pass``): (inputs,
+# labels, with_loss) -> (loss [K], accuracy [K], gradients)
+TrainingPass = Callable[[torch.Tensor, torch.Tensor, bool],
+                        tuple[torch.Tensor, torch.Tensor, Params]]
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,13 @@ class CohortModel:
         raise NotImplementedError
 
     def training_pass(self, params: Mapping[str, torch.Tensor],
-                      masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
-                      labels: torch.Tensor, loss_dtype: torch.dtype) -> TrainingPass | None:
-        """``loss_and_grads`` with gradients, bound to these tensors for a training loop's
-        steps (the weights change in place between calls, nothing else does): a callable
-        (with_loss) -> (loss, accuracy, gradients) of their current values, the same numbers,
-        its outputs reused from call to call (read them before the next call). None where the
-        model has no bound form; the loop then calls ``loss_and_grads``."""
+                      masks: Mapping[str, torch.Tensor] | None,
+                      loss_dtype: torch.dtype) -> TrainingPass | None:
+        """``loss_and_grads`` with gradients, bound to these weights for a training loop's steps
+        (they change in place between calls): a callable (inputs, labels, with_loss) ->
+        (loss, accuracy, gradients) of their current values, the same numbers, its outputs
+        reused from call to call (read them before the next call). None where the model has
+        no bound form; the loop then calls ``loss_and_grads``."""
         return None
 
     def loss_and_grads(self, params: Mapping[str, torch.Tensor],

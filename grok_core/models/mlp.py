@@ -95,25 +95,25 @@ class MLP(CohortModel):
         return loss, acc, masked_gradients(grads, masks)
 
     def training_pass(self, params: Mapping[str, torch.Tensor],
-                      masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
-                      labels: torch.Tensor, loss_dtype: torch.dtype) -> TrainingPass | None:
+                      masks: Mapping[str, torch.Tensor] | None,
+                      loss_dtype: torch.dtype) -> TrainingPass | None:
         """``loss_and_grads``' one call of the kernels (``native.MLPPass``) bound to these
-        tensors: the masked weights refreshed in their own tensors at each call (W * m, as
+        weights: the masked ones refreshed in their own tensors at each call (W * m, as
         ``apply_masks``), the gradients masked in place. None off that path (no BLAS, another
-        device or loss, a tensor not contiguous)."""
+        device or loss, a weight not contiguous)."""
         weights = [params[name] for name in native.MLP_WEIGHTS]
         if (self.needs_autograd or loss_dtype != torch.float64 or not native.usable(*weights)
-                or not native.blas_available()
-                or not all(t.is_contiguous() for t in (*weights, inputs, labels))):
+                or not native.blas_available() or not all(t.is_contiguous() for t in weights)):
             return None
         effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
-        whole_pass = native.MLPPass(effective, inputs, labels)
+        whole_pass = native.MLPPass(effective)
         refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
 
-        def run(with_loss: bool) -> tuple[torch.Tensor, torch.Tensor, Params]:
+        def run(inputs: torch.Tensor, labels: torch.Tensor, with_loss: bool
+                ) -> tuple[torch.Tensor, torch.Tensor, Params]:
             for weight, mask, masked in refreshed:
                 torch.mul(weight, mask, out=masked)
-            loss, accuracy, grads = whole_pass(with_loss)
+            loss, accuracy, grads = whole_pass(inputs, labels, with_loss)
             return loss, accuracy, masked_gradients(grads, masks)
         return run
 

@@ -95,34 +95,33 @@ class Transformer(CohortModel):
         return loss, acc, masked_gradients(tables.backward(example, d_logits, grads_out), masks)
 
     def training_pass(self, params: Mapping[str, torch.Tensor],
-                      masks: Mapping[str, torch.Tensor] | None, inputs: torch.Tensor,
-                      labels: torch.Tensor, loss_dtype: torch.dtype) -> TrainingPass | None:
+                      masks: Mapping[str, torch.Tensor] | None,
+                      loss_dtype: torch.dtype) -> TrainingPass | None:
         """``loss_and_grads``' one call of the kernels per ``cpu_members_at_a_time`` members
-        (``native.TransformerPass``) bound to these tensors: the masked weights refreshed in
-        their own tensors at each call (W * m, as ``apply_masks``), the token tables made from
-        them, the gradients written into one cohort's tensors and masked in place. None off
-        that path (no BLAS, another device or loss, W_pos or biases, a tensor not
-        contiguous)."""
+        (``native.TransformerPass``) bound to these weights: the masked ones refreshed in their
+        own tensors at each call (W * m, as ``apply_masks``), the token tables made from them,
+        the gradients written into one cohort's tensors and masked in place. None off that
+        path (no BLAS, another device or loss, W_pos or biases, a weight not contiguous)."""
         weights = [params[name] for name in native.TRANSFORMER_WEIGHTS]
         if (self.needs_autograd or loss_dtype != torch.float64 or set(params) != set(
                 native.TRANSFORMER_WEIGHTS) or not native.usable(*weights)
-                or not native.blas_available()
-                or not all(t.is_contiguous() for t in (*weights, inputs, labels))):
+                or not native.blas_available() or not all(t.is_contiguous() for t in weights)):
             return None
         effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
         grads = {name: torch.empty_like(t) for name, t in params.items()}
         k_count, chunk = len(weights[0]), self.cpu_members_at_a_time or len(weights[0])
         scale = _TokenTables.attention_scale(weights[0].shape[-1])
         chunks = [(member_rows(effective, start, chunk), native.TransformerPass(
-            member_rows(effective, start, chunk), scale, inputs, labels,
+            member_rows(effective, start, chunk), scale,
             grads_out=member_rows(grads, start, chunk))) for start in range(0, k_count, chunk)]
         refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
 
-        def run(with_loss: bool) -> tuple[torch.Tensor, torch.Tensor, Params]:
+        def run(inputs: torch.Tensor, labels: torch.Tensor, with_loss: bool
+                ) -> tuple[torch.Tensor, torch.Tensor, Params]:
             with torch.inference_mode():  # the tables: read, never differentiated
                 for weight, mask, masked in refreshed:
                     torch.mul(weight, mask, out=masked)
-                parts = [whole_pass(_TokenTables(rows).as_tensors(), with_loss)
+                parts = [whole_pass(_TokenTables(rows).as_tensors(), inputs, labels, with_loss)
                          for rows, whole_pass in chunks]
             if len(parts) == 1:
                 return parts[0][0], parts[0][1], masked_gradients(grads, masks)

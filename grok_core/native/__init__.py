@@ -338,46 +338,61 @@ def mlp_loss_and_grads(weights: Mapping[str, torch.Tensor], pairs: torch.Tensor,
     of the summed member losses with respect to those weights."""
     # kept in names until the call returns: a contiguous copy must outlive its pointer
     inputs = {name: weights[name].contiguous() for name in MLP_WEIGHTS}
-    whole_pass = MLPPass(inputs, pairs.contiguous(), labels.contiguous(), with_grads,
-                         scratch=_scratch_of_this_thread)
-    return whole_pass(with_loss)
+    return MLPPass(inputs, with_grads, scratch=_scratch_of_this_thread)(pairs, labels, with_loss)
 
 
-class MLPPass:
-    """``mlp_loss_and_grads`` bound to its tensors, for a training loop that runs it every step
-    on the same weights (updated in place) and the same split: their pointers are taken and
-    the outputs and scratch made once, so that a call is one call of the kernels.
+class _BoundPass:
+    """What both models' bound passes share: the weights they read, bound once (pointers taken,
+    outputs made), the examples given to each call, and a scratch buffer made for the largest
+    number of examples seen so far (by ``scratch``: new memory by default)."""
 
-    Each call reads the tensors' current values and returns (loss, accuracy, gradients) in the
-    same output tensors every time: read them before the next call. The tensors must be
-    contiguous (a copy would be bound, and never see their new values) and stay alive and in
-    place while the pass is used (it holds them)."""
+    def __init__(self, weights: Mapping[str, torch.Tensor], reads: tuple[str, ...],
+                 with_grads: bool, grads_out: Optional[Mapping[str, torch.Tensor]],
+                 scratch: Callable[[int], torch.Tensor]) -> None:
+        self.weights = [weights[name] for name in reads]  # held: their pointers are bound
+        if not all(t.is_contiguous() for t in self.weights):
+            raise ValueError(f"{type(self).__name__} binds contiguous weights only (a copy "
+                             "would be bound, and never see their new values)")
+        k_count = next(iter(weights.values())).shape[0]
+        self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, grads_out)
+        self.with_grads = int(with_grads)
+        self._make_scratch, self._scratch = scratch, None
 
-    def __init__(self, weights: Mapping[str, torch.Tensor], pairs: torch.Tensor,
-                 labels: torch.Tensor, with_grads: bool = True,
+    def _scratch_pointer(self, floats: int) -> int:
+        if self._scratch is None or self._scratch.numel() < floats:
+            self._scratch = self._make_scratch(floats)
+        return self._scratch.data_ptr()
+
+
+class MLPPass(_BoundPass):
+    """``mlp_loss_and_grads`` bound to its weights, for a training loop that runs it every step
+    on the same weights, updated in place: their pointers are taken and the outputs made once,
+    so that a call is one call of the kernels. Each call reads the weights' current values and
+    returns (loss, accuracy, gradients) in the same output tensors every time: read them before
+    the next call. The weights must be contiguous and stay in place (the pass holds them)."""
+
+    def __init__(self, weights: Mapping[str, torch.Tensor], with_grads: bool = True,
                  scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
-        self.tensors = [weights[name] for name in MLP_WEIGHTS] + [pairs, labels]
-        if not all(t.is_contiguous() for t in self.tensors):
-            raise ValueError("MLPPass binds contiguous tensors only")
+        super().__init__(weights, MLP_WEIGHTS, with_grads, None, scratch)
         k_count, vocab, width = weights["W_emb"].shape
-        hidden_width, classes = weights["W_in"].shape[-1], weights["W_unemb"].shape[-1]
-        n = len(pairs)
-        self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, None)
-        library = _library()
-        self.scratch = scratch(library.mlp_scratch_floats(n, vocab, hidden_width, classes))
-        head = (k_count, n, vocab, width, hidden_width, classes, *map(_ptr, self.tensors),
-                int(with_grads))
-        tail = (_ptr(self.loss), _ptr(self.accuracy), *_pointers(self.grads, MLP_WEIGHTS),
-                _ptr(self.scratch))
-        self._function = library.mlp_loss_and_grads
-        self._arguments = {with_loss: (*head, int(with_loss), *tail)
-                           for with_loss in (False, True)}
+        self._sizes = (vocab, weights["W_in"].shape[-1], weights["W_unemb"].shape[-1])
+        self._head = (k_count, vocab, width, *self._sizes[1:], *map(_ptr, self.weights))
+        self._outputs = (_ptr(self.loss), _ptr(self.accuracy),
+                         *_pointers(self.grads, MLP_WEIGHTS))
 
-    def __call__(self, with_loss: bool = True
+    def __call__(self, pairs: torch.Tensor, labels: torch.Tensor, with_loss: bool = True
                  ) -> tuple[torch.Tensor, torch.Tensor, Optional[dict[str, torch.Tensor]]]:
         """Loss [K] (NaN without ``with_loss``), accuracy [K], gradients (None if the pass was
-        bound without them), computed from the bound tensors' current values."""
-        self._function(*self._arguments[with_loss])
+        bound without them) of token pairs [N, 2] with ``labels`` [N]."""
+        # kept in names until the call returns: a contiguous copy must outlive its pointer
+        pairs, labels = pairs.contiguous(), labels.contiguous()
+        library, n = _library(), len(pairs)
+        vocab, hidden_width, classes = self._sizes
+        scratch = self._scratch_pointer(library.mlp_scratch_floats(n, vocab, hidden_width,
+                                                                   classes))
+        k_count, *rest = self._head
+        library.mlp_loss_and_grads(k_count, n, *rest, _ptr(pairs), _ptr(labels),
+                                   self.with_grads, int(with_loss), *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
 
 
@@ -395,48 +410,42 @@ def transformer_loss_and_grads(tables: Mapping[str, torch.Tensor],
     ``grads_out`` (contiguous) where given."""
     # kept in names until the call returns: a contiguous copy must outlive its pointer
     inputs = {name: weights[name].contiguous() for name in TRANSFORMER_WEIGHTS}
-    whole_pass = TransformerPass(inputs, scale, pairs.contiguous(), labels.contiguous(),
-                                 with_grads, grads_out, scratch=_scratch_of_this_thread)
-    return whole_pass(tables, with_loss)
+    whole_pass = TransformerPass(inputs, scale, with_grads, grads_out,
+                                 scratch=_scratch_of_this_thread)
+    return whole_pass(tables, pairs, labels, with_loss)
 
 
-class TransformerPass:
-    """``transformer_loss_and_grads`` bound to its weights, split and outputs, as ``MLPPass``
-    is (the same rules: contiguous tensors, outputs reused by the next call); the token tables,
-    new tensors at every step, are given to each call."""
+class TransformerPass(_BoundPass):
+    """``transformer_loss_and_grads`` bound to its weights and outputs, as ``MLPPass`` is (the
+    same rules: contiguous weights, outputs reused by the next call); the token tables, new
+    tensors at every step, and the examples are given to each call."""
 
-    def __init__(self, weights: Mapping[str, torch.Tensor], scale: float, pairs: torch.Tensor,
-                 labels: torch.Tensor, with_grads: bool = True,
+    def __init__(self, weights: Mapping[str, torch.Tensor], scale: float,
+                 with_grads: bool = True,
                  grads_out: Optional[Mapping[str, torch.Tensor]] = None,
                  scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
-        self.tensors = [weights[name] for name in TRANSFORMER_READS] + [pairs, labels]
-        if not all(t.is_contiguous() for t in self.tensors):
-            raise ValueError("TransformerPass binds contiguous tensors only")
+        super().__init__(weights, TRANSFORMER_READS, with_grads, grads_out, scratch)
         k_count, vocab, width = weights["W_E"].shape
-        hidden_width, classes = weights["W_out"].shape[1], weights["W_U"].shape[-1]
-        n = len(pairs)
-        self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, grads_out)
-        library = _library()
-        self.scratch = scratch(library.transformer_scratch_floats(n, vocab, width,
-                                                                  hidden_width, classes))
-        self._function = library.transformer_loss_and_grads
-        self._head = (k_count, n, vocab, width, hidden_width, classes)
-        self._middle = (*map(_ptr, self.tensors[:len(TRANSFORMER_READS)]), scale,
-                        _ptr(pairs), _ptr(labels), int(with_grads))
-        self._tails = {with_loss: (int(with_loss), _ptr(self.loss), _ptr(self.accuracy),
-                                   *_pointers(self.grads, TRANSFORMER_WEIGHTS),
-                                   _ptr(self.scratch))
-                       for with_loss in (False, True)}
+        self._sizes = (vocab, width, weights["W_out"].shape[1], weights["W_U"].shape[-1])
+        self._k_count, self._scale = k_count, scale
+        self._outputs = (_ptr(self.loss), _ptr(self.accuracy),
+                         *_pointers(self.grads, TRANSFORMER_WEIGHTS))
 
-    def __call__(self, tables: Mapping[str, torch.Tensor], with_loss: bool = True
+    def __call__(self, tables: Mapping[str, torch.Tensor], pairs: torch.Tensor,
+                 labels: torch.Tensor, with_loss: bool = True
                  ) -> tuple[torch.Tensor, torch.Tensor, Optional[dict[str, torch.Tensor]]]:
         """Loss [K] (NaN without ``with_loss``), accuracy [K], gradients (None if bound
-        without them) from ``tables`` (``TRANSFORMER_TABLES``, made from the bound weights'
-        current values)."""
-        # kept in a name until the call returns: a contiguous copy must outlive its pointer
+        without them) of token pairs [N, 2] with ``labels`` [N], from ``tables``
+        (``TRANSFORMER_TABLES``, made from the bound weights' current values)."""
+        # kept in names until the call returns: a contiguous copy must outlive its pointer
         given = [tables[name].contiguous() for name in TRANSFORMER_TABLES]
-        self._function(*self._head, *map(_ptr, given), *self._middle,
-                       *self._tails[with_loss])
+        pairs, labels = pairs.contiguous(), labels.contiguous()
+        library, n = _library(), len(pairs)
+        scratch = self._scratch_pointer(library.transformer_scratch_floats(n, *self._sizes))
+        library.transformer_loss_and_grads(
+            self._k_count, n, *self._sizes, *map(_ptr, given), *map(_ptr, self.weights),
+            self._scale, _ptr(pairs), _ptr(labels), self.with_grads, int(with_loss),
+            *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
 
 
