@@ -356,12 +356,17 @@ class _BoundPass:
         k_count = next(iter(weights.values())).shape[0]
         self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, grads_out)
         self.with_grads = int(with_grads)
-        self._make_scratch, self._scratch = scratch, None
+        self._make_scratch, self._scratch, self._scratch_examples = scratch, None, 0
 
-    def _scratch_pointer(self, floats: int) -> int:
-        if self._scratch is None or self._scratch.numel() < floats:
-            self._scratch = self._make_scratch(floats)
+    def _scratch_pointer(self, n: int) -> int:
+        """The scratch's pointer for n examples (made anew only for more than ever before)."""
+        if n > self._scratch_examples:
+            self._scratch = self._make_scratch(self._scratch_floats(n))
+            self._scratch_examples = n
         return self._scratch.data_ptr()
+
+    def _scratch_floats(self, n: int) -> int:
+        raise NotImplementedError
 
 
 class MLPPass(_BoundPass):
@@ -374,9 +379,10 @@ class MLPPass(_BoundPass):
     def __init__(self, weights: Mapping[str, torch.Tensor], with_grads: bool = True,
                  scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
         super().__init__(weights, MLP_WEIGHTS, with_grads, None, scratch)
-        k_count, vocab, width = weights["W_emb"].shape
+        self._k_count, vocab, width = weights["W_emb"].shape
         self._sizes = (vocab, weights["W_in"].shape[-1], weights["W_unemb"].shape[-1])
-        self._head = (k_count, vocab, width, *self._sizes[1:], *map(_ptr, self.weights))
+        # the call's arguments after K and N: the shapes, then the weights
+        self._shapes_and_weights = (vocab, width, *self._sizes[1:], *map(_ptr, self.weights))
         self._outputs = (_ptr(self.loss), _ptr(self.accuracy),
                          *_pointers(self.grads, MLP_WEIGHTS))
 
@@ -386,14 +392,14 @@ class MLPPass(_BoundPass):
         bound without them) of token pairs [N, 2] with ``labels`` [N]."""
         # kept in names until the call returns: a contiguous copy must outlive its pointer
         pairs, labels = pairs.contiguous(), labels.contiguous()
-        library, n = _library(), len(pairs)
-        vocab, hidden_width, classes = self._sizes
-        scratch = self._scratch_pointer(library.mlp_scratch_floats(n, vocab, hidden_width,
-                                                                   classes))
-        k_count, *rest = self._head
-        library.mlp_loss_and_grads(k_count, n, *rest, _ptr(pairs), _ptr(labels),
-                                   self.with_grads, int(with_loss), *self._outputs, scratch)
+        n, scratch = len(pairs), self._scratch_pointer(len(pairs))
+        _library().mlp_loss_and_grads(self._k_count, n, *self._shapes_and_weights, _ptr(pairs),
+                                      _ptr(labels), self.with_grads, int(with_loss),
+                                      *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
+
+    def _scratch_floats(self, n: int) -> int:
+        return _library().mlp_scratch_floats(n, *self._sizes)
 
 
 def transformer_loss_and_grads(tables: Mapping[str, torch.Tensor],
@@ -425,9 +431,9 @@ class TransformerPass(_BoundPass):
                  grads_out: Optional[Mapping[str, torch.Tensor]] = None,
                  scratch: Callable[[int], torch.Tensor] = torch.empty) -> None:
         super().__init__(weights, TRANSFORMER_READS, with_grads, grads_out, scratch)
-        k_count, vocab, width = weights["W_E"].shape
+        self._k_count, vocab, width = weights["W_E"].shape
         self._sizes = (vocab, width, weights["W_out"].shape[1], weights["W_U"].shape[-1])
-        self._k_count, self._scale = k_count, scale
+        self._scale = scale
         self._outputs = (_ptr(self.loss), _ptr(self.accuracy),
                          *_pointers(self.grads, TRANSFORMER_WEIGHTS))
 
@@ -440,13 +446,15 @@ class TransformerPass(_BoundPass):
         # kept in names until the call returns: a contiguous copy must outlive its pointer
         given = [tables[name].contiguous() for name in TRANSFORMER_TABLES]
         pairs, labels = pairs.contiguous(), labels.contiguous()
-        library, n = _library(), len(pairs)
-        scratch = self._scratch_pointer(library.transformer_scratch_floats(n, *self._sizes))
-        library.transformer_loss_and_grads(
+        n, scratch = len(pairs), self._scratch_pointer(len(pairs))
+        _library().transformer_loss_and_grads(
             self._k_count, n, *self._sizes, *map(_ptr, given), *map(_ptr, self.weights),
             self._scale, _ptr(pairs), _ptr(labels), self.with_grads, int(with_loss),
             *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
+
+    def _scratch_floats(self, n: int) -> int:
+        return _library().transformer_scratch_floats(n, *self._sizes)
 
 
 _THREAD = threading.local()
