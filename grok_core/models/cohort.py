@@ -176,6 +176,21 @@ def apply_masks(params: Mapping[str, torch.Tensor],
             for name in params}
 
 
+def masked_in_place(params: Mapping[str, torch.Tensor],
+                    masks: Mapping[str, torch.Tensor] | None
+                    ) -> tuple[Params, Callable[[], None]]:
+    """The effective weights (as ``apply_masks``), the masked ones in tensors of their own, and
+    a function that refreshes those from ``params``' current values (W * m, in place): for a
+    pass bound to the effective weights' memory (``CohortModel.training_pass``)."""
+    effective = dict(apply_masks(params, masks))
+    refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
+
+    def refresh() -> None:
+        for weight, mask, masked in refreshed:
+            torch.mul(weight, mask, out=masked)
+    return effective, refresh
+
+
 def masked_gradients(grads: Params, masks: Mapping[str, torch.Tensor] | None) -> Params:
     """Gradients of the raw weights from those of the effective ones: masked tensors' multiplied
     by their masks (in place; pruned weights get zero)."""

@@ -8,7 +8,7 @@ import torch
 from .. import native
 from ..config import ModelConfig
 from .cohort import (CohortModel, Params, ParamSpec, TrainingPass, apply_masks,
-                     masked_gradients, product_transposed, scatter_rows)
+                     masked_gradients, masked_in_place, product_transposed, scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -102,17 +102,14 @@ class MLP(CohortModel):
         ``apply_masks``), the gradients masked in place. None off that path (no BLAS, another
         device or loss, a weight not contiguous)."""
         weights = [params[name] for name in native.MLP_WEIGHTS]
-        if (self.needs_autograd or loss_dtype != torch.float64 or not native.usable(*weights)
-                or not native.blas_available() or not all(t.is_contiguous() for t in weights)):
+        if self.needs_autograd or loss_dtype != torch.float64 or not native.bindable(*weights):
             return None
-        effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
+        effective, refresh = masked_in_place(params, masks)
         whole_pass = native.MLPPass(effective)
-        refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
 
         def run(inputs: torch.Tensor, labels: torch.Tensor, with_loss: bool
                 ) -> tuple[torch.Tensor, torch.Tensor, Params]:
-            for weight, mask, masked in refreshed:
-                torch.mul(weight, mask, out=masked)
+            refresh()
             loss, accuracy, grads = whole_pass(inputs, labels, with_loss)
             return loss, accuracy, masked_gradients(grads, masks)
         return run

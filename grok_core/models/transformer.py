@@ -10,7 +10,8 @@ import torch
 from .. import native
 from ..config import ModelConfig
 from .cohort import (CohortModel, Params, ParamSpec, TrainingPass, apply_masks, gather_rows,
-                     masked_gradients, member_rows, product_transposed, scatter_rows)
+                     masked_gradients, masked_in_place, member_rows, product_transposed,
+                     scatter_rows)
 from .losses import transposed_cross_entropy
 
 
@@ -103,24 +104,23 @@ class Transformer(CohortModel):
         the gradients written into one cohort's tensors and masked in place. None off that
         path (no BLAS, another device or loss, W_pos or biases, a weight not contiguous)."""
         weights = [params[name] for name in native.TRANSFORMER_WEIGHTS]
-        if (self.needs_autograd or loss_dtype != torch.float64 or set(params) != set(
-                native.TRANSFORMER_WEIGHTS) or not native.usable(*weights)
-                or not native.blas_available() or not all(t.is_contiguous() for t in weights)):
+        if (self.needs_autograd or loss_dtype != torch.float64
+                or set(params) != set(native.TRANSFORMER_WEIGHTS) or not native.bindable(*weights)):
             return None
-        effective = dict(apply_masks(params, masks))  # masked ones: tensors of their own
+        effective, refresh = masked_in_place(params, masks)
         grads = {name: torch.empty_like(t) for name, t in params.items()}
         k_count, chunk = len(weights[0]), self.cpu_members_at_a_time or len(weights[0])
         scale = _TokenTables.attention_scale(weights[0].shape[-1])
-        chunks = [(member_rows(effective, start, chunk), native.TransformerPass(
-            member_rows(effective, start, chunk), scale,
-            grads_out=member_rows(grads, start, chunk))) for start in range(0, k_count, chunk)]
-        refreshed = [(params[name], mask, effective[name]) for name, mask in (masks or {}).items()]
+        chunks = []
+        for start in range(0, k_count, chunk):
+            rows = member_rows(effective, start, chunk)
+            chunks.append((rows, native.TransformerPass(
+                rows, scale, grads_out=member_rows(grads, start, chunk))))
 
         def run(inputs: torch.Tensor, labels: torch.Tensor, with_loss: bool
                 ) -> tuple[torch.Tensor, torch.Tensor, Params]:
             with torch.inference_mode():  # the tables: read, never differentiated
-                for weight, mask, masked in refreshed:
-                    torch.mul(weight, mask, out=masked)
+                refresh()
                 parts = [whole_pass(_TokenTables(rows).as_tensors(), inputs, labels, with_loss)
                          for rows, whole_pass in chunks]
             if len(parts) == 1:

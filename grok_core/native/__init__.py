@@ -232,6 +232,14 @@ def usable(*tensors: torch.Tensor) -> bool:
                for t in tensors) and available()
 
 
+def bindable(*weights: torch.Tensor) -> bool:
+    """True if a whole pass can be bound to these weights (``MLPPass``, ``TransformerPass``):
+    the kernels take them, with PyTorch's BLAS, and they are contiguous (a copy would be
+    bound, and never see their new values)."""
+    return (usable(*weights) and blas_available()
+            and all(t.is_contiguous() for t in weights))
+
+
 def _ptr(tensor: Optional[torch.Tensor]) -> Optional[int]:
     return None if tensor is None else tensor.data_ptr()
 
@@ -355,7 +363,7 @@ class _BoundPass:
                              "would be bound, and never see their new values)")
         k_count = next(iter(weights.values())).shape[0]
         self.loss, self.accuracy, self.grads = _outputs(k_count, weights, with_grads, grads_out)
-        self.with_grads = int(with_grads)
+        self._with_grads = int(with_grads)
         self._make_scratch, self._scratch, self._scratch_examples = scratch, None, 0
 
     def _scratch_pointer(self, n: int) -> int:
@@ -394,7 +402,7 @@ class MLPPass(_BoundPass):
         pairs, labels = pairs.contiguous(), labels.contiguous()
         n, scratch = len(pairs), self._scratch_pointer(len(pairs))
         _library().mlp_loss_and_grads(self._k_count, n, *self._shapes_and_weights, _ptr(pairs),
-                                      _ptr(labels), self.with_grads, int(with_loss),
+                                      _ptr(labels), self._with_grads, int(with_loss),
                                       *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
 
@@ -449,7 +457,7 @@ class TransformerPass(_BoundPass):
         n, scratch = len(pairs), self._scratch_pointer(len(pairs))
         _library().transformer_loss_and_grads(
             self._k_count, n, *self._sizes, *map(_ptr, given), *map(_ptr, self.weights),
-            self._scale, _ptr(pairs), _ptr(labels), self.with_grads, int(with_loss),
+            self._scale, _ptr(pairs), _ptr(labels), self._with_grads, int(with_loss),
             *self._outputs, scratch)
         return self.loss, self.accuracy, self.grads
 

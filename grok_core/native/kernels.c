@@ -263,10 +263,9 @@ static double sum_of(int64_t count, const float *e) {
  * grok_core.models.losses.transposed_cross_entropy defines it: loss [K] (mean over examples in
  * double, rounded to float; the normaliser 1 + tiny in double; NaN unless want_loss: its
  * logarithms are a fifth of the kernel and a training step's loss is read only at
- * evaluations), acc [K] (the label's logit
- * the largest, ties count) and, when d_logits is not NULL, d(sum of member losses) / d logits
- * [K, N, C] (the label's entry (e_y - total) / total in double). exps [N, C] (where d_logits is
- * NULL) and label_shift [N]: scratch.
+ * evaluations), acc [K] (the label's logit the largest, ties count) and, when d_logits is not
+ * NULL, d(sum of member losses) / d logits [K, N, C] (the label's entry (e_y - total) / total
+ * in double). exps [N, C] (where d_logits is NULL) and label_shift [N]: scratch.
  * The exponentials are taken in one pass over a member's N C shifted logits rather than row by
  * row: no vector tail per row (C = 67 leaves three scalar exponentials in every row), the same
  * operations on every element, so the same bits. */
