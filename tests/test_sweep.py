@@ -187,12 +187,13 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_results(tmp_path, grok):
 
 
 def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
-    # the trial is killed at its second report; 40,000 steps (~6 s on an idle core; 8,000 took
-    # that long before the compiled kernels and inference mode, and no longer sufficed on a
-    # loaded machine) leave it mid-run however late that report reaches storage (with Tune's
-    # experiment state, ~2 s)
+    # the trial is killed at its second report; 80,000 steps (~6 s on an idle core; 8,000 took
+    # that long before the compiled kernels and inference mode, 40,000 before the bound pass,
+    # and neither sufficed on a loaded machine) leave it mid-run however late that report
+    # reaches storage (with Tune's experiment state, ~2 s)
+    steps = 80_000
     settings = [*TINY, "--set", "optim.lr=0.01", "--set", "optim.weight_decay=1",
-                "--set", "train.steps=40000", "--seeds", "0"]
+                "--set", f"train.steps={steps}", "--seeds", "0"]
     storage = tmp_path / "sweeps"
     with trial_worker_killed_mid_run(storage / "one") as killed:
         result = grok("sweep", "lr_wd", "--quick", *settings, "--report-every", "1000",
@@ -200,7 +201,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path, grok):
     assert killed and result.returncode == 0, result.stderr[-3000:]
     (result_file,) = (storage / "one").glob("*/result.json")
     final = json.loads(result_file.read_text().splitlines()[-1])
-    assert final["done_training"] and final["step"] == 40000
+    assert final["done_training"] and final["step"] == steps
     assert final["resumed_from_step"] >= killed["saved"][-1] > 0
     assert final["pid"] != killed["report"]["pid"]
     assert final["device"] == "cpu"  # no GPU asked for (with --gpus-per-trial: "cuda")
